@@ -1,0 +1,170 @@
+/**
+ * Credential stores (PROTOCOL.md §10): where managed credentials (an API key, or ChatGPT tokens the
+ * server refreshes itself) are kept between runs. External tokens never come here: see ExternalTokenVault.
+ */
+import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Secret } from '../../machines/secret';
+
+/** ChatGPT OAuth tokens of a managed login. */
+export interface ChatgptTokens {
+  idToken: Secret;
+  accessToken: Secret;
+  refreshToken: Secret;
+  accountId: string | null;
+}
+
+/** What a store holds. */
+export type ManagedCredentials =
+  | { mode: 'apiKey'; apiKey: Secret }
+  | { mode: 'chatgpt'; tokens: ChatgptTokens; lastRefresh: string | null; apiKey: Secret | null };
+
+/** The outcome of reading a store. `corrupt` carries a reason safe to log (never file contents). */
+export type LoadResult =
+  | { status: 'empty' }
+  | { status: 'ok'; credentials: ManagedCredentials }
+  | { status: 'corrupt'; reason: string };
+
+/** A place to keep managed credentials. */
+export interface CredentialStore {
+  /** Where the credentials live, for messages (a path, or "memory"). */
+  readonly location: string;
+  load(): Promise<LoadResult>;
+  save(credentials: ManagedCredentials): Promise<void>;
+  clear(): Promise<void>;
+}
+
+/** Keeps credentials in memory only (`cli_auth_credentials_store = "ephemeral"`). */
+export class EphemeralCredentialStore implements CredentialStore {
+  readonly location = 'memory (ephemeral store)';
+  private credentials: ManagedCredentials | null = null;
+
+  async load(): Promise<LoadResult> {
+    return this.credentials ? { status: 'ok', credentials: this.credentials } : { status: 'empty' };
+  }
+
+  async save(credentials: ManagedCredentials): Promise<void> {
+    this.credentials = credentials;
+  }
+
+  async clear(): Promise<void> {
+    this.credentials = null;
+  }
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function nonEmptyString(owner: Record<string, unknown>, key: string, where: string): string {
+  const value = owner[key];
+  if (typeof value !== 'string' || value.length === 0) throw new Error(`${where}${key} must be a non-empty string`);
+  return value;
+}
+
+/** Parses the text of an auth.json; throws an Error whose message names the faulty field. */
+export function parseAuthJson(text: string): ManagedCredentials | null {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not valid JSON (${(error as Error).message})`);
+  }
+  if (!isRecord(doc)) throw new Error('the top level must be a JSON object');
+  const apiKeyRaw = doc.OPENAI_API_KEY;
+  if (apiKeyRaw !== undefined && apiKeyRaw !== null && typeof apiKeyRaw !== 'string') {
+    throw new Error('OPENAI_API_KEY must be a string or null');
+  }
+  const apiKey = typeof apiKeyRaw === 'string' && apiKeyRaw.length > 0 ? new Secret(apiKeyRaw) : null;
+  const modeRaw = doc.auth_mode ?? (apiKey ? 'apikey' : 'chatgpt');
+  if (modeRaw !== 'apikey' && modeRaw !== 'chatgpt' && modeRaw !== 'apiKey') {
+    throw new Error(`auth_mode must be "apikey" or "chatgpt", got ${JSON.stringify(modeRaw)}`);
+  }
+  if (modeRaw !== 'chatgpt') {
+    if (!apiKey) throw new Error('auth_mode is "apikey" but OPENAI_API_KEY is missing');
+    return { mode: 'apiKey', apiKey };
+  }
+  if (doc.tokens === undefined || doc.tokens === null) return null;
+  if (!isRecord(doc.tokens)) throw new Error('tokens must be an object');
+  const tokens = doc.tokens;
+  const accountId = tokens.account_id;
+  if (accountId !== undefined && accountId !== null && typeof accountId !== 'string') {
+    throw new Error('tokens.account_id must be a string or null');
+  }
+  const lastRefresh = doc.last_refresh;
+  if (lastRefresh !== undefined && lastRefresh !== null && (typeof lastRefresh !== 'string' || Number.isNaN(Date.parse(lastRefresh)))) {
+    throw new Error('last_refresh must be an RFC 3339 date string');
+  }
+  return {
+    mode: 'chatgpt',
+    apiKey,
+    tokens: {
+      idToken: new Secret(nonEmptyString(tokens, 'id_token', 'tokens.')),
+      accessToken: new Secret(nonEmptyString(tokens, 'access_token', 'tokens.')),
+      refreshToken: new Secret(nonEmptyString(tokens, 'refresh_token', 'tokens.')),
+      accountId: typeof accountId === 'string' ? accountId : null,
+    },
+    lastRefresh: typeof lastRefresh === 'string' ? lastRefresh : null,
+  };
+}
+
+/** Serializes credentials in the auth.json layout Codex reads and writes. */
+export function formatAuthJson(credentials: ManagedCredentials): string {
+  const doc =
+    credentials.mode === 'apiKey'
+      ? { auth_mode: 'apikey', OPENAI_API_KEY: credentials.apiKey.reveal() }
+      : {
+          auth_mode: 'chatgpt',
+          OPENAI_API_KEY: credentials.apiKey ? credentials.apiKey.reveal() : null,
+          tokens: {
+            id_token: credentials.tokens.idToken.reveal(),
+            access_token: credentials.tokens.accessToken.reveal(),
+            refresh_token: credentials.tokens.refreshToken.reveal(),
+            account_id: credentials.tokens.accountId,
+          },
+          last_refresh: credentials.lastRefresh,
+        };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/** `$CODEX_HOME/auth.json`: mode 0600 in a 0700 directory, replaced atomically (temp file + rename). */
+export class FileCredentialStore implements CredentialStore {
+  readonly location: string;
+
+  constructor(readonly codexHome: string) {
+    this.location = path.join(codexHome, 'auth.json');
+  }
+
+  async load(): Promise<LoadResult> {
+    let text: string;
+    try {
+      text = await readFile(this.location, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'empty' };
+      return { status: 'corrupt', reason: `cannot read it (${code ?? (error as Error).message})` };
+    }
+    try {
+      const credentials = parseAuthJson(text);
+      return credentials ? { status: 'ok', credentials } : { status: 'empty' };
+    } catch (error) {
+      return { status: 'corrupt', reason: (error as Error).message };
+    }
+  }
+
+  async save(credentials: ManagedCredentials): Promise<void> {
+    await mkdir(this.codexHome, { recursive: true, mode: 0o700 });
+    await chmod(this.codexHome, 0o700);
+    // Loaded on first save: a process that only serves external tokens never needs it.
+    const { default: writeFileAtomic } = await import('write-file-atomic');
+    await writeFileAtomic(this.location, formatAuthJson(credentials), { mode: 0o600, fsync: true });
+  }
+
+  async clear(): Promise<void> {
+    try {
+      await unlink(this.location);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+}

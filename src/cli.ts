@@ -1,0 +1,85 @@
+/**
+ * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR]`.
+ */
+import { Command, CommanderError } from 'commander';
+import { AuthCore } from './auth/core';
+import { createCredentialStore } from './auth/stores';
+import { ConfigError, loadConfig, resolveCodexHome } from './config';
+import { createLogger, type Logger } from './log';
+import { AppServer } from './rpc/server';
+import { version } from '../package.json';
+
+/** Exit codes of the CLI. */
+export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+
+/** Thrown to end the CLI with a message and an exit code. */
+export class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Runs the stdio app-server until stdin ends or SIGTERM; resolves with the exit code. */
+export async function runAppServer(options: { listen?: string; codexHome?: string }, logger: Logger = createLogger()): Promise<number> {
+  const listen = options.listen ?? 'stdio://';
+  if (listen !== 'stdio://') {
+    throw new CliExit(EXIT.usage, `unsupported --listen URL ${JSON.stringify(listen)}: authchart app-server serves only stdio:// (newline-delimited JSON-RPC on stdin/stdout).`);
+  }
+  const codexHome = resolveCodexHome(options.codexHome);
+  const config = await loadConfig(codexHome);
+  const store = createCredentialStore(config);
+  const core = await AuthCore.open({ config, store, logger });
+  const server = new AppServer({ input: process.stdin, output: process.stdout, core, config, logger, version });
+  const stop = () => server.close();
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') logger.debug('stdout closed by the parent');
+    server.close();
+  });
+  server.listen();
+  await server.closed;
+  process.off('SIGTERM', stop);
+  process.off('SIGINT', stop);
+  core.stop();
+  process.stdin.pause();
+  return EXIT.ok;
+}
+
+function buildProgram(logger: Logger, setCode: (code: number) => void): Command {
+  const program = new Command('authchart')
+    .description('Auth core for agent app-servers: the Codex account protocol over stdio, driven by a statechart.')
+    .version(version)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+  program
+    .command('app-server')
+    .description('serve the account protocol as newline-delimited JSON-RPC on stdin/stdout')
+    .option('--listen <url>', 'transport to serve (only stdio:// is supported)', 'stdio://')
+    .option('--codex-home <dir>', 'where config.toml and auth.json live (default: $CODEX_HOME or ~/.codex)')
+    .action(async (opts: { listen: string; codexHome?: string }) => {
+      setCode(await runAppServer(opts, logger));
+    });
+  return program;
+}
+
+/** Entry point of bin/authchart.js. */
+export async function main(argv: string[]): Promise<number> {
+  const logger = createLogger();
+  let code: number = EXIT.ok;
+  try {
+    await buildProgram(logger, (c) => (code = c)).parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof CliExit || error instanceof ConfigError) {
+      process.stderr.write(`authchart: ${error.message}\n`);
+      return error instanceof CliExit ? error.code : EXIT.usage;
+    }
+    process.stderr.write(`authchart: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT.failed;
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Configuration: CODEX_HOME and the keys of `$CODEX_HOME/config.toml` that authchart reads
+ * (PROTOCOL.md §9). Unknown keys are Codex's business and are ignored; a known key of the wrong type,
+ * or a file that is not TOML, stops start-up with a ConfigError naming the file, the line and the key.
+ */
+import { readFile } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type { ForcedLoginMethod } from '../machines/types';
+
+/** Where credentials are kept (`cli_auth_credentials_store`). */
+export type CredentialsStoreKind = 'file' | 'keyring' | 'auto' | 'ephemeral';
+
+/** The resolved configuration of one authchart process. */
+export interface AuthchartConfig {
+  codexHome: string;
+  configFile: string;
+  forcedWorkspaceIds: string[] | null;
+  forcedLoginMethod: ForcedLoginMethod | null;
+  credentialsStore: CredentialsStoreKind;
+  chatgptBaseUrl: string;
+  externalRefreshTimeoutMs: number;
+  issuer: string;
+  tokenUrl: string;
+  loginPort: number;
+  loginTimeoutMs: number;
+  proactiveRefreshSkewSeconds: number;
+}
+
+/** A configuration problem the user must fix; the CLI prints it and exits with code 2. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Default ChatGPT backend (Codex's). */
+export const DEFAULT_CHATGPT_BASE_URL = 'https://chatgpt.com/backend-api/';
+/** Default OAuth issuer. */
+export const DEFAULT_ISSUER = 'https://auth.openai.com';
+
+/** CODEX_HOME from the flag, else the env var, else ~/.codex; always absolute. */
+export function resolveCodexHome(flag?: string, env: NodeJS.ProcessEnv = process.env): string {
+  const chosen = flag ?? env.CODEX_HOME ?? path.join(os.homedir(), '.codex');
+  return path.resolve(chosen);
+}
+
+/** Finds the 1-based line of `key` in `table` ('' = top level) of a TOML text; 0 when not found. */
+export function lineOfKey(text: string, table: string, key: string): number {
+  let current = '';
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i += 1) {
+    const line = lines[i].trim();
+    const header = /^\[\s*([^\]]+?)\s*\]/.exec(line);
+    if (header) {
+      current = header[1];
+      continue;
+    }
+    const keyMatch = /^("?)([A-Za-z0-9_.-]+)\1\s*=/.exec(line);
+    if (keyMatch && current === table && keyMatch[2] === key) return i + 1;
+    if (keyMatch && current === '' && table !== '' && keyMatch[2] === `${table}.${key}`) return i + 1;
+  }
+  return 0;
+}
+
+type Reader<T> = (value: unknown) => T | undefined;
+
+const nonNegativeInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
+const positiveInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
+const port: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
+const url: Reader<string> = (v) => {
+  if (typeof v !== 'string') return undefined;
+  try {
+    const parsed = new URL(v);
+    return parsed.protocol === 'http:' || parsed.protocol === 'https:' ? v : undefined;
+  } catch {
+    return undefined;
+  }
+};
+const oneOf =
+  <T extends string>(...allowed: T[]): Reader<T> =>
+  (v) =>
+    typeof v === 'string' && (allowed as string[]).includes(v) ? (v as T) : undefined;
+const workspaceIds: Reader<string[]> = (v) => {
+  if (typeof v === 'string' && v.length > 0) return [v];
+  if (Array.isArray(v) && v.length > 0 && v.every((item) => typeof item === 'string' && item.length > 0)) return v as string[];
+  return undefined;
+};
+
+/** Parses a config.toml text (already read) into an AuthchartConfig. Exported for tests. */
+export async function parseConfig(text: string | null, codexHome: string, env: NodeJS.ProcessEnv = process.env): Promise<AuthchartConfig> {
+  const configFile = path.join(codexHome, 'config.toml');
+  let doc: Record<string, unknown> = {};
+  if (text !== null && text.trim() !== '') {
+    // Loaded on first use: most app-servers start without a config.toml.
+    const { parse, TomlError } = await import('smol-toml');
+    try {
+      doc = parse(text) as Record<string, unknown>;
+    } catch (error) {
+      const where = error instanceof TomlError ? `${configFile}:${error.line}:${error.column}` : configFile;
+      const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+      throw new ConfigError(`${where}: config.toml is not valid TOML (${reason}). Fix the file or move it aside.`);
+    }
+  }
+  const table = doc.authchart;
+  if (table !== undefined && (typeof table !== 'object' || table === null || Array.isArray(table))) {
+    throw new ConfigError(`${configFile}:${lineOfKey(text ?? '', '', 'authchart')}: key authchart must be a table ([authchart]).`);
+  }
+  const own = (table ?? {}) as Record<string, unknown>;
+
+  function read<T>(owner: Record<string, unknown>, tableName: string, key: string, reader: Reader<T>, expected: string): T | undefined {
+    const raw = owner[key];
+    if (raw === undefined) return undefined;
+    const value = reader(raw);
+    if (value === undefined) {
+      const qualified = tableName ? `${tableName}.${key}` : key;
+      throw new ConfigError(
+        `${configFile}:${lineOfKey(text ?? '', tableName, key)}: key ${qualified} must be ${expected}, got ${JSON.stringify(raw)}.`,
+      );
+    }
+    return value;
+  }
+
+  const issuer = (read(own, 'authchart', 'issuer', url, 'an http(s) URL string') ?? DEFAULT_ISSUER).replace(/\/+$/, '');
+  const tokenUrlOverride = env.CODEX_REFRESH_TOKEN_URL_OVERRIDE;
+  if (tokenUrlOverride !== undefined && url(tokenUrlOverride) === undefined) {
+    throw new ConfigError(`CODEX_REFRESH_TOKEN_URL_OVERRIDE must be an http(s) URL, got ${JSON.stringify(tokenUrlOverride)}.`);
+  }
+  return {
+    codexHome,
+    configFile,
+    forcedWorkspaceIds: read(doc, '', 'forced_chatgpt_workspace_id', workspaceIds, 'a non-empty string or a list of them') ?? null,
+    forcedLoginMethod: read(doc, '', 'forced_login_method', oneOf<ForcedLoginMethod>('chatgpt', 'api'), '"chatgpt" or "api"') ?? null,
+    credentialsStore:
+      read(doc, '', 'cli_auth_credentials_store', oneOf<CredentialsStoreKind>('file', 'keyring', 'auto', 'ephemeral'), '"file", "keyring", "auto" or "ephemeral"') ??
+      'file',
+    chatgptBaseUrl: read(doc, '', 'chatgpt_base_url', url, 'an http(s) URL string') ?? DEFAULT_CHATGPT_BASE_URL,
+    externalRefreshTimeoutMs: read(own, 'authchart', 'external_refresh_timeout_ms', positiveInt, 'a positive integer') ?? 10_000,
+    issuer,
+    tokenUrl: tokenUrlOverride ?? read(own, 'authchart', 'token_url', url, 'an http(s) URL string') ?? `${issuer}/oauth/token`,
+    loginPort: read(own, 'authchart', 'login_port', port, 'an integer from 0 to 65535') ?? 1455,
+    loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', positiveInt, 'a positive integer') ?? 600_000,
+    proactiveRefreshSkewSeconds: read(own, 'authchart', 'proactive_refresh_skew_seconds', nonNegativeInt, 'a non-negative integer') ?? 300,
+  };
+}
+
+/** Reads `$codexHome/config.toml` (absent = defaults) and resolves the configuration. */
+export async function loadConfig(codexHome: string, env: NodeJS.ProcessEnv = process.env): Promise<AuthchartConfig> {
+  const configFile = path.join(codexHome, 'config.toml');
+  let text: string | null = null;
+  try {
+    text = await readFile(configFile, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') {
+      throw new ConfigError(`${configFile}: cannot read config.toml (${(error as Error).message}).`);
+    }
+  }
+  return parseConfig(text, codexHome, env);
+}

@@ -1,0 +1,78 @@
+/**
+ * Newline-delimited framing (PROTOCOL.md §1), pure: bytes in, complete lines out. Splits on `\n`
+ * at the byte level (so a UTF-8 character split across chunks survives), strips one trailing `\r`,
+ * skips blank lines, and drops a line longer than the cap without growing memory past it.
+ */
+
+/** Default cap on one line: 10 MiB. */
+export const MAX_LINE_BYTES = 10 * 1024 * 1024;
+
+/** What a chunk of input produced, in order. */
+export type Frame = { kind: 'line'; text: string } | { kind: 'overflow'; bytes: number };
+
+/** Accumulates stream chunks and yields complete lines. */
+export class LineBuffer {
+  private parts: Buffer[] = [];
+  private size = 0;
+  /** Bytes of the line being discarded because it passed the cap; -1 when not discarding. */
+  private discarding = -1;
+
+  constructor(private readonly maxLineBytes: number = MAX_LINE_BYTES) {}
+
+  /** Feeds a chunk; returns the frames it completed. */
+  push(chunk: Buffer): Frame[] {
+    const frames: Frame[] = [];
+    let start = 0;
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(0x0a, start);
+      const end = newline === -1 ? chunk.length : newline;
+      this.append(chunk.subarray(start, end));
+      if (newline === -1) break;
+      const frame = this.takeLine();
+      if (frame) frames.push(frame);
+      start = newline + 1;
+    }
+    return frames;
+  }
+
+  /** Ends the input; a last line without `\n` is still a line. */
+  end(): Frame[] {
+    const frame = this.takeLine();
+    return frame ? [frame] : [];
+  }
+
+  /** Bytes held for the unfinished line (bounded by the cap). */
+  get pendingBytes(): number {
+    return this.size;
+  }
+
+  private append(piece: Buffer): void {
+    if (piece.length === 0) return;
+    if (this.discarding >= 0) {
+      this.discarding += piece.length;
+      return;
+    }
+    if (this.size + piece.length > this.maxLineBytes) {
+      this.discarding = this.size + piece.length;
+      this.parts = [];
+      this.size = 0;
+      return;
+    }
+    this.parts.push(Buffer.from(piece));
+    this.size += piece.length;
+  }
+
+  private takeLine(): Frame | null {
+    if (this.discarding >= 0) {
+      const bytes = this.discarding;
+      this.discarding = -1;
+      return { kind: 'overflow', bytes };
+    }
+    let line = this.parts.length === 1 ? this.parts[0] : Buffer.concat(this.parts, this.size);
+    this.parts = [];
+    this.size = 0;
+    if (line.length > 0 && line[line.length - 1] === 0x0d) line = line.subarray(0, line.length - 1);
+    const text = line.toString('utf8');
+    return text.trim() === '' ? null : { kind: 'line', text };
+  }
+}

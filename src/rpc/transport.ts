@@ -1,0 +1,152 @@
+/**
+ * vscode-jsonrpc over newline-delimited JSON. The stock stream reader/writer speak LSP's
+ * `Content-Length` framing and would buffer NDJSON forever, so these replace them. The reader also
+ * sorts out what vscode-jsonrpc cannot answer itself (non-JSON, non-messages, over-long lines), and the
+ * writer drops the `"jsonrpc"` member that Codex never sends and honours back-pressure.
+ */
+import { once } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
+import {
+  AbstractMessageReader,
+  AbstractMessageWriter,
+  Disposable,
+  type DataCallback,
+  type Message,
+  type MessageWriter,
+} from 'vscode-jsonrpc/node';
+import { ErrorCodes } from './errors';
+import { LineBuffer } from './framing';
+
+/** A wire message as authchart writes it (no `"jsonrpc"` member). */
+export type WireMessage = Record<string, unknown>;
+
+/** How one parsed JSON value is to be treated. */
+export type Classified =
+  | { kind: 'request' | 'notification' | 'response'; message: Message }
+  | { kind: 'invalid'; reason: string };
+
+function isId(value: unknown): value is string | number {
+  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
+}
+
+/** Sorts a parsed JSON value into request / notification / response, or says why it is none. */
+export function classifyMessage(value: unknown): Classified {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { kind: 'invalid', reason: Array.isArray(value) ? 'batch requests are not supported' : 'a message must be a JSON object' };
+  }
+  const record = value as Record<string, unknown>;
+  const message = { jsonrpc: '2.0', ...record } as unknown as Message;
+  if ('method' in record) {
+    if (typeof record.method !== 'string' || record.method.length === 0) return { kind: 'invalid', reason: 'method must be a non-empty string' };
+    if (!('id' in record)) return { kind: 'notification', message };
+    if (!isId(record.id)) return { kind: 'invalid', reason: 'id must be an integer or a string' };
+    return { kind: 'request', message };
+  }
+  if ('id' in record && ('result' in record || 'error' in record)) {
+    if (!isId(record.id) && record.id !== null) return { kind: 'invalid', reason: 'id must be an integer or a string' };
+    return { kind: 'response', message };
+  }
+  return { kind: 'invalid', reason: 'a message needs a method (request, notification) or a result/error (response)' };
+}
+
+/** What the reader reports besides messages. */
+export interface ReaderHooks {
+  /** A line that must be answered with an error the connection cannot produce (id null). */
+  onBadLine(error: { code: number; message: string }): void;
+  /** Every message handed to the connection, before it is handled (requests counted for draining). */
+  onMessage?(classified: Classified): void;
+  /** stdin ended; everything before it has been handed over. */
+  onEnd(): void;
+}
+
+/** Reads NDJSON from a stream and hands JSON-RPC messages to vscode-jsonrpc. */
+export class NdjsonMessageReader extends AbstractMessageReader {
+  private readonly buffer: LineBuffer;
+
+  constructor(
+    private readonly readable: Readable,
+    private readonly hooks: ReaderHooks,
+    maxLineBytes?: number,
+  ) {
+    super();
+    this.buffer = new LineBuffer(maxLineBytes);
+  }
+
+  listen(callback: DataCallback): Disposable {
+    const deliver = (frames: ReturnType<LineBuffer['push']>) => {
+      for (const frame of frames) {
+        if (frame.kind === 'overflow') {
+          this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `message too long: ${frame.bytes} bytes exceed the 10 MiB line limit; it was dropped` });
+          continue;
+        }
+        let value: unknown;
+        try {
+          value = JSON.parse(frame.text);
+        } catch (error) {
+          this.hooks.onBadLine({ code: ErrorCodes.ParseError, message: `Parse error: ${(error as Error).message}` });
+          continue;
+        }
+        const classified = classifyMessage(value);
+        if (classified.kind === 'invalid') {
+          this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `Invalid request: ${classified.reason}` });
+          continue;
+        }
+        this.hooks.onMessage?.(classified);
+        try {
+          callback(classified.message);
+        } catch (error) {
+          this.fireError(error);
+        }
+      }
+    };
+    const onData = (chunk: Buffer | string) => deliver(this.buffer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+    const onEnd = () => {
+      deliver(this.buffer.end());
+      this.hooks.onEnd();
+    };
+    const onError = (error: Error) => this.fireError(error);
+    this.readable.on('data', onData);
+    this.readable.on('end', onEnd);
+    this.readable.on('error', onError);
+    return Disposable.create(() => {
+      this.readable.off('data', onData);
+      this.readable.off('end', onEnd);
+      this.readable.off('error', onError);
+    });
+  }
+}
+
+/** Writes one JSON object per line, without `"jsonrpc"`, waiting for `'drain'` when the pipe is full. */
+export class NdjsonMessageWriter extends AbstractMessageWriter implements MessageWriter {
+  private closed = false;
+
+  constructor(
+    private readonly writable: Writable,
+    private readonly afterWrite?: (message: WireMessage) => void,
+  ) {
+    super();
+    writable.on('error', (error) => {
+      this.closed = true;
+      this.fireError(error);
+      this.fireClose();
+    });
+    writable.on('close', () => {
+      this.closed = true;
+    });
+  }
+
+  async write(msg: Message): Promise<void> {
+    await this.writeRaw(msg as unknown as WireMessage);
+  }
+
+  /** Writes any object as one line (used for errors answered outside the connection). */
+  async writeRaw(message: WireMessage): Promise<void> {
+    if (this.closed) return;
+    const { jsonrpc: _omit, ...rest } = message;
+    const ready = this.writable.write(`${JSON.stringify(rest)}\n`);
+    this.afterWrite?.(rest);
+    if (!ready && !this.closed) await once(this.writable, 'drain');
+  }
+
+  end(): void {}
+}
