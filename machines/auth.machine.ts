@@ -1,7 +1,8 @@
 /**
  * The auth statechart: the whole auth policy of authchart in one visible place.
  *
- *   session:       loggedOut → apiKey | chatgpt | externalTokens  (→ refreshing → failed: refresh issue)
+ *   session.mode:  loggedOut → apiKey | chatgpt | externalTokens  (→ refreshing → failed: refresh issue)
+ *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
  *   browserLogin:  idle (→ pending: browser-login issue)
  *
  * Pure: effects are named actors and actions declared here with inert defaults and supplied by src/
@@ -97,7 +98,7 @@ export const authSetup = setup({
     setAccount: assign({ account: (_, params: { account: AccountInfo | null }) => params.account }),
   },
   guards: {
-    externalActive: stateIn({ session: 'externalTokens' }),
+    externalActive: stateIn({ session: { mode: 'externalTokens' } }),
     apiKeyLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'chatgpt',
     chatgptLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'api',
     externalLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'api',
@@ -134,17 +135,81 @@ export const authMachine = authSetup.createMachine({
   }),
   states: {
     session: {
-      initial: 'restoring',
+      initial: 'mode',
       states: {
-        /** Start-up: enter the mode the credential store was left in. */
-        restoring: {
-          always: [
-            { guard: 'restoredApiKey', target: 'apiKey' },
-            { guard: 'restoredChatgpt', target: 'chatgpt' },
-            { target: 'loggedOut' },
-          ],
+        /**
+         * The auth mode. Effects (saving, clearing credentials) are siblings of `mode`, so entering one
+         * exits `mode` and its deep history remembers where to return if the effect fails.
+         */
+        mode: {
+          initial: 'restoring',
+          states: {
+            /** Start-up: enter the mode the credential store was left in. */
+            restoring: {
+              always: [
+                { guard: 'restoredApiKey', target: 'apiKey' },
+                { guard: 'restoredChatgpt', target: 'chatgpt' },
+                { target: 'loggedOut' },
+              ],
+            },
+            loggedOut: {},
+            apiKey: { tags: ['authenticated', 'managed'] },
+            chatgpt: {
+              tags: ['authenticated', 'managed'],
+              initial: 'ready',
+              states: { ready: {} },
+            },
+            externalTokens: {
+              tags: ['authenticated', 'external'],
+              initial: 'ready',
+              states: { ready: {} },
+            },
+            /** Where a failed effect returns: the mode the session was in before it started. */
+            previous: { type: 'history', history: 'deep', target: 'loggedOut' },
+          },
+          on: {
+            'login.apiKey': [
+              { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
+              { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
+              { target: '#auth.session.savingApiKey', actions: 'rememberRequest' },
+            ],
+            'login.externalTokens': [
+              { guard: 'externalLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalLoginDisabled } } },
+              {
+                guard: 'tokenInvalid',
+                actions: {
+                  type: 'refuse',
+                  params: ({ event }) => ({
+                    code: INVALID_REQUEST,
+                    message: `invalid id token: ${event.type === 'login.externalTokens' && !event.claims.ok ? event.claims.reason : ''}`,
+                  }),
+                },
+              },
+              {
+                guard: 'workspaceRefused',
+                actions: {
+                  type: 'refuse',
+                  params: ({ context, event }) => ({
+                    code: INVALID_REQUEST,
+                    message: workspaceMismatchMessage(context.policy.forcedWorkspaceIds ?? [], claimsAccount(event)?.accountId ?? null),
+                  }),
+                },
+              },
+              {
+                target: '.externalTokens',
+                reenter: true,
+                actions: [
+                  { type: 'storeExternalTokens', params: ({ event }) => ({ event: event as Ev<'login.externalTokens'> }) },
+                  { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
+                  { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
+                  'notifyLoginSucceeded',
+                  'notifyExternalMode',
+                ],
+              },
+            ],
+            logout: { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
+          },
         },
-        loggedOut: {},
         savingApiKey: {
           tags: ['busy'],
           invoke: {
@@ -152,7 +217,7 @@ export const authMachine = authSetup.createMachine({
             src: 'saveApiKey',
             input: ({ event }) => ({ apiKey: (event as Ev<'login.apiKey'>).apiKey }),
             onDone: {
-              target: 'apiKey',
+              target: 'mode.apiKey',
               actions: [
                 { type: 'setAccount', params: { account: null } },
                 { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
@@ -162,7 +227,7 @@ export const authMachine = authSetup.createMachine({
               ],
             },
             onError: {
-              target: 'history',
+              target: 'mode.previous',
               actions: [
                 emit(({ context, event }) => ({
                   type: 'answer.refused' as const,
@@ -176,24 +241,13 @@ export const authMachine = authSetup.createMachine({
           },
           on: refuseWhileBusy,
         },
-        apiKey: { tags: ['authenticated', 'managed'] },
-        chatgpt: {
-          tags: ['authenticated', 'managed'],
-          initial: 'ready',
-          states: { ready: {} },
-        },
-        externalTokens: {
-          tags: ['authenticated', 'external'],
-          initial: 'ready',
-          states: { ready: {} },
-        },
         loggingOut: {
           tags: ['busy'],
           invoke: {
             id: 'clearCredentials',
             src: 'clearCredentials',
             onDone: {
-              target: 'loggedOut',
+              target: 'mode.loggedOut',
               actions: [
                 'clearExternalTokens',
                 { type: 'setAccount', params: { account: null } },
@@ -203,7 +257,7 @@ export const authMachine = authSetup.createMachine({
               ],
             },
             onError: {
-              target: 'history',
+              target: 'mode.previous',
               actions: [
                 emit(({ context, event }) => ({
                   type: 'answer.refused' as const,
@@ -217,50 +271,6 @@ export const authMachine = authSetup.createMachine({
           },
           on: refuseWhileBusy,
         },
-        /** Where a failed effect returns: the mode the session was in before it started. */
-        history: { type: 'history', history: 'deep', target: 'loggedOut' },
-      },
-      on: {
-        'login.apiKey': [
-          { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
-          { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
-          { target: '.savingApiKey', actions: 'rememberRequest' },
-        ],
-        'login.externalTokens': [
-          { guard: 'externalLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalLoginDisabled } } },
-          {
-            guard: 'tokenInvalid',
-            actions: {
-              type: 'refuse',
-              params: ({ event }) => ({
-                code: INVALID_REQUEST,
-                message: `invalid id token: ${event.type === 'login.externalTokens' && !event.claims.ok ? event.claims.reason : ''}`,
-              }),
-            },
-          },
-          {
-            guard: 'workspaceRefused',
-            actions: {
-              type: 'refuse',
-              params: ({ context, event }) => ({
-                code: INVALID_REQUEST,
-                message: workspaceMismatchMessage(context.policy.forcedWorkspaceIds ?? [], claimsAccount(event)?.accountId ?? null),
-              }),
-            },
-          },
-          {
-            target: '.externalTokens',
-            reenter: true,
-            actions: [
-              { type: 'storeExternalTokens', params: ({ event }) => ({ event: event as Ev<'login.externalTokens'> }) },
-              { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
-              { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
-              'notifyLoginSucceeded',
-              'notifyExternalMode',
-            ],
-          },
-        ],
-        logout: { target: '.loggingOut', actions: 'rememberRequest' },
       },
     },
     browserLogin: {

@@ -14,9 +14,9 @@ export type AccountView = null | { type: 'apiKey' } | { type: 'chatgpt'; email: 
 
 /** The wire auth mode of a snapshot, or null when logged out. */
 export function authModeOf(snapshot: AuthSnapshot): AuthMode | null {
-  if (snapshot.matches({ session: 'apiKey' })) return 'apikey';
-  if (snapshot.matches({ session: 'externalTokens' })) return 'chatgptAuthTokens';
-  if (snapshot.matches({ session: 'chatgpt' })) return 'chatgpt';
+  if (snapshot.matches({ session: { mode: 'apiKey' } })) return 'apikey';
+  if (snapshot.matches({ session: { mode: 'externalTokens' } })) return 'chatgptAuthTokens';
+  if (snapshot.matches({ session: { mode: 'chatgpt' } })) return 'chatgpt';
   return null;
 }
 
@@ -29,9 +29,13 @@ export function accountViewOf(snapshot: AuthSnapshot): AccountView {
   return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown' };
 }
 
-/** The session region's state as a dotted path (`externalTokens.ready`), for logs and the inspector. */
+/**
+ * The session region's state as a dotted path, for logs and the inspector: the mode without its
+ * structural wrapper (`loggedOut`, `externalTokens.ready`), or the effect under way (`savingApiKey`).
+ */
 export function sessionPath(snapshot: AuthSnapshot): string {
-  const value = (snapshot.value as { session: unknown }).session;
+  const session = (snapshot.value as { session: unknown }).session;
+  const value = session && typeof session === 'object' && 'mode' in session ? (session as { mode: unknown }).mode : session;
   const parts: string[] = [];
   let node: unknown = value;
   while (node && typeof node === 'object') {

@@ -45,6 +45,18 @@ export function accountOfManaged(credentials: Extract<ManagedCredentials, { mode
   return { ...account, accountId: account.accountId ?? credentials.tokens.accountId };
 }
 
+/** Runs a store operation; a failure becomes an Error naming the location and what to check. */
+async function storeOperation(store: CredentialStore, verb: string, operation: () => Promise<void>): Promise<void> {
+  try {
+    await operation();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(
+      `could not ${verb} ${store.location} (${code ?? (error as Error).message}); check that the directory exists and is writable by this user`,
+    );
+  }
+}
+
 /** One running auth core: the chart, the credential store and the external-token vault. */
 export class AuthCore {
   readonly vault = new ExternalTokenVault();
@@ -67,11 +79,11 @@ export class AuthCore {
       actors: {
         saveApiKey: fromPromise<void, { apiKey: Secret }>(async ({ input }) => {
           const credentials: ManagedCredentials = { mode: 'apiKey', apiKey: input.apiKey };
-          await this.store.save(credentials);
+          await storeOperation(this.store, 'write', () => this.store.save(credentials));
           this.managed = credentials;
         }),
         clearCredentials: fromPromise<void, void>(async () => {
-          await this.store.clear();
+          await storeOperation(this.store, 'remove', () => this.store.clear());
           this.managed = null;
         }),
       },

@@ -49,6 +49,16 @@ export function classifyMessage(value: unknown): Classified {
   return { kind: 'invalid', reason: 'a message needs a method (request, notification) or a result/error (response)' };
 }
 
+/**
+ * `Parse error: …` without echoing the input: V8's JSON messages quote a snippet of the line, which may
+ * hold a token. Only the position survives.
+ */
+export function parseErrorMessage(error: unknown, text: string): string {
+  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
+  const where = position ? ` at character ${position[1]}` : '';
+  return `Parse error: the line is not valid JSON${where} (${Buffer.byteLength(text)} bytes); send one JSON-RPC object per line`;
+}
+
 /** What the reader reports besides messages. */
 export interface ReaderHooks {
   /** A line that must be answered with an error the connection cannot produce (id null). */
@@ -83,7 +93,7 @@ export class NdjsonMessageReader extends AbstractMessageReader {
         try {
           value = JSON.parse(frame.text);
         } catch (error) {
-          this.hooks.onBadLine({ code: ErrorCodes.ParseError, message: `Parse error: ${(error as Error).message}` });
+          this.hooks.onBadLine({ code: ErrorCodes.ParseError, message: parseErrorMessage(error, frame.text) });
           continue;
         }
         const classified = classifyMessage(value);

@@ -91,7 +91,12 @@ export class AppServerProcess {
   request(method: string, params?: unknown, id: number | string = this.nextId++): Promise<Msg> {
     const message: Msg = { id, method };
     if (params !== undefined) message.params = params;
-    const response = this.waitFor((m) => m.id === id && !('method' in m), `response to ${method} (id ${JSON.stringify(id)})`);
+    const response = this.waitFor(
+      (m) => m.id === id && !('method' in m),
+      `response to ${method} (id ${JSON.stringify(id)})`,
+      15000,
+      this.messages.length,
+    );
     this.send(message);
     return response;
   }

@@ -1,0 +1,76 @@
+import { ConfigError, lineOfKey, parseConfig, resolveCodexHome } from '../src/config';
+
+describe('configuration (PROTOCOL.md §9)', () => {
+  it('has the documented defaults', async () => {
+    expect(await parseConfig(null, '/h', {})).toEqual({
+      codexHome: '/h',
+      configFile: '/h/config.toml',
+      forcedWorkspaceIds: null,
+      forcedLoginMethod: null,
+      credentialsStore: 'file',
+      chatgptBaseUrl: 'https://chatgpt.com/backend-api/',
+      externalRefreshTimeoutMs: 10000,
+      issuer: 'https://auth.openai.com',
+      tokenUrl: 'https://auth.openai.com/oauth/token',
+      loginPort: 1455,
+      loginTimeoutMs: 600000,
+      proactiveRefreshSkewSeconds: 300,
+    });
+  });
+
+  it('reads Codex keys and the [authchart] table, ignoring keys it does not know', async () => {
+    const text = [
+      'model = "gpt-5"',
+      'forced_chatgpt_workspace_id = ["a", "b"]',
+      'forced_login_method = "api"',
+      'cli_auth_credentials_store = "ephemeral"',
+      'chatgpt_base_url = "http://127.0.0.1:9/backend-api/"',
+      '[authchart]',
+      'external_refresh_timeout_ms = 300',
+      'issuer = "http://127.0.0.1:8/"',
+      'login_port = 0',
+      '[profiles.x]',
+      'model = "o3"',
+    ].join('\n');
+    expect(await parseConfig(text, '/h', {})).toMatchObject({
+      forcedWorkspaceIds: ['a', 'b'],
+      forcedLoginMethod: 'api',
+      credentialsStore: 'ephemeral',
+      chatgptBaseUrl: 'http://127.0.0.1:9/backend-api/',
+      externalRefreshTimeoutMs: 300,
+      issuer: 'http://127.0.0.1:8',
+      tokenUrl: 'http://127.0.0.1:8/oauth/token',
+      loginPort: 0,
+    });
+  });
+
+  it('lets CODEX_REFRESH_TOKEN_URL_OVERRIDE win over [authchart] token_url', async () => {
+    const config = await parseConfig('[authchart]\ntoken_url = "http://127.0.0.1:1/t"\n', '/h', { CODEX_REFRESH_TOKEN_URL_OVERRIDE: 'http://127.0.0.1:2/o' });
+    expect(config.tokenUrl).toBe('http://127.0.0.1:2/o');
+    await expect(parseConfig(null, '/h', { CODEX_REFRESH_TOKEN_URL_OVERRIDE: 'nope' })).rejects.toThrow('CODEX_REFRESH_TOKEN_URL_OVERRIDE must be an http(s) URL');
+  });
+
+  it.each([
+    ['forced_login_method = 3', 'key forced_login_method must be "chatgpt" or "api", got 3.', 1],
+    ['x = 1\n\nforced_chatgpt_workspace_id = [1]', 'key forced_chatgpt_workspace_id must be a non-empty string or a list of them', 3],
+    ['[authchart]\nexternal_refresh_timeout_ms = -5', 'key authchart.external_refresh_timeout_ms must be a positive integer, got -5.', 2],
+    ['authchart.login_timeout_ms = 1.5', 'key authchart.login_timeout_ms must be a positive integer, got 1.5.', 1],
+    ['chatgpt_base_url = "ftp://x"', 'key chatgpt_base_url must be an http(s) URL string', 1],
+    ['authchart = 5', 'key authchart must be a table', 1],
+  ])('refuses %j naming file, line and key', async (text, message, line) => {
+    const attempt = parseConfig(text, '/h', {});
+    await expect(attempt).rejects.toBeInstanceOf(ConfigError);
+    await expect(attempt).rejects.toThrow(`/h/config.toml:${line}: ${message}`);
+  });
+
+  it('finds the line of a key in a table', () => {
+    expect(lineOfKey('a = 1\n[t]\nb = 2\n[u]\nb = 3', 'u', 'b')).toBe(5);
+    expect(lineOfKey('a = 1', 'x', 'a')).toBe(0);
+  });
+
+  it('resolves CODEX_HOME from the flag, then the env, then ~/.codex', () => {
+    expect(resolveCodexHome('rel', { CODEX_HOME: '/env' })).toBe(`${process.cwd()}/rel`);
+    expect(resolveCodexHome(undefined, { CODEX_HOME: '/env' })).toBe('/env');
+    expect(resolveCodexHome(undefined, {})).toMatch(/\/\.codex$/);
+  });
+});
