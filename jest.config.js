@@ -7,4 +7,5 @@ module.exports = {
   testTimeout: 30000,
   // The e2e suites spawn real processes; two cores, two workers.
   maxWorkers: 2,
+  reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
 };
