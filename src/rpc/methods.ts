@@ -13,6 +13,11 @@ import type { Logger } from '../log';
 import { ErrorCodes, WireError, invalidRequest } from './errors';
 import {
   AccountReadParamsSchema,
+  AccountReadResultSchema,
+  GetAuthStatusResultSchema,
+  LoginCancelResultSchema,
+  LoginStartResultSchema,
+  LogoutResultSchema,
   ExternalTokensASchema,
   ExternalTokensBSchema,
   GetAuthStatusParamsSchema,
@@ -33,6 +38,8 @@ export interface MethodContext {
 export interface MethodEntry {
   /** Validates `params`; a failure answers -32602 naming the field. */
   params: z.ZodType;
+  /** The shape of a successful result (what strict clients validate against). */
+  result: z.ZodType;
   /**
    * Runs beside later requests instead of before them (backend calls that may wait on the network or
    * on the parent). Everything else is handled strictly in arrival order.
@@ -88,6 +95,7 @@ export function externalLogin(params: Record<string, unknown>): { tokens: Extern
 export const METHODS: Record<string, MethodEntry> = {
   'account/read': {
     params: AccountReadParamsSchema,
+    result: AccountReadResultSchema,
     async handle(_params, { core }) {
       await core.whenIdle();
       return { account: core.account(), requiresOpenaiAuth: true };
@@ -96,6 +104,7 @@ export const METHODS: Record<string, MethodEntry> = {
 
   'account/login/start': {
     params: LoginStartParamsSchema,
+    result: LoginStartResultSchema,
     async handle(raw, { core }) {
       const params = raw as z.infer<typeof LoginStartParamsSchema>;
       switch (params.type) {
@@ -115,6 +124,7 @@ export const METHODS: Record<string, MethodEntry> = {
 
   'account/login/cancel': {
     params: LoginCancelParamsSchema,
+    result: LoginCancelResultSchema,
     async handle(raw, { core }) {
       const { loginId } = raw as z.infer<typeof LoginCancelParamsSchema>;
       if (!UUID.test(loginId)) throw invalidRequest(`invalid login id: ${loginId}`);
@@ -124,6 +134,7 @@ export const METHODS: Record<string, MethodEntry> = {
 
   'account/logout': {
     params: NoParamsSchema,
+    result: LogoutResultSchema,
     async handle(_params, { core }) {
       unwrap(await core.command({ type: 'logout' }));
       return {};
@@ -132,6 +143,7 @@ export const METHODS: Record<string, MethodEntry> = {
 
   getAuthStatus: {
     params: GetAuthStatusParamsSchema,
+    result: GetAuthStatusResultSchema,
     async handle(raw, { core }) {
       const params = (raw ?? {}) as z.infer<typeof GetAuthStatusParamsSchema> & object;
       await core.whenIdle();

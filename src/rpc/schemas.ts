@@ -113,6 +113,12 @@ export const AccountUpdatedNotificationSchema = z.object({
   planType: PlanTypeSchema.nullable(),
 });
 
+/** Server → client notifications by method. */
+export const NOTIFICATIONS: Record<string, z.ZodType> = {
+  'account/login/completed': LoginCompletedNotificationSchema,
+  'account/updated': AccountUpdatedNotificationSchema,
+};
+
 /** Turns a zod error into `field: problem` text for a -32602 message. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues

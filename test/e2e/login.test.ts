@@ -24,6 +24,7 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
   let server: AppServerProcess;
 
   afterEach(() => {
+    expect(server?.schemaViolations ?? []).toEqual([]);
     server?.kill();
     home?.cleanup();
   });

@@ -6,6 +6,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { METHODS } from '../../src/rpc/methods';
+import { InitializeResultSchema, NOTIFICATIONS } from '../../src/rpc/schemas';
 
 /** Absolute path of the CLI entry. */
 export const BIN = path.resolve(__dirname, '../../bin/authchart.js');
@@ -31,6 +33,8 @@ type Waiter = { predicate: (m: Msg) => boolean; resolve: (m: Msg) => void; rejec
 /** A running app-server child process. */
 export class AppServerProcess {
   readonly messages: Msg[] = [];
+  /** Notifications whose params did not match their schema (tests expect this to stay empty). */
+  readonly schemaViolations: Msg[] = [];
   stdoutRaw = '';
   stderr = '';
   private buffer = '';
@@ -87,8 +91,11 @@ export class AppServerProcess {
     this.writeLine(JSON.stringify(message));
   }
 
-  /** Sends a request and resolves with its response message. */
-  request(method: string, params?: unknown, id: number | string = this.nextId++): Promise<Msg> {
+  /**
+   * Sends a request and resolves with its response message. A successful result must match the
+   * method's result schema (as a strict Codex client would check); a mismatch rejects.
+   */
+  async request(method: string, params?: unknown, id: number | string = this.nextId++): Promise<Msg> {
     const message: Msg = { id, method };
     if (params !== undefined) message.params = params;
     const response = this.waitFor(
@@ -98,7 +105,13 @@ export class AppServerProcess {
       this.messages.length,
     );
     this.send(message);
-    return response;
+    const answer = await response;
+    const schema = method === 'initialize' ? InitializeResultSchema : METHODS[method]?.result;
+    if ('result' in answer && schema) {
+      const checked = schema.safeParse(answer.result);
+      if (!checked.success) throw new Error(`${method} result does not match its schema: ${checked.error.message}`);
+    }
+    return answer;
   }
 
   /** The handshake: initialize + initialized. */
@@ -121,9 +134,11 @@ export class AppServerProcess {
     });
   }
 
-  /** Resolves with the next notification of `method` arriving after `from` messages. */
-  notification(method: string, from = 0): Promise<Msg> {
-    return this.waitFor((m) => m.method === method && !('id' in m), `notification ${method}`, 15000, from);
+  /** Resolves with the next notification of `method` arriving after `from` messages (schema-checked). */
+  async notification(method: string, from = 0): Promise<Msg> {
+    const message = await this.waitFor((m) => m.method === method && !('id' in m), `notification ${method}`, 15000, from);
+    if (this.schemaViolations.length > 0) throw new Error(`notifications off schema: ${JSON.stringify(this.schemaViolations)}`);
+    return message;
   }
 
   /** Messages after index `from` (notifications and responses as received). */
@@ -157,6 +172,10 @@ export class AppServerProcess {
   }
 
   private dispatch(message: Msg): void {
+    const notificationSchema = 'method' in message && !('id' in message) ? NOTIFICATIONS[message.method] : undefined;
+    if (notificationSchema && !notificationSchema.safeParse(message.params).success) {
+      this.schemaViolations.push(message);
+    }
     if ('method' in message && 'id' in message) {
       const handler = this.requestHandlers.get(message.method);
       if (handler) {
