@@ -85,6 +85,13 @@ export const authSetup = setup({
       code: params.code,
       message: params.message,
     })),
+    /** Answers the command waiting on a failed effect with -32603 `<failure>: <reason>`. */
+    refusePending: emit(({ context, event }, params: { failure: string }) => ({
+      type: 'answer.refused' as const,
+      req: context.pending ?? -1,
+      code: INTERNAL_ERROR,
+      message: `${params.failure}: ${errorText((event as { error?: unknown }).error)}`,
+    })),
     rememberRequest: assign({ pending: ({ event }) => reqOf(event) }),
     forgetRequest: assign({ pending: null }),
     notifyLoginSucceeded: emit({ type: 'notify.loginCompleted' as const, loginId: null, success: true, error: null }),
@@ -229,12 +236,7 @@ export const authMachine = authSetup.createMachine({
             onError: {
               target: 'mode.previous',
               actions: [
-                emit(({ context, event }) => ({
-                  type: 'answer.refused' as const,
-                  req: context.pending ?? -1,
-                  code: INTERNAL_ERROR,
-                  message: `failed to save the API key: ${errorText(event.error)}`,
-                })),
+                { type: 'refusePending', params: { failure: 'failed to save the API key' } },
                 'forgetRequest',
               ],
             },
@@ -259,12 +261,7 @@ export const authMachine = authSetup.createMachine({
             onError: {
               target: 'mode.previous',
               actions: [
-                emit(({ context, event }) => ({
-                  type: 'answer.refused' as const,
-                  req: context.pending ?? -1,
-                  code: INTERNAL_ERROR,
-                  message: `failed to remove the saved credentials: ${errorText(event.error)}`,
-                })),
+                { type: 'refusePending', params: { failure: 'failed to remove the saved credentials' } },
                 'forgetRequest',
               ],
             },
