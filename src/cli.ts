@@ -1,7 +1,10 @@
 /**
- * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR]`.
+ * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR]`
+ * and `authchart visualize [--out DIR] [--readme FILE]`.
  */
+import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
+import { authMachine } from '../machines/auth.machine';
 import { AuthCore } from './auth/core';
 import { createCredentialStore } from './auth/stores';
 import { ConfigError, loadConfig, resolveCodexHome } from './config';
@@ -49,6 +52,14 @@ export async function runAppServer(options: { listen?: string; codexHome?: strin
   return EXIT.ok;
 }
 
+/** `authchart visualize`: writes the chart's Mermaid, DOT and SVG pictures (and the README's Mermaid block). */
+export async function runVisualize(options: { out: string; readme?: string }): Promise<number> {
+  const { writeVisualizations } = await import('./visualize/index.js');
+  const written = await writeVisualizations(authMachine, path.resolve(options.out), options.readme === undefined ? undefined : path.resolve(options.readme));
+  for (const file of written) process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file}\n`);
+  return EXIT.ok;
+}
+
 function buildProgram(logger: Logger, setCode: (code: number) => void): Command {
   const program = new Command('authchart')
     .description('Auth core for agent app-servers: the Codex account protocol over stdio, driven by a statechart.')
@@ -62,6 +73,14 @@ function buildProgram(logger: Logger, setCode: (code: number) => void): Command 
     .option('--codex-home <dir>', 'where config.toml and auth.json live (default: $CODEX_HOME or ~/.codex)')
     .action(async (opts: { listen: string; codexHome?: string }) => {
       setCode(await runAppServer(opts, logger));
+    });
+  program
+    .command('visualize')
+    .description('write the statechart pictures (Mermaid, DOT, SVG) generated from the machine definition')
+    .option('--out <dir>', 'folder to write auth.mmd, auth.dot and auth.svg into', 'visualizations')
+    .option('--readme <file>', "also refresh the generated Mermaid block of this README")
+    .action(async (opts: { out: string; readme?: string }) => {
+      setCode(await runVisualize(opts));
     });
   return program;
 }
