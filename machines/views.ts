@@ -46,3 +46,30 @@ export function sessionPath(snapshot: AuthSnapshot): string {
   if (typeof node === 'string') parts.push(node);
   return parts.join('.');
 }
+
+/** A state value as a dotted path when it has no parallel part (`externalTokens.ready`), else null. */
+function dottedPath(value: unknown): string | null {
+  if (typeof value === 'string') return value;
+  if (!value || typeof value !== 'object') return null;
+  const entries = Object.entries(value as Record<string, unknown>);
+  if (entries.length !== 1) return null;
+  const rest = dottedPath(entries[0][1]);
+  return rest === null ? null : `${entries[0][0]}.${rest}`;
+}
+
+/**
+ * The chart's whole state as one line of text, as the inspector's `#active-state` shows it. The rule:
+ * while the `browserLogin` region is `idle`, the `session` region's dotted path (`loggedOut`,
+ * `apiKey`, `externalTokens.ready`); otherwise the complete state value as JSON, regions in chart order
+ * (`{"session":"loggedOut","browserLogin":"pending"}`). A value of any other shape is shown as JSON.
+ */
+export function activeStateText(value: unknown): string {
+  if (value && typeof value === 'object') {
+    const regions = value as Record<string, unknown>;
+    if (regions.browserLogin === 'idle') {
+      const session = dottedPath(regions.session);
+      if (session !== null) return session;
+    }
+  }
+  return typeof value === 'string' ? value : JSON.stringify(value);
+}

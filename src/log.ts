@@ -13,6 +13,11 @@ const SECRET_FIELD = /(token|secret|password|authorization|api_?key|apikey|code_
 const JWT_LIKE = /\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*/g;
 const KEY_LIKE = /\b(sk-[A-Za-z0-9_-]{6,}|rt_[A-Za-z0-9_-]{6,}|Bearer\s+[A-Za-z0-9._~+/=-]{6,})/g;
 
+/** True for a field name that holds a credential (token, secret, password, API key, code verifier…). */
+export function isSecretFieldName(name: string): boolean {
+  return SECRET_FIELD.test(name);
+}
+
 /** Masks token-shaped substrings in free text. */
 export function redactText(text: string): string {
   return text.replace(JWT_LIKE, '[REDACTED-JWT]').replace(KEY_LIKE, '[REDACTED]');
