@@ -1,5 +1,5 @@
 /**
- * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR]`
+ * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR] [--inspect[=PORT]]`
  * and `authchart visualize [--out DIR] [--readme FILE]`.
  */
 import * as path from 'node:path';
@@ -25,8 +25,41 @@ export class CliExit extends Error {
   }
 }
 
+/** The port of `--inspect[=PORT]`: `true` (no value) means 0, any free port. */
+export function inspectPort(value: string | boolean): number {
+  if (value === true) return 0;
+  const port = Number(value);
+  if (typeof value !== 'string' || !/^\d+$/.test(value) || port > 65535) {
+    throw new CliExit(EXIT.usage, `invalid --inspect port ${JSON.stringify(value)}: give a TCP port from 0 to 65535 (0 = any free port).`);
+  }
+  return port;
+}
+
+/** Options of `authchart app-server`. */
+export interface AppServerCliOptions {
+  listen?: string;
+  codexHome?: string;
+  /** `--inspect[=PORT]`: serve the live inspector on 127.0.0.1; absent or false = nothing listens. */
+  inspect?: string | boolean;
+}
+
+/** Starts the live inspector; its code (HTTP, WebSocket, Graphviz WASM) is loaded only here. */
+async function openInspector(value: string | boolean, logger: Logger) {
+  const port = inspectPort(value);
+  const { startInspector, InspectorStartError } = await import('./inspect/index.js');
+  try {
+    const inspector = await startInspector({ port, machine: authMachine, logger });
+    // Printed whatever AUTHCHART_LOG says: the person who asked for the inspector needs the address.
+    process.stderr.write(`authchart: inspector listening on ${inspector.url}\n`);
+    return inspector;
+  } catch (error) {
+    if (error instanceof InspectorStartError) throw new CliExit(EXIT.failed, `cannot start the inspector: ${error.message}`);
+    throw error;
+  }
+}
+
 /** Runs the stdio app-server until stdin ends or SIGTERM; resolves with the exit code. */
-export async function runAppServer(options: { listen?: string; codexHome?: string }, logger: Logger = createLogger()): Promise<number> {
+export async function runAppServer(options: AppServerCliOptions, logger: Logger = createLogger()): Promise<number> {
   const listen = options.listen ?? 'stdio://';
   if (listen !== 'stdio://') {
     throw new CliExit(EXIT.usage, `unsupported --listen URL ${JSON.stringify(listen)}: authchart app-server serves only stdio:// (newline-delimited JSON-RPC on stdin/stdout).`);
@@ -34,7 +67,14 @@ export async function runAppServer(options: { listen?: string; codexHome?: strin
   const codexHome = resolveCodexHome(options.codexHome);
   const config = await loadConfig(codexHome);
   const store = createCredentialStore(config);
-  const core = await AuthCore.open({ config, store, logger });
+  const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
+  let core: AuthCore;
+  try {
+    core = await AuthCore.open({ config, store, logger, inspect: inspector?.inspect });
+  } catch (error) {
+    await inspector?.close();
+    throw error;
+  }
   const server = new AppServer({ input: process.stdin, output: process.stdout, core, config, logger, version });
   const stop = () => server.close();
   process.once('SIGTERM', stop);
@@ -48,6 +88,7 @@ export async function runAppServer(options: { listen?: string; codexHome?: strin
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   core.stop();
+  await inspector?.close();
   process.stdin.pause();
   return EXIT.ok;
 }
@@ -71,7 +112,8 @@ function buildProgram(logger: Logger, setCode: (code: number) => void): Command 
     .description('serve the account protocol as newline-delimited JSON-RPC on stdin/stdout')
     .option('--listen <url>', 'transport to serve (only stdio:// is supported)', 'stdio://')
     .option('--codex-home <dir>', 'where config.toml and auth.json live (default: $CODEX_HOME or ~/.codex)')
-    .action(async (opts: { listen: string; codexHome?: string }) => {
+    .option('--inspect [port]', 'serve the live statechart inspector on 127.0.0.1 (default port 0 = any free; the URL goes to stderr)')
+    .action(async (opts: AppServerCliOptions) => {
       setCode(await runAppServer(opts, logger));
     });
   program
