@@ -59,16 +59,19 @@ function dottedPath(value: unknown): string | null {
 
 /**
  * The chart's whole state as one line of text, as the inspector's `#active-state` shows it. The rule:
- * while the `browserLogin` region is `idle`, the `session` region's dotted path (`loggedOut`,
- * `apiKey`, `externalTokens.ready`); otherwise the complete state value as JSON, regions in chart order
- * (`{"session":"loggedOut","browserLogin":"pending"}`). A value of any other shape is shown as JSON.
+ * while the `browserLogin` region is `idle`, the `session` region's dotted path without the structural
+ * `mode` wrapper, as `sessionPath` writes it (`loggedOut`, `apiKey`, `externalTokens.ready`, or the
+ * effect under way: `savingApiKey`); otherwise the complete state value as JSON, regions in chart order
+ * (`{"session":{"mode":"apiKey"},"browserLogin":"pending"}`). A value of any other shape is shown as JSON.
  */
 export function activeStateText(value: unknown): string {
   if (value && typeof value === 'object') {
     const regions = value as Record<string, unknown>;
     if (regions.browserLogin === 'idle') {
-      const session = dottedPath(regions.session);
-      if (session !== null) return session;
+      const session = regions.session;
+      const wrapped = session && typeof session === 'object' && Object.keys(session).length === 1 && 'mode' in session;
+      const path = dottedPath(wrapped ? (session as { mode: unknown }).mode : session);
+      if (path !== null) return path;
     }
   }
   return typeof value === 'string' ? value : JSON.stringify(value);

@@ -93,7 +93,7 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     watch(page);
     await page.goto(url);
     await waitForActiveState(page, 'loggedOut');
-    await waitForHighlight(page, 'auth.session.loggedOut');
+    await waitForHighlight(page, 'auth.session.mode.loggedOut');
 
     // Generation A external tokens: loggedOut → externalTokens.
     expect(await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken, accessToken: canaries.accessA })).toEqual({
@@ -101,9 +101,9 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
       result: { type: 'chatgptAuthTokens' },
     });
     await waitForActiveState(page, 'externalTokens.ready');
-    await waitForHighlight(page, 'auth.session.externalTokens.ready');
-    await waitForHighlight(page, 'auth.session.externalTokens');
-    await waitForHighlight(page, 'auth.session.loggedOut', false);
+    await waitForHighlight(page, 'auth.session.mode.externalTokens.ready');
+    await waitForHighlight(page, 'auth.session.mode.externalTokens');
+    await waitForHighlight(page, 'auth.session.mode.loggedOut', false);
 
     // A second viewer arrives late and still sees the story so far.
     const second = await browser.context.newPage();
@@ -134,8 +134,8 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
 
     expect((await server.request('account/logout')).result).toEqual({});
     await waitForActiveState(page, 'loggedOut');
-    await waitForHighlight(page, 'auth.session.loggedOut');
-    await waitForHighlight(page, 'auth.session.externalTokens', false);
+    await waitForHighlight(page, 'auth.session.mode.loggedOut');
+    await waitForHighlight(page, 'auth.session.mode.externalTokens', false);
 
     // An API key login and logout: loggedOut → apiKey → loggedOut.
     expect((await server.request('account/login/start', { type: 'apiKey', apiKey: canaries.apiKey })).result).toEqual({ type: 'apiKey' });

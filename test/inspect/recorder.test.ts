@@ -84,10 +84,10 @@ describe('InspectionRecorder', () => {
     });
     expect(steps[1].emitted).toEqual(['answer.done', 'notify.loginCompleted', 'notify.accountUpdated']);
     expect(steps[0].transitions).toEqual([
-      { key: 'auth.session.restoring:always:2', source: 'auth.session.restoring', targets: ['auth.session.loggedOut'], guard: null },
+      { key: 'auth.session.mode.restoring:always:2', source: 'auth.session.mode.restoring', targets: ['auth.session.mode.loggedOut'], guard: null },
     ]);
     expect(steps[1].transitions).toEqual([
-      { key: 'auth.session:login.externalTokens:3', source: 'auth.session', targets: ['auth.session.externalTokens'], guard: null },
+      { key: 'auth.session.mode:login.externalTokens:3', source: 'auth.session.mode', targets: ['auth.session.mode.externalTokens'], guard: null },
     ]);
     expect(steps[1].event.fields).toEqual({ req: 1, claims: { ok: true, account } });
     expect(steps[2].event.fields).toEqual({ req: 2 });
@@ -100,8 +100,9 @@ describe('InspectionRecorder', () => {
     expect(external.active).toEqual([
       'auth',
       'auth.session',
-      'auth.session.externalTokens',
-      'auth.session.externalTokens.ready',
+      'auth.session.mode',
+      'auth.session.mode.externalTokens',
+      'auth.session.mode.externalTokens.ready',
       'auth.browserLogin',
       'auth.browserLogin.idle',
     ]);
@@ -115,7 +116,7 @@ describe('InspectionRecorder', () => {
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');
   });
 
-  it('shows a failed effect returning through the history state', async () => {
+  it('shows a failed effect returning to the mode it left (through the history state)', async () => {
     const { recorder, until } = watched();
     const actor = start(recorder, true);
     actor.send({ type: 'login.apiKey', req: 1, apiKey: new Secret('sk-SECRET') });

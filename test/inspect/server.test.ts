@@ -119,7 +119,7 @@ describe('inspector server', () => {
     expect(page.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(page.headers['content-security-policy']).toMatch(/default-src 'none'; script-src 'sha256-[A-Za-z0-9+/=]+'/);
     expect(page.body).toContain('<svg');
-    expect(page.body).toContain('id="state:auth.session.loggedOut"');
+    expect(page.body).toContain('id="state:auth.session.mode.loggedOut"');
     expect(page.body).toContain('id="active-state"');
     expect(page.body).not.toMatch(/<script[^>]+src=|<link|@import|url\(/);
     // The only absolute URLs are the SVG's XML namespaces.

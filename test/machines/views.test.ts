@@ -1,14 +1,25 @@
-import { activeStateText } from '../../machines/views';
+import { createActor } from 'xstate';
+import { authMachine } from '../../machines/auth.machine';
+import { activeStateText, sessionPath } from '../../machines/views';
 
 describe('activeStateText (the inspector\'s #active-state rule)', () => {
-  it('is the session path while the browser-login region is idle', () => {
-    expect(activeStateText({ session: 'loggedOut', browserLogin: 'idle' })).toBe('loggedOut');
-    expect(activeStateText({ session: { externalTokens: 'ready' }, browserLogin: 'idle' })).toBe('externalTokens.ready');
-    expect(activeStateText({ session: { chatgpt: { refreshing: 'waiting' } }, browserLogin: 'idle' })).toBe('chatgpt.refreshing.waiting');
+  it('is the session path, without the mode wrapper, while the browser-login region is idle', () => {
+    expect(activeStateText({ session: { mode: 'loggedOut' }, browserLogin: 'idle' })).toBe('loggedOut');
+    expect(activeStateText({ session: { mode: { externalTokens: 'ready' } }, browserLogin: 'idle' })).toBe('externalTokens.ready');
+    expect(activeStateText({ session: { mode: { chatgpt: { refreshing: 'waiting' } } }, browserLogin: 'idle' })).toBe('chatgpt.refreshing.waiting');
+    expect(activeStateText({ session: 'savingApiKey', browserLogin: 'idle' })).toBe('savingApiKey');
+  });
+
+  it('reads the same as sessionPath for every state the chart reaches', () => {
+    const actor = createActor(authMachine, { input: { policy: { forcedLoginMethod: null, forcedWorkspaceIds: null }, restored: { mode: 'apiKey' } } });
+    actor.start();
+    expect(activeStateText(actor.getSnapshot().value)).toBe(sessionPath(actor.getSnapshot()));
+    expect(activeStateText(actor.getSnapshot().value)).toBe('apiKey');
+    actor.stop();
   });
 
   it('is the whole state value as JSON otherwise', () => {
-    expect(activeStateText({ session: 'apiKey', browserLogin: 'pending' })).toBe('{"session":"apiKey","browserLogin":"pending"}');
+    expect(activeStateText({ session: { mode: 'apiKey' }, browserLogin: 'pending' })).toBe('{"session":{"mode":"apiKey"},"browserLogin":"pending"}');
     expect(activeStateText({ session: { a: 'x', b: 'y' }, browserLogin: 'idle' })).toBe('{"session":{"a":"x","b":"y"},"browserLogin":"idle"}');
     expect(activeStateText('flat')).toBe('flat');
     expect(activeStateText({ other: 'shape' })).toBe('{"other":"shape"}');

@@ -153,9 +153,20 @@ describe('Mermaid', () => {
   });
 
   it('gives same-named states in different parents different ids', () => {
-    const auth = toMermaid(chartModel(authMachine));
-    expect(auth).toContain('state "ready" as auth_session_chatgpt_ready');
-    expect(auth).toContain('state "ready" as auth_session_externalTokens_ready');
+    const twins = createMachine({
+      id: 'twins',
+      initial: 'a',
+      states: {
+        a: { initial: 'ready', states: { ready: { on: { GO: '#twins.b.ready' } } } },
+        b: { initial: 'ready', states: { ready: {} } },
+        a_ready: {}, // a key that sanitizes to the same Mermaid id as a.ready
+      },
+    });
+    const text = toMermaid(chartModel(twins));
+    expect(text).toContain('state "ready" as twins_a_ready');
+    expect(text).toContain('state "ready" as twins_b_ready');
+    expect(text).toContain('state "a_ready" as twins_a_ready_2');
+    expect(text).toContain('twins_a_ready --> twins_b_ready : GO');
   });
 });
 
