@@ -18,27 +18,29 @@ header .label { color: #9ca3af; }
 #connection { margin-left: auto; font-size: 12px; padding: 2px 8px; border-radius: 10px; background: #374151; }
 #connection[data-status="live"] { background: #065f46; }
 #connection[data-status="closed"] { background: #7f1d1d; }
-main { display: grid; grid-template-columns: minmax(0, 1fr) 340px; gap: 12px; padding: 12px 16px; }
+main { display: grid; grid-template-columns: minmax(0, 1fr); grid-template-areas: "chart" "context" "log"; gap: 12px; padding: 12px 16px; }
+#chart-section { grid-area: chart; } #log-section { grid-area: log; } #context-section { grid-area: context; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; min-width: 0; }
 section h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 8px; }
-#chart svg { width: 100%; height: auto; max-height: 72vh; }
+#chart { overflow: auto; }
+#chart svg { display: block; margin: 0 auto; max-width: 100%; height: auto; }
 #chart g.node.active > path, #chart g.node.active > polygon, #chart g.node.active > ellipse { fill: var(--hot-bg); stroke: var(--hot); stroke-width: 2px; }
 #chart g.node.active text { fill: #78350f; }
 #chart g.cluster.active > path, #chart g.cluster.active > polygon { stroke: var(--hot); stroke-width: 2px; }
 #chart g.edge.taken > path { stroke: var(--hot); stroke-width: 2.5px; }
 #chart g.edge.taken > polygon { fill: var(--hot); stroke: var(--hot); }
 #chart g.edge.taken text { fill: var(--hot); font-weight: 600; }
-#context { margin: 0; font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap; word-break: break-word; }
-#log-section { grid-column: 1 / -1; }
-table { width: 100%; border-collapse: collapse; font-size: 12px; table-layout: fixed; }
-col.seq { width: 36px; } col.time { width: 104px; } col.event { width: 240px; } col.state { width: 178px; } col.outcome { width: 280px; }
+#context { margin: 0; font: 12px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre-wrap; word-break: break-word; column-width: 280px; column-gap: 24px; }
+table { width: 100%; border-collapse: collapse; font-size: 12px; }
 th, td { text-align: left; padding: 4px 6px; border-bottom: 1px solid var(--line); vertical-align: top; }
 th { color: var(--muted); font-weight: 500; }
 td.mono, td .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 tr.refused td.outcome { color: var(--bad); }
 tr.changed td.after { font-weight: 600; }
 td { overflow-wrap: anywhere; }
-td.fields { color: var(--muted); }
+td.nowrap { white-space: nowrap; overflow-wrap: normal; }
+td.outcome { min-width: 160px; }
+td.fields { color: var(--muted); min-width: 160px; }
 `;
 
 const SCRIPT = `
@@ -114,11 +116,11 @@ const SCRIPT = `
     row.dataset.guard = step.guard || '';
     if (step.refused) row.classList.add('refused');
     if (step.before !== step.after) row.classList.add('changed');
-    cell(row, String(step.seq));
-    cell(row, step.at.slice(11, 23), 'mono');
-    cell(row, step.event.type, 'mono event');
-    cell(row, step.before === null ? '—' : step.before, 'mono before');
-    cell(row, step.after, 'mono after');
+    cell(row, String(step.seq), 'nowrap');
+    cell(row, step.at.slice(11, 23), 'mono nowrap');
+    cell(row, step.event.type, 'mono nowrap event');
+    cell(row, step.before === null ? '—' : step.before, 'mono nowrap before');
+    cell(row, step.after, 'mono nowrap after');
     cell(row, outcome(step), 'outcome');
     var fields = Object.keys(step.event.fields).length ? JSON.stringify(step.event.fields) : '';
     var emitted = step.emitted.length ? ' → ' + step.emitted.join(', ') : '';
@@ -195,15 +197,14 @@ export function inspectorPage(options: { chartId: string; svg: string }): string
 </header>
 <main>
   <section id="chart-section"><h2>Statechart</h2><div id="chart">${svg}</div></section>
-  <section id="context-section"><h2>Context (redacted)</h2><pre id="context"></pre></section>
   <section id="log-section">
     <h2>Events, newest first</h2>
     <table id="event-log">
-      <colgroup><col class="seq"><col class="time"><col class="event"><col class="state"><col class="state"><col class="outcome"><col></colgroup>
       <thead><tr><th>#</th><th>time</th><th>event</th><th>before</th><th>after</th><th>outcome</th><th>fields (redacted) → emitted</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>
+  <section id="context-section"><h2>Context (redacted)</h2><pre id="context"></pre></section>
 </main>
 <script>${SCRIPT}</script>
 </body>
