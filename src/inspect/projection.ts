@@ -42,8 +42,14 @@ export function safeView(value: unknown): unknown {
   return redact(stripSecrets(value, 0));
 }
 
-/** The fields of an event other than its type, made safe. */
+/**
+ * The fields of an event other than its type, made safe. What an invoked actor returns (`output` of
+ * `xstate.done.actor.*`, `snapshot` of `xstate.snapshot.*`) is left out whole: an effect is the likeliest
+ * place for a raw credential string that no field name or Secret would flag.
+ */
 export function safeEventFields(event: { type: string }): Record<string, unknown> {
-  const { type: _type, ...fields } = event as Record<string, unknown>;
+  const { type, ...fields } = event as Record<string, unknown>;
+  if (typeof type === 'string' && type.startsWith('xstate.done.actor.')) delete fields.output;
+  if (typeof type === 'string' && type.startsWith('xstate.snapshot.')) delete fields.snapshot;
   return (safeView(fields) as Record<string, unknown> | undefined) ?? {};
 }

@@ -53,4 +53,10 @@ describe('safeView (what the inspector may send)', () => {
   it('gives an event\'s fields without its type', () => {
     expect(safeEventFields({ type: 'login.apiKey', req: 1, apiKey: new Secret('k') } as { type: string })).toEqual({ req: 1 });
   });
+
+  it('never shows what an invoked actor returned, even a bare string', () => {
+    const done = { type: 'xstate.done.actor.refresh', actorId: 'refresh', output: 'opaque-credential-with-no-telltale-shape' };
+    expect(safeEventFields(done)).toEqual({ actorId: 'refresh' });
+    expect(safeEventFields({ type: 'xstate.snapshot.poller', snapshot: { context: { value: 'x' } } } as { type: string })).toEqual({});
+  });
 });
