@@ -24,6 +24,8 @@ section { background: #fff; border: 1px solid var(--line); border-radius: 8px; p
 section h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 8px; }
 #chart { overflow: auto; }
 #chart svg { display: block; margin: 0 auto; max-width: 100%; height: auto; }
+#chart.actual-size svg { max-width: none; }
+section h2 button { float: right; font: inherit; text-transform: none; letter-spacing: 0; color: var(--ink); background: #f3f4f6; border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; cursor: pointer; }
 #chart g.node.active > path, #chart g.node.active > polygon, #chart g.node.active > ellipse { fill: var(--hot-bg); stroke: var(--hot); stroke-width: 2px; }
 #chart g.node.active text { fill: #78350f; }
 #chart g.cluster.active > path, #chart g.cluster.active > polygon { stroke: var(--hot); stroke-width: 2px; }
@@ -131,6 +133,11 @@ const SCRIPT = `
     markTaken(step.transitions);
   }
 
+  $('chart-size').addEventListener('click', function () {
+    var actual = $('chart').classList.toggle('actual-size');
+    $('chart-size').textContent = actual ? 'fit to width' : 'actual size';
+  });
+
   var retry = 500;
   function connect() {
     var socket = new WebSocket('ws://' + location.host + '/ws');
@@ -196,7 +203,7 @@ export function inspectorPage(options: { chartId: string; svg: string }): string
   <span id="connection" data-status="connecting">connecting</span>
 </header>
 <main>
-  <section id="chart-section"><h2>Statechart</h2><div id="chart">${svg}</div></section>
+  <section id="chart-section"><h2>Statechart <button id="chart-size" type="button">actual size</button></h2><div id="chart">${svg}</div></section>
   <section id="log-section">
     <h2>Events, newest first</h2>
     <table id="event-log">

@@ -128,6 +128,11 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     mkdirSync(testOutputDir(), { recursive: true });
     await page.screenshot({ path: path.join(testOutputDir(), 'inspector.png'), fullPage: true });
 
+    // A wide chart can be seen at its actual size (and fitted back).
+    await second.click('#chart-size');
+    expect(await second.getAttribute('#chart', 'class')).toBe('actual-size');
+    expect(await second.textContent('#chart-size')).toBe('fit to width');
+
     // One viewer leaves; the other keeps watching, and the app-server does not notice.
     await second.close();
     await stderrContains(server, 'viewer disconnected (1 watching)');
