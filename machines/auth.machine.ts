@@ -1,24 +1,34 @@
 /**
  * The auth statechart: the whole auth policy of authchart in one visible place.
  *
- *   session.mode:  loggedOut → apiKey | chatgpt | externalTokens  (→ refreshing → failed: refresh issue)
+ *   session.mode:  loggedOut → apiKey | chatgpt{ready ⇄ refreshing} | externalTokens{ready ⇄ refreshing} | failed
  *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
  *   browserLogin:  idle (→ pending: browser-login issue)
  *
  * Pure: effects are named actors and actions declared here with inert defaults and supplied by src/
- * through `.provide()`. Guards decide every refusal of PROTOCOL.md §7, in the order of that table.
+ * through `.provide()`. Guards decide every refusal of PROTOCOL.md §7, in the order of that table, and
+ * the 401 recovery of §6: one `refreshing` state per mode is what makes a refresh single-flight.
  */
 import { assign, emit, fromPromise, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
+  DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
+  DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS,
   INTERNAL_ERROR,
   INVALID_REQUEST,
+  STALE_REFRESH_AGE_MS,
   type AccountInfo,
   type AuthContext,
   type AuthEmitted,
   type AuthEvent,
   type AuthInput,
+  type ExternalRefreshInput,
+  type ExternalRefreshOutput,
+  type ExternalTokens,
+  type ManagedRefreshOutput,
+  type RefreshReason,
   type RequestKey,
+  type TokenTiming,
 } from './types';
 
 /** Exact refusal messages of PROTOCOL.md §7. */
@@ -37,6 +47,44 @@ export function workspaceMismatchMessage(allowed: readonly string[], got: string
   return `External auth must use ${want}, but received ${JSON.stringify(got ?? '')}.`;
 }
 
+/** Refusal of a backend call while nobody is logged in (PROTOCOL.md §4, `purpose` e.g. "read rate limits"). */
+export function authRequiredMessage(purpose: string): string {
+  return `codex account authentication required to ${purpose}`;
+}
+
+/** Refusal of a backend call made with an API key, which has no ChatGPT credentials. */
+export function chatgptRequiredMessage(purpose: string): string {
+  return `chatgpt authentication required to ${purpose}`;
+}
+
+/** A duration for a message: whole seconds as `10s`, anything else in decimal seconds (`0.3s`, `1.25s`). */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}
+
+/** The failure of an external refresh the parent did not answer in time (PROTOCOL.md §6). */
+export function refreshTimedOutMessage(timeoutMs: number): string {
+  return `auth refresh request timed out after ${formatSeconds(timeoutMs)}`;
+}
+
+/** The failure of an external refresh that answered with a workspace outside the forced one(s). */
+export function refreshWorkspaceMessage(allowed: readonly string[], got: string | null): string {
+  const want = allowed.length === 1 ? JSON.stringify(allowed[0]) : `one of ${JSON.stringify(allowed)}`;
+  return `external auth refresh returned workspace ${JSON.stringify(got ?? '')}, expected ${want}`;
+}
+
+/** True when a managed token should be refreshed before use at `now` (ms): near `exp`, or old without one. */
+export function refreshDue(timing: TokenTiming | null, now: number, skewSeconds: number): boolean {
+  if (!timing) return false;
+  if (timing.expiresAt !== null) return timing.expiresAt - now <= skewSeconds * 1000;
+  return timing.lastRefreshAt !== null && now - timing.lastRefreshAt > STALE_REFRESH_AGE_MS;
+}
+
+/** True when a refresh error is a permanent failure (the token endpoint refused the refresh token). */
+export function isPermanentFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { kind?: unknown }).kind === 'permanent';
+}
+
 /** True when `accountId` satisfies the forced-workspace policy. */
 export function workspaceAllowed(allowed: readonly string[] | null, accountId: string | null): boolean {
   return allowed === null || (accountId !== null && allowed.includes(accountId));
@@ -47,6 +95,16 @@ type Ev<T extends AuthEvent['type']> = Extract<AuthEvent, { type: T }>;
 function reqOf(event: { type: string }): RequestKey | null {
   const req = (event as { req?: unknown }).req;
   return typeof req === 'number' ? req : null;
+}
+
+function refreshReasonOf(event: { type: string }): RefreshReason {
+  if (event.type === 'backend.call') return 'proactive';
+  if (event.type === 'refresh.requested') return 'forced';
+  return 'unauthorized';
+}
+
+function outputOf<T>(event: { type: string }): T {
+  return (event as unknown as { output: T }).output;
 }
 
 /** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
@@ -66,12 +124,29 @@ export const authSetup = setup({
     clearCredentials: fromPromise<void, void>(async () => {
       throw new Error('clearCredentials is not provided');
     }),
+    /**
+     * Refreshes the managed ChatGPT tokens (§6): under the store lock, reload the store, adopt newer tokens
+     * found there or POST the refresh token, persist. Rejects with a RefreshFailure-shaped error.
+     */
+    managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(async () => {
+      throw new Error('managedRefresh is not provided');
+    }),
+    /** Asks the parent for new external tokens (`account/chatgptAuthTokens/refresh`) and decodes its answer. */
+    externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(async () => {
+      throw new Error('externalRefresh is not provided');
+    }),
+  },
+  delays: {
+    /** How long the parent may take to answer a refresh request; enforced here, not by the transport. */
+    externalRefreshTimeout: ({ context }) => context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
   },
   actions: {
-    /** Puts the external tokens of a `login.externalTokens` event into the in-memory vault. */
-    storeExternalTokens: (_, _params: { event: Ev<'login.externalTokens'> }) => {},
+    /** Puts external tokens (from a login or a refresh) into the in-memory vault. */
+    storeExternalTokens: (_, _params: { tokens: ExternalTokens; account: AccountInfo }) => {},
     /** Forgets the in-memory external tokens. */
     clearExternalTokens: () => {},
+    /** Makes refreshed managed credentials (already persisted by the refresh) the ones in use. */
+    adoptManagedCredentials: (_, _params: { output: ManagedRefreshOutput }) => {},
     /** Answers the command in `params.req` (or the current event's) successfully. */
     answer: emit((_, params: { req: RequestKey | null; value?: unknown }) => ({
       type: 'answer.done' as const,
@@ -103,6 +178,12 @@ export const authSetup = setup({
     })),
     notifyLoggedOut: emit({ type: 'notify.accountUpdated' as const, authMode: null, planType: null }),
     setAccount: assign({ account: (_, params: { account: AccountInfo | null }) => params.account }),
+    setTiming: assign({ timing: (_, params: { timing: TokenTiming | null }) => params.timing }),
+    /** The bearer changed: 401s reported for older generations no longer start a refresh. */
+    tokensChanged: assign({ tokenGeneration: ({ context }) => context.tokenGeneration + 1, lastRefreshError: null }),
+    recordRefreshError: assign({ lastRefreshError: (_, params: { message: string }) => params.message }),
+    /** Lets a backend call go ahead (the caller then reads the bearer, waiting out a refresh under way). */
+    allowCall: emit(({ event }) => ({ type: 'answer.done' as const, req: reqOf(event) ?? -1 })),
   },
   guards: {
     externalActive: stateIn({ session: { mode: 'externalTokens' } }),
@@ -116,12 +197,27 @@ export const authSetup = setup({
       !workspaceAllowed(context.policy.forcedWorkspaceIds, event.claims.account.accountId),
     restoredApiKey: ({ context }) => context.restored === 'apiKey',
     restoredChatgpt: ({ context }) => context.restored === 'chatgpt',
+    /** The 401 was answered to the bearer in use now (not to one a refresh already replaced). */
+    unauthorizedCurrent: ({ context, event }) => event.type === 'auth.unauthorized' && event.generation === context.tokenGeneration,
+    proactiveRefreshDue: ({ context, event }) =>
+      event.type === 'backend.call' &&
+      event.now !== null &&
+      refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS),
+    permanentRefreshFailure: ({ event }) => isPermanentFailure((event as { error?: unknown }).error),
+    refreshedWorkspaceRefused: ({ context, event }) =>
+      !workspaceAllowed(context.policy.forcedWorkspaceIds, outputOf<ExternalRefreshOutput>(event).account.accountId),
   },
 });
+
+function purposeOf(event: AuthEvent): string {
+  return event.type === 'backend.call' ? event.purpose : 'call the ChatGPT backend';
+}
 
 function claimsAccount(event: AuthEvent): AccountInfo | null {
   return event.type === 'login.externalTokens' && event.claims.ok ? event.claims.account : null;
 }
+
+const allowCall = { actions: 'allowCall' } as const;
 
 /** Commands refused while an effect (saving, clearing credentials) is under way. */
 const refuseWhileBusy = {
@@ -139,6 +235,9 @@ export const authMachine = authSetup.createMachine({
     pending: null,
     failure: null,
     restored: input.restored?.mode ?? null,
+    tokenGeneration: 0,
+    lastRefreshError: null,
+    timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
   }),
   states: {
     session: {
@@ -159,20 +258,135 @@ export const authMachine = authSetup.createMachine({
                 { target: 'loggedOut' },
               ],
             },
-            loggedOut: {},
-            apiKey: { tags: ['authenticated', 'managed'] },
+            loggedOut: {
+              on: {
+                'backend.call': {
+                  actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: authRequiredMessage(purposeOf(event)) }) },
+                },
+              },
+            },
+            apiKey: {
+              tags: ['authenticated', 'managed'],
+              on: {
+                'backend.call': {
+                  actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: chatgptRequiredMessage(purposeOf(event)) }) },
+                },
+              },
+            },
+            /** Managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
             chatgpt: {
               tags: ['authenticated', 'managed'],
               initial: 'ready',
-              states: { ready: {} },
+              states: {
+                ready: {
+                  on: {
+                    'backend.call': [{ guard: 'proactiveRefreshDue', target: 'refreshing', actions: 'allowCall' }, allowCall],
+                    'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
+                    'refresh.requested': { target: 'refreshing' },
+                  },
+                },
+                // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
+                refreshing: {
+                  tags: ['refreshing'],
+                  invoke: {
+                    id: 'managedRefresh',
+                    src: 'managedRefresh',
+                    input: ({ event }) => ({ reason: refreshReasonOf(event) }),
+                    onDone: {
+                      target: 'ready',
+                      actions: [
+                        { type: 'adoptManagedCredentials', params: ({ event }) => ({ output: event.output }) },
+                        { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+                        { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
+                        'tokensChanged',
+                      ],
+                    },
+                    onError: [
+                      {
+                        guard: 'permanentRefreshFailure',
+                        target: '#auth.session.mode.failed',
+                        actions: assign({ failure: ({ event }) => errorText(event.error) }),
+                      },
+                      { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+                    ],
+                  },
+                  on: { 'backend.call': allowCall },
+                },
+              },
             },
+            /** External tokens handed in by the parent, which is asked for new ones on a 401. */
             externalTokens: {
               tags: ['authenticated', 'external'],
               initial: 'ready',
-              states: { ready: {} },
+              states: {
+                ready: {
+                  on: {
+                    'backend.call': allowCall,
+                    'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
+                  },
+                },
+                refreshing: {
+                  tags: ['refreshing'],
+                  invoke: {
+                    id: 'externalRefresh',
+                    src: 'externalRefresh',
+                    input: ({ context }) => ({ reason: 'unauthorized' as const, previousAccountId: context.account?.accountId ?? null }),
+                    onDone: [
+                      {
+                        guard: 'refreshedWorkspaceRefused',
+                        target: 'ready',
+                        actions: {
+                          type: 'recordRefreshError',
+                          params: ({ context, event }) => ({
+                            message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId),
+                          }),
+                        },
+                      },
+                      {
+                        target: 'ready',
+                        actions: [
+                          { type: 'storeExternalTokens', params: ({ event }) => event.output },
+                          { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+                          'tokensChanged',
+                        ],
+                      },
+                    ],
+                    onError: { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+                  },
+                  // Leaving the state stops the request's actor: an answer arriving later is ignored.
+                  after: {
+                    externalRefreshTimeout: {
+                      target: 'ready',
+                      actions: {
+                        type: 'recordRefreshError',
+                        params: ({ context }) => ({
+                          message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS),
+                        }),
+                      },
+                    },
+                  },
+                  on: { 'backend.call': allowCall },
+                },
+              },
             },
-            /** Where a failed effect returns: the mode the session was in before it started. */
-            previous: { type: 'history', history: 'deep', target: 'loggedOut' },
+            /**
+             * A managed refresh failed permanently (the refresh token is dead): calls fail fast with
+             * `context.failure` and touch no network until a login or a logout leaves this state.
+             */
+            failed: {
+              tags: ['managed'],
+              exit: assign({ failure: null }),
+              on: {
+                'backend.call': {
+                  actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
+                },
+              },
+            },
+            /**
+             * Where a failed effect returns: the mode the session was in before it started. Shallow, so a
+             * refresh the effect interrupted is not restarted: the mode comes back `ready`.
+             */
+            previous: { type: 'history', history: 'shallow', target: 'loggedOut' },
           },
           on: {
             'login.apiKey': [
@@ -206,8 +420,13 @@ export const authMachine = authSetup.createMachine({
                 target: '.externalTokens',
                 reenter: true,
                 actions: [
-                  { type: 'storeExternalTokens', params: ({ event }) => ({ event: event as Ev<'login.externalTokens'> }) },
+                  {
+                    type: 'storeExternalTokens',
+                    params: ({ event }) => ({ tokens: (event as Ev<'login.externalTokens'>).tokens, account: claimsAccount(event)! }),
+                  },
                   { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
+                  { type: 'setTiming', params: { timing: null } },
+                  'tokensChanged',
                   { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
                   'notifyLoginSucceeded',
                   'notifyExternalMode',
@@ -227,6 +446,8 @@ export const authMachine = authSetup.createMachine({
               target: 'mode.apiKey',
               actions: [
                 { type: 'setAccount', params: { account: null } },
+                { type: 'setTiming', params: { timing: null } },
+                'tokensChanged',
                 { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
                 'forgetRequest',
                 'notifyLoginSucceeded',
@@ -253,6 +474,8 @@ export const authMachine = authSetup.createMachine({
               actions: [
                 'clearExternalTokens',
                 { type: 'setAccount', params: { account: null } },
+                { type: 'setTiming', params: { timing: null } },
+                'tokensChanged',
                 { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
                 'forgetRequest',
                 'notifyLoggedOut',
@@ -298,6 +521,8 @@ export const authMachine = authSetup.createMachine({
 /** The machine's type, for code that provides implementations or inspects snapshots. */
 export type AuthMachine = typeof authMachine;
 
+/** The message of an effect's error: an Error, or any object with a string `message` (a RefreshFailure). */
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(error);
 }

@@ -20,7 +20,18 @@ export interface AuthPolicy {
   forcedLoginMethod: ForcedLoginMethod | null;
   /** Allowed workspace (account) ids; null when no workspace is forced. */
   forcedWorkspaceIds: readonly string[] | null;
+  /** How long the parent may take to answer `account/chatgptAuthTokens/refresh` (default 10 000). */
+  externalRefreshTimeoutMs?: number;
+  /** Refresh a managed access token this close to its `exp` before using it (default 300). */
+  proactiveRefreshSkewSeconds?: number;
 }
+
+/** Default of `[authchart] external_refresh_timeout_ms` (PROTOCOL.md §9). */
+export const DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS = 10_000;
+/** Default of `[authchart] proactive_refresh_skew_seconds` (PROTOCOL.md §9). */
+export const DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS = 300;
+/** Without an `exp` claim, a managed token is refreshed once `last_refresh` is older than this (8 days). */
+export const STALE_REFRESH_AGE_MS = 8 * 24 * 60 * 60 * 1000;
 
 /** What the chart knows about a ChatGPT account: claims only, never a token. */
 export interface AccountInfo {
@@ -40,8 +51,64 @@ export interface ExternalTokens {
   idToken: Secret | null;
 }
 
+/** ChatGPT OAuth tokens of a managed login (kept by the credential store, never in context). */
+export interface ChatgptTokens {
+  idToken: Secret;
+  accessToken: Secret;
+  refreshToken: Secret;
+  accountId: string | null;
+}
+
+/** A managed ChatGPT login as the credential store holds it. */
+export interface ChatgptCredentials {
+  tokens: ChatgptTokens;
+  /** RFC 3339 time of the last refresh (auth.json `last_refresh`). */
+  lastRefresh: string | null;
+  /** An API key saved beside the tokens (auth.json `OPENAI_API_KEY`), kept as found. */
+  apiKey: Secret | null;
+}
+
+/** When a managed access token needs a proactive refresh: its expiry and last refresh, ms since the epoch. */
+export interface TokenTiming {
+  expiresAt: number | null;
+  lastRefreshAt: number | null;
+}
+
 /** Credentials found in the store at start-up. */
-export type RestoredAuth = { mode: 'apiKey' } | { mode: 'chatgpt'; account: AccountInfo } | null;
+export type RestoredAuth = { mode: 'apiKey' } | { mode: 'chatgpt'; account: AccountInfo; timing?: TokenTiming } | null;
+
+/** Why a refresh runs; the managed refresh reloads the store first and, unless forced, adopts newer tokens found there. */
+export type RefreshReason = 'unauthorized' | 'proactive' | 'forced';
+
+/** What a managed refresh produced: new credentials (persisted already) and their claims. */
+export interface ManagedRefreshOutput {
+  credentials: ChatgptCredentials;
+  account: AccountInfo;
+  timing: TokenTiming;
+  /** `reloaded`: another process had refreshed and the store's tokens were adopted without a POST. */
+  source: 'reloaded' | 'refreshed';
+}
+
+/** What the parent answered to `account/chatgptAuthTokens/refresh`, decoded. */
+export interface ExternalRefreshOutput {
+  tokens: ExternalTokens;
+  account: AccountInfo;
+}
+
+/** Parameters of `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
+export interface ExternalRefreshInput {
+  reason: 'unauthorized';
+  previousAccountId: string | null;
+}
+
+/**
+ * How a refresh failed. Effects throw errors carrying `kind`; only a managed `permanent` failure
+ * (the token endpoint answered 401) ends in `failed`.
+ */
+export interface RefreshFailure {
+  kind: 'permanent' | 'transient';
+  message: string;
+}
 
 /** What the machine is created with. */
 export interface AuthInput {
@@ -63,6 +130,15 @@ export interface AuthContext {
   failure: string | null;
   /** The mode found in the credential store at start-up; read once by `restoring`. */
   restored: 'apiKey' | 'chatgpt' | null;
+  /**
+   * Bumps whenever the bearer credential changes (login, refresh, logout). A 401 reports the generation
+   * it was sent with, so a 401 that raced a refresh already done does not start another one.
+   */
+  tokenGeneration: number;
+  /** Why the last refresh failed (transient failures; the tokens in use were kept); null after a success. */
+  lastRefreshError: string | null;
+  /** Expiry and last refresh of the managed access token, for proactive refresh; null outside managed ChatGPT. */
+  timing: TokenTiming | null;
 }
 
 /** JSON-RPC error codes the chart answers with. */
@@ -75,7 +151,16 @@ export type AuthEvent =
   | { type: 'login.chatgpt'; req: RequestKey }
   | { type: 'login.externalTokens'; req: RequestKey; tokens: ExternalTokens; claims: ClaimsResult }
   | { type: 'login.cancel'; req: RequestKey; loginId: string }
-  | { type: 'logout'; req: RequestKey };
+  | { type: 'logout'; req: RequestKey }
+  /**
+   * A backend call with ChatGPT credentials is about to be made (`purpose` completes the refusal texts,
+   * e.g. "read rate limits"). `now` (ms) lets a pure guard decide a proactive refresh; null = do not.
+   */
+  | { type: 'backend.call'; req: RequestKey; purpose: string; now: number | null }
+  /** The backend answered 401 to a call made with the bearer of `generation`. */
+  | { type: 'auth.unauthorized'; generation: number }
+  /** Refresh the managed tokens now (`account/read {"refreshToken":true}`). */
+  | { type: 'refresh.requested' };
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =

@@ -16,7 +16,8 @@ export type AccountView = null | { type: 'apiKey' } | { type: 'chatgpt'; email: 
 export function authModeOf(snapshot: AuthSnapshot): AuthMode | null {
   if (snapshot.matches({ session: { mode: 'apiKey' } })) return 'apikey';
   if (snapshot.matches({ session: { mode: 'externalTokens' } })) return 'chatgptAuthTokens';
-  if (snapshot.matches({ session: { mode: 'chatgpt' } })) return 'chatgpt';
+  // `failed` is still a managed ChatGPT login (auth.json is kept); only its refresh token is dead.
+  if (snapshot.matches({ session: { mode: 'chatgpt' } }) || snapshot.matches({ session: { mode: 'failed' } })) return 'chatgpt';
   return null;
 }
 
@@ -27,6 +28,11 @@ export function accountViewOf(snapshot: AuthSnapshot): AccountView {
   if (mode === null) return null;
   const account = snapshot.context.account;
   return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown' };
+}
+
+/** True while a token refresh runs (backend calls wait for it and retry with its result). */
+export function isRefreshing(snapshot: AuthSnapshot): boolean {
+  return snapshot.hasTag('refreshing');
 }
 
 /**

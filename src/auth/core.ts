@@ -6,13 +6,27 @@
 import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
 import { authMachine, type AuthMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
-import { INTERNAL_ERROR, type AccountInfo, type AuthEmitted, type AuthEvent, type AuthPolicy, type RestoredAuth } from '../../machines/types';
-import { accountViewOf, authModeOf, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
+import {
+  INTERNAL_ERROR,
+  type AuthEmitted,
+  type AuthEvent,
+  type AuthPolicy,
+  type ExternalRefreshInput,
+  type ExternalRefreshOutput,
+  type ManagedRefreshOutput,
+  type RefreshReason,
+  type RestoredAuth,
+} from '../../machines/types';
+import { accountViewOf, authModeOf, isRefreshing, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
 import type { AuthchartConfig } from '../config';
 import { silentLogger, type Logger } from '../log';
 import type { CredentialStore, ManagedCredentials } from './credentials';
-import { accountFromClaims, readClaims } from './jwt';
+import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
+import { accountOfManaged, refreshManagedCredentials, timingOf } from './managedRefresh';
+import { RefreshError } from './tokenEndpoint';
 import { ExternalTokenVault } from './vault';
+
+export { accountOfManaged } from './managedRefresh';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
@@ -32,17 +46,42 @@ export interface AuthCoreOptions {
   logger?: Logger;
   /** Receives XState inspection events (the live inspector); absent = nothing inspects. */
   inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
+  /**
+   * Asks the parent application for new external tokens (`account/chatgptAuthTokens/refresh`). The
+   * app-server sets it to its connection; a host embedding the core in-process passes its own.
+   */
+  requestParent?: ParentRequester;
+  /** The fetch used for the token endpoint (default: the global fetch). */
+  fetch?: typeof fetch;
 }
 
 /** The policy part of the configuration. */
 export function policyOf(config: AuthchartConfig): AuthPolicy {
-  return { forcedLoginMethod: config.forcedLoginMethod, forcedWorkspaceIds: config.forcedWorkspaceIds };
+  return {
+    forcedLoginMethod: config.forcedLoginMethod,
+    forcedWorkspaceIds: config.forcedWorkspaceIds,
+    externalRefreshTimeoutMs: config.externalRefreshTimeoutMs,
+    proactiveRefreshSkewSeconds: config.proactiveRefreshSkewSeconds,
+  };
 }
 
-/** The account a managed ChatGPT login's id token describes; throws JwtFormatError when unreadable. */
-export function accountOfManaged(credentials: Extract<ManagedCredentials, { mode: 'chatgpt' }>): AccountInfo {
-  const account = accountFromClaims(readClaims(credentials.tokens.idToken.reveal()));
-  return { ...account, accountId: account.accountId ?? credentials.tokens.accountId };
+/** A refused or failed backend call: `code` is the JSON-RPC code to answer with, `message` the exact text. */
+export class AuthCallError extends Error {
+  override readonly name = 'AuthCallError';
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What a backend call is made with: the bearer and account of the moment, and their generation. */
+export interface BackendTicket {
+  bearer: Secret;
+  accountId: string | null;
+  /** Reported back with a 401, so a 401 that raced a finished refresh does not start another one. */
+  generation: number;
 }
 
 /** Runs a store operation; a failure becomes an Error naming the location and what to check. */
@@ -66,6 +105,7 @@ export class AuthCore {
   private readonly waiting = new Map<number, (answer: CommandAnswer) => void>();
   private readonly listeners = new Set<(notification: AuthNotification) => void>();
   private readonly logger: Logger;
+  private requestParent: ParentRequester | null;
 
   private constructor(
     readonly config: AuthchartConfig,
@@ -75,24 +115,50 @@ export class AuthCore {
   ) {
     this.logger = options.logger ?? silentLogger;
     this.managed = restored.credentials;
+    this.requestParent = options.requestParent ?? null;
     const machine = authMachine.provide({
       actors: {
+        // Writers of the store take its lock, so a refresh in another process never overwrites them.
         saveApiKey: fromPromise<void, { apiKey: Secret }>(async ({ input }) => {
           const credentials: ManagedCredentials = { mode: 'apiKey', apiKey: input.apiKey };
-          await storeOperation(this.store, 'write', () => this.store.save(credentials));
+          // The lock first: its own error is clearer than the generic "could not write" wrapper.
+          await this.store.withLock(() => storeOperation(this.store, 'write', () => this.store.save(credentials)), this.logger);
           this.managed = credentials;
         }),
         clearCredentials: fromPromise<void, void>(async () => {
-          await storeOperation(this.store, 'remove', () => this.store.clear());
+          await this.store.withLock(() => storeOperation(this.store, 'remove', () => this.store.clear()), this.logger);
           this.managed = null;
+        }),
+        managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(async ({ input, signal }) => {
+          const current = this.managed;
+          if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
+          try {
+            return await refreshManagedCredentials(current, input.reason, signal, {
+              store: this.store,
+              tokenUrl: config.tokenUrl,
+              logger: this.logger,
+              fetchImpl: options.fetch,
+            });
+          } catch (error) {
+            this.logger.warn(`managed token refresh (${input.reason}) failed: ${(error as Error).message}`);
+            throw error;
+          }
+        }),
+        externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(async ({ input, signal }) => {
+          try {
+            return await requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger });
+          } catch (error) {
+            this.logger.warn(`external token refresh failed: ${(error as Error).message}`);
+            throw error;
+          }
         }),
       },
       actions: {
-        storeExternalTokens: (_, params) => {
-          const { event } = params;
-          if (event.claims.ok) this.vault.set({ tokens: event.tokens, account: event.claims.account });
-        },
+        storeExternalTokens: (_, params) => this.vault.set(params),
         clearExternalTokens: () => this.vault.clear(),
+        adoptManagedCredentials: (_, { output }) => {
+          this.managed = { mode: 'chatgpt', ...output.credentials };
+        },
       },
     });
     this.actor = createActor(machine, {
@@ -137,7 +203,7 @@ export class AuthCore {
         auth = { mode: 'apiKey' };
       } else {
         try {
-          auth = { mode: 'chatgpt', account: accountOfManaged(loaded.credentials) };
+          auth = { mode: 'chatgpt', account: accountOfManaged(loaded.credentials), timing: timingOf(loaded.credentials) };
           credentials = loaded.credentials;
         } catch (error) {
           logger.warn(
@@ -175,6 +241,65 @@ export class AuthCore {
     const snapshot = this.actor.getSnapshot();
     if (!snapshot.hasTag('busy')) return snapshot;
     return waitFor(this.actor, (s) => !s.hasTag('busy'));
+  }
+
+  /** Sets who answers `account/chatgptAuthTokens/refresh` (the app-server's connection to its parent). */
+  setParentRequester(requestParent: ParentRequester | null): void {
+    this.requestParent = requestParent;
+  }
+
+  /**
+   * Asks the chart whether a ChatGPT backend call may go ahead (refusals: not logged in, API key, a
+   * permanently failed refresh) and returns its credentials. A refresh under way, or a proactive one the
+   * chart starts now, is waited out first. Throws AuthCallError with the chart's code and message.
+   */
+  async beginBackendCall(purpose: string): Promise<BackendTicket> {
+    let now: number | null = Date.now();
+    for (;;) {
+      const answer = await this.command({ type: 'backend.call', purpose, now });
+      if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
+      const snapshot = this.actor.getSnapshot();
+      if (!isRefreshing(snapshot)) {
+        const bearer = this.bearer();
+        if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
+        return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.tokenGeneration };
+      }
+      await this.refreshSettled();
+      // A failed proactive refresh keeps the still-valid token: ask again, without starting another one.
+      now = null;
+    }
+  }
+
+  /**
+   * Reports a 401 to the call made with `ticket` and waits for the recovery: resolves when new credentials
+   * are in place (retry then), throws AuthCallError(-32603) with the refresh's exact message when it failed.
+   * However many calls report the same 401, the chart runs one refresh.
+   */
+  async recoverFromUnauthorized(ticket: BackendTicket): Promise<void> {
+    this.actor.send({ type: 'auth.unauthorized', generation: ticket.generation });
+    const after = await this.refreshSettled();
+    if (after.context.tokenGeneration !== ticket.generation) return;
+    if (after.matches({ session: { mode: 'failed' } })) throw new AuthCallError(INTERNAL_ERROR, after.context.failure ?? 'authentication failed');
+    // Logged out meanwhile: beginBackendCall refuses the retry with the chart's message.
+    if (!after.hasTag('authenticated')) return;
+    throw new AuthCallError(
+      INTERNAL_ERROR,
+      after.context.lastRefreshError ?? 'the ChatGPT backend refused the access token (401) and it could not be refreshed',
+    );
+  }
+
+  /** `account/read {"refreshToken":true}`: refreshes managed tokens now (never asks the parent; the refresh logs its failures). */
+  async forceManagedRefresh(): Promise<void> {
+    await this.whenIdle();
+    this.actor.send({ type: 'refresh.requested' });
+    await this.refreshSettled();
+  }
+
+  /** Resolves with the first snapshot in which no refresh is running. */
+  async refreshSettled(): Promise<AuthSnapshot> {
+    const snapshot = this.actor.getSnapshot();
+    if (!isRefreshing(snapshot)) return snapshot;
+    return waitFor(this.actor, (s) => !isRefreshing(s));
   }
 
   /** Subscribes to the chart's notifications; returns the unsubscribe function. */

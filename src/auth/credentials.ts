@@ -5,19 +5,14 @@
 import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Secret } from '../../machines/secret';
+import type { ChatgptCredentials } from '../../machines/types';
+import type { Logger } from '../log';
+import { withFileLock } from './lock';
 
-/** ChatGPT OAuth tokens of a managed login. */
-export interface ChatgptTokens {
-  idToken: Secret;
-  accessToken: Secret;
-  refreshToken: Secret;
-  accountId: string | null;
-}
+export type { ChatgptTokens } from '../../machines/types';
 
 /** What a store holds. */
-export type ManagedCredentials =
-  | { mode: 'apiKey'; apiKey: Secret }
-  | { mode: 'chatgpt'; tokens: ChatgptTokens; lastRefresh: string | null; apiKey: Secret | null };
+export type ManagedCredentials = { mode: 'apiKey'; apiKey: Secret } | ({ mode: 'chatgpt' } & ChatgptCredentials);
 
 /** The outcome of reading a store. `corrupt` carries a reason safe to log (never file contents). */
 export type LoadResult =
@@ -32,12 +27,25 @@ export interface CredentialStore {
   load(): Promise<LoadResult>;
   save(credentials: ManagedCredentials): Promise<void>;
   clear(): Promise<void>;
+  /**
+   * Runs `critical` while no other writer (another process on the same CODEX_HOME) can change the store:
+   * a refresh re-reads, spends the refresh token and saves inside it. Throws StoreLockError after 15 s.
+   */
+  withLock<T>(critical: () => Promise<T>, logger?: Logger): Promise<T>;
 }
 
 /** Keeps credentials in memory only (`cli_auth_credentials_store = "ephemeral"`). */
 export class EphemeralCredentialStore implements CredentialStore {
   readonly location = 'memory (ephemeral store)';
   private credentials: ManagedCredentials | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  /** Only this process sees the store: holders just take turns. */
+  withLock<T>(critical: () => Promise<T>): Promise<T> {
+    const turn = this.queue.then(critical);
+    this.queue = turn.catch(() => undefined);
+    return turn;
+  }
 
   async load(): Promise<LoadResult> {
     return this.credentials ? { status: 'ok', credentials: this.credentials } : { status: 'empty' };
@@ -166,5 +174,11 @@ export class FileCredentialStore implements CredentialStore {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+  }
+
+  /** Holds `auth.json.lock` (shared with every authchart process on this CODEX_HOME) while `critical` runs. */
+  async withLock<T>(critical: () => Promise<T>, logger?: Logger): Promise<T> {
+    await mkdir(this.codexHome, { recursive: true, mode: 0o700 });
+    return withFileLock(this.location, critical, { logger });
   }
 }

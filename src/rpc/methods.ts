@@ -5,9 +5,10 @@
  */
 import type { z } from 'zod';
 import { Secret } from '../../machines/secret';
-import { normalizePlanType, type ClaimsResult, type ExternalTokens } from '../../machines/types';
-import type { AuthCore, CommandAnswer } from '../auth/core';
-import { accountFromClaims, readClaims } from '../auth/jwt';
+import type { ClaimsResult, ExternalTokens } from '../../machines/types';
+import { AuthCallError, type AuthCore, type CommandAnswer } from '../auth/core';
+import { decodeExternalTokens } from '../auth/externalTokens';
+import { RateLimitsError, readRateLimits } from '../auth/rateLimits';
 import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
 import { ErrorCodes, WireError, invalidRequest } from './errors';
@@ -18,13 +19,11 @@ import {
   LoginCancelResultSchema,
   LoginStartResultSchema,
   LogoutResultSchema,
-  ExternalTokensASchema,
-  ExternalTokensBSchema,
+  RateLimitsReadResultSchema,
   GetAuthStatusParamsSchema,
   LoginCancelParamsSchema,
   LoginStartParamsSchema,
   NoParamsSchema,
-  describeIssues,
 } from './schemas';
 
 /** What handlers can reach. */
@@ -56,39 +55,11 @@ export function unwrap(answer: CommandAnswer): unknown {
   throw new WireError(answer.code, answer.message);
 }
 
-/** Decodes the claims of external tokens of either generation (PROTOCOL.md §4). */
+/** Decodes the claims of external tokens of either generation (PROTOCOL.md §4); a wrong shape is -32602. */
 export function externalLogin(params: Record<string, unknown>): { tokens: ExternalTokens; claims: ClaimsResult } {
-  if ('chatgptAccountId' in params) {
-    const parsed = ExternalTokensBSchema.safeParse(params);
-    if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params: ${describeIssues(parsed.error)}`);
-    const { accessToken, chatgptAccountId, chatgptPlanType } = parsed.data;
-    const tokens = { accessToken: new Secret(accessToken), idToken: null };
-    try {
-      const claims = readClaims(accessToken);
-      const account = accountFromClaims(claims);
-      return {
-        tokens,
-        claims: {
-          ok: true,
-          account: {
-            ...account,
-            accountId: chatgptAccountId,
-            planType: normalizePlanType(chatgptPlanType ?? claims.planType),
-          },
-        },
-      };
-    } catch (error) {
-      return { tokens, claims: { ok: false, reason: (error as Error).message } };
-    }
-  }
-  const parsed = ExternalTokensASchema.safeParse(params);
-  if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params: ${describeIssues(parsed.error)}`);
-  const tokens = { accessToken: new Secret(parsed.data.accessToken), idToken: new Secret(parsed.data.idToken) };
-  try {
-    return { tokens, claims: { ok: true, account: accountFromClaims(readClaims(parsed.data.idToken)) } };
-  } catch (error) {
-    return { tokens, claims: { ok: false, reason: (error as Error).message } };
-  }
+  const decoded = decodeExternalTokens(params);
+  if (!decoded.ok) throw new WireError(ErrorCodes.InvalidParams, `Invalid params: ${decoded.issues}`);
+  return { tokens: decoded.tokens, claims: decoded.claims };
 }
 
 /** Every method authchart serves besides `initialize`. */
@@ -96,7 +67,10 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/read': {
     params: AccountReadParamsSchema,
     result: AccountReadResultSchema,
-    async handle(_params, { core }) {
+    async handle(raw, { core }) {
+      const params = raw as z.infer<typeof AccountReadParamsSchema>;
+      // Managed tokens only: the chart ignores the request in external mode (the parent is never asked).
+      if (params.refreshToken === true) await core.forceManagedRefresh();
       await core.whenIdle();
       return { account: core.account(), requiresOpenaiAuth: true };
     },
@@ -141,11 +115,28 @@ export const METHODS: Record<string, MethodEntry> = {
     },
   },
 
+  'account/rateLimits/read': {
+    params: NoParamsSchema,
+    result: RateLimitsReadResultSchema,
+    // Waits on the backend and possibly on a refresh by the parent: later requests must not queue behind it.
+    concurrent: true,
+    async handle(_params, { core, config }) {
+      try {
+        return { rateLimits: await readRateLimits(core, config.chatgptBaseUrl) };
+      } catch (error) {
+        if (error instanceof AuthCallError) throw new WireError(error.code, error.message);
+        if (error instanceof RateLimitsError) throw new WireError(ErrorCodes.InternalError, `failed to fetch codex rate limits: ${error.message}`);
+        throw error;
+      }
+    },
+  },
+
   getAuthStatus: {
     params: GetAuthStatusParamsSchema,
     result: GetAuthStatusResultSchema,
     async handle(raw, { core }) {
       const params = (raw ?? {}) as z.infer<typeof GetAuthStatusParamsSchema> & object;
+      if (params.refreshToken === true) await core.forceManagedRefresh();
       await core.whenIdle();
       const status = core.authStatus(params?.includeToken === true);
       return { authMethod: status.authMethod, authToken: status.authToken, requiresOpenaiAuth: true };

@@ -5,6 +5,9 @@
  */
 import { z } from 'zod';
 import { PLAN_TYPES } from '../../machines/types';
+import { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
+
+export { describeIssues } from '../issues';
 
 /** `params` of a request that takes none: absent, null or `{}`. */
 export const NoParamsSchema = z.union([z.object({}).loose(), z.null()]).optional();
@@ -45,17 +48,7 @@ export type AccountReadResult = z.infer<typeof AccountReadResultSchema>;
 
 const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
 
-/** Generation A external tokens: `{idToken, accessToken}`. */
-export const ExternalTokensASchema = z.object({
-  idToken: nonEmpty('idToken'),
-  accessToken: nonEmpty('accessToken'),
-});
-/** Generation B external tokens: `{accessToken, chatgptAccountId, chatgptPlanType?}`. */
-export const ExternalTokensBSchema = z.object({
-  accessToken: nonEmpty('accessToken'),
-  chatgptAccountId: nonEmpty('chatgptAccountId'),
-  chatgptPlanType: z.string().nullish(),
-});
+export { ExternalTokensASchema, ExternalTokensBSchema };
 
 /** Either generation: B when `chatgptAccountId` is present, else A. */
 export const ExternalTokensSchema = z.union([ExternalTokensBSchema, ExternalTokensASchema]);
@@ -94,6 +87,8 @@ const WindowSchema = z.object({
   resetsAt: z.number().int().nullable(),
 });
 const CreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.string().nullable() });
+export type RateLimitWindow = z.infer<typeof WindowSchema>;
+export type Credits = z.infer<typeof CreditsSchema>;
 export const RateLimitsReadResultSchema = z.object({
   rateLimits: z.object({
     primary: WindowSchema.nullable(),
@@ -102,6 +97,15 @@ export const RateLimitsReadResultSchema = z.object({
     planType: PlanTypeSchema.nullable(),
   }),
 });
+
+export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
+
+/** `params` of the server→client request `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
+export const ChatgptAuthTokensRefreshParamsSchema = z.object({
+  reason: z.literal('unauthorized'),
+  previousAccountId: z.string().nullable(),
+});
+export type ChatgptAuthTokensRefreshParams = z.infer<typeof ChatgptAuthTokensRefreshParamsSchema>;
 
 export const LoginCompletedNotificationSchema = z.object({
   loginId: z.string().nullable(),
@@ -118,13 +122,3 @@ export const NOTIFICATIONS: Record<string, z.ZodType> = {
   'account/login/completed': LoginCompletedNotificationSchema,
   'account/updated': AccountUpdatedNotificationSchema,
 };
-
-/** Turns a zod error into `field: problem` text for a -32602 message. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const field = issue.path.length > 0 ? issue.path.join('.') : 'params';
-      return `${field}: ${issue.message}`;
-    })
-    .join('; ');
-}

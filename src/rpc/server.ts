@@ -107,6 +107,10 @@ export class AppServer {
     this.connection.onError(([error]) => options.logger.error(`connection error: ${error.message}`));
     this.connection.onClose(() => this.close());
     this.stopNotifications = options.core.onNotification((notification) => this.notify(notification));
+    // The parent answers account/chatgptAuthTokens/refresh. vscode-jsonrpc numbers server→client requests
+    // from 0 on each connection, as the protocol wants; the chart enforces the timeout (cancelling a
+    // vscode-jsonrpc request would not settle it) and ignores a late answer.
+    options.core.setParentRequester((method, params) => this.sendRequest(method, params));
   }
 
   /** Starts reading stdin. */
@@ -115,7 +119,8 @@ export class AppServer {
   }
 
   /** Sends a request to the parent application (used by external-token refresh). */
-  sendRequest<R>(method: string, params: unknown): Promise<R> {
+  async sendRequest<R>(method: string, params: unknown): Promise<R> {
+    if (this.closing) throw new Error('the connection to the parent application is closed');
     return this.connection.sendRequest<R>(method, params);
   }
 
@@ -123,6 +128,7 @@ export class AppServer {
   close(): void {
     if (this.closing) return;
     this.closing = true;
+    this.options.core.setParentRequester(null);
     this.stopNotifications();
     this.connection.dispose();
     this.resolveClosed();

@@ -63,8 +63,8 @@ export function parseErrorMessage(error: unknown, text: string): string {
 export interface ReaderHooks {
   /** A line that must be answered with an error the connection cannot produce (id null). */
   onBadLine(error: { code: number; message: string }): void;
-  /** Every message handed to the connection, before it is handled (requests counted for draining). */
-  onMessage?(classified: Classified): void;
+  /** Every message handed to the connection, before it is handled (requests counted for draining); `raw` as read. */
+  onMessage?(classified: Classified, raw: unknown): void;
   /** stdin ended; everything before it has been handed over. */
   onEnd(): void;
 }
@@ -101,7 +101,7 @@ export class NdjsonMessageReader extends AbstractMessageReader {
           this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `Invalid request: ${classified.reason}` });
           continue;
         }
-        this.hooks.onMessage?.(classified);
+        this.hooks.onMessage?.(classified, value);
         try {
           callback(classified.message);
         } catch (error) {
