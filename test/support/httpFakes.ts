@@ -88,11 +88,27 @@ export function bearerOf(request: Seen): string | null {
   return typeof header === 'string' && header.startsWith('Bearer ') ? header.slice('Bearer '.length) : null;
 }
 
-/** A fake ChatGPT backend: the usage endpoint answers 200 to tokens `accepts`, 401 to the rest. */
-export async function startChatgptBackend(accepts: (token: string | null, request: Seen) => boolean): Promise<FakeServer & { usageCalls(): Seen[] }> {
-  const server = await startFakeServer((request) => {
+/**
+ * A fake ChatGPT backend: the usage endpoint answers 200 to tokens `accepts`, 401 to the rest. With
+ * `holdUnauthorized: n`, 401s are held back until `n` of them are waiting, then all answered at once.
+ */
+export async function startChatgptBackend(
+  accepts: (token: string | null, request: Seen) => boolean,
+  options: { holdUnauthorized?: number } = {},
+): Promise<FakeServer & { usageCalls(): Seen[] }> {
+  let held = 0;
+  let releaseAll!: () => void;
+  const released = new Promise<void>((resolve) => (releaseAll = resolve));
+  const server = await startFakeServer(async (request) => {
     if (!/\/(wham|api\/codex)\/usage$/.test(request.path)) return { status: 404, body: { error: 'not found' } };
-    if (!accepts(bearerOf(request), request)) return { status: 401, body: { error: { code: 'token_expired', message: 'Unauthorized' } } };
+    if (!accepts(bearerOf(request), request)) {
+      if (options.holdUnauthorized !== undefined) {
+        held += 1;
+        if (held >= options.holdUnauthorized) releaseAll();
+        await released;
+      }
+      return { status: 401, body: { error: { code: 'token_expired', message: 'Unauthorized' } } };
+    }
     return { status: 200, body: USAGE_BODY };
   });
   return { ...server, usageCalls: () => server.seen.filter((r) => /usage$/.test(r.path)) };
@@ -116,6 +132,8 @@ export interface TokenServer extends FakeServer {
   reused: number;
   /** The refresh token currently valid. */
   current(): string;
+  /** How many refresh grants succeeded (the current tokens are `issuedTokens(rounds())`). */
+  rounds(): number;
   /** Answers the next grants with `reply` instead (transient/permanent failure tests); null = normal. */
   override(reply: Reply | null): void;
 }
@@ -158,6 +176,7 @@ export async function startTokenServer(options: { accountId?: string; omitIdToke
       return state.reused;
     },
     current: () => issuedTokens(round).refreshToken,
+    rounds: () => round,
     override: (reply) => {
       forced = reply;
     },

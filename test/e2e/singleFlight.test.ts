@@ -1,0 +1,65 @@
+/**
+ * Single flight (PROTOCOL.md §6): however many calls hit a 401 at once, exactly one refresh runs and all
+ * of them retry with its result. A property of the chart (one `refreshing` state), checked end to end.
+ * The backend holds its 401s until all calls are waiting for one, so every call really sees a 401.
+ */
+import type { ExternalTokens } from '../../src/client';
+import { tempCodexHome } from '../support/appServer';
+import { configToml, startParent, writeAuthJson, type TestParent } from '../support/client';
+import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
+import { chatgptJwt } from '../support/jwt';
+
+const CALLS = 50;
+
+describe('single-flight refresh', () => {
+  let home: ReturnType<typeof tempCodexHome> | undefined;
+  let backend: (FakeServer & { usageCalls(): FakeServer['seen'] }) | undefined;
+  let tokens: TokenServer | undefined;
+  let parent: TestParent | undefined;
+
+  afterEach(async () => {
+    parent?.client.kill();
+    parent = undefined;
+    await backend?.close();
+    await tokens?.close();
+    home?.cleanup();
+  });
+
+  it(`makes exactly one refresh request to the parent for ${CALLS} concurrent 401s (external)`, async () => {
+    const OLD = chatgptJwt({ accountId: 'acct-1', extra: { n: 'old' } });
+    const NEW = chatgptJwt({ accountId: 'acct-1', extra: { n: 'new' } });
+    backend = await startChatgptBackend((token) => token === NEW, { holdUnauthorized: CALLS });
+    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
+    let asked = 0;
+    parent = await startParent(home.dir, {
+      refreshTokens: (): ExternalTokens => {
+        asked += 1;
+        return { accessToken: NEW, chatgptAccountId: 'acct-1' };
+      },
+    });
+    await parent.client.loginWithTokens({ accessToken: OLD, chatgptAccountId: 'acct-1' });
+    const results = await Promise.all(Array.from({ length: CALLS }, () => parent!.client.readRateLimits()));
+    expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
+    expect(asked).toBe(1);
+    expect(parent.serverRequests('account/chatgptAuthTokens/refresh')).toHaveLength(1);
+    const seen = backend.usageCalls().map(bearerOf);
+    expect(seen.filter((t) => t === OLD)).toHaveLength(CALLS);
+    expect(seen.filter((t) => t === NEW)).toHaveLength(CALLS);
+  });
+
+  it(`makes exactly one token POST for ${CALLS} concurrent 401s (managed)`, async () => {
+    const T0 = issuedTokens(0);
+    backend = await startChatgptBackend((token) => token !== T0.accessToken, { holdUnauthorized: CALLS });
+    tokens = await startTokenServer();
+    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
+    writeAuthJson(home.dir, T0);
+    parent = await startParent(home.dir);
+    const results = await Promise.all(Array.from({ length: CALLS }, () => parent!.client.readRateLimits()));
+    expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
+    expect(tokens.posts()).toHaveLength(1);
+    expect(tokens.reused).toBe(0);
+    const seen = backend.usageCalls().map(bearerOf);
+    expect(seen.filter((t) => t === T0.accessToken)).toHaveLength(CALLS);
+    expect(seen.filter((t) => t === issuedTokens(1).accessToken)).toHaveLength(CALLS);
+  });
+});
