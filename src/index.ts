@@ -7,6 +7,7 @@ export { AuthCore, AuthCallError, type AuthCoreOptions, type AuthCommand, type B
 export { authorizedFetch, type AuthorizedFetchOptions } from './auth/backend';
 export { readRateLimits, mapUsageBody, usageUrl, RateLimitsError, type RateLimitSnapshot, type RateLimitWindow, type RateLimitCredits } from './auth/rateLimits';
 export { EXTERNAL_REFRESH_METHOD, type ParentRequester } from './auth/externalRefresh';
+export { decodeExternalTokens, type DecodedExternalTokens } from './auth/externalTokens';
 export { RefreshError, PERMANENT_REFRESH_MESSAGES, CLIENT_ID } from './auth/tokenEndpoint';
 export { StoreLockError, STORE_LOCK_TIMEOUT_MS } from './auth/lock';
 export { FileCredentialStore, EphemeralCredentialStore, type CredentialStore, type ManagedCredentials } from './auth/credentials';

@@ -37,7 +37,7 @@ describe('refresh across processes on one CODEX_HOME', () => {
       });
     const first = await grant(issuedTokens(0).refreshToken);
     expect(first.status).toBe(200);
-    expect((await first.json()).refresh_token).toBe(issuedTokens(1).refreshToken);
+    expect(((await first.json()) as { refresh_token: string }).refresh_token).toBe(issuedTokens(1).refreshToken);
     const again = await grant(issuedTokens(0).refreshToken);
     expect(again.status).toBe(401);
     expect(await again.json()).toEqual({ error: { code: 'refresh_token_reused', message: 'Your refresh token has already been used' } });
