@@ -1,104 +1,145 @@
 #!/usr/bin/env node
 /**
- * A sample parent application: spawns `authchart app-server` in a temporary CODEX_HOME, performs the
- * handshake, logs in with external ChatGPT tokens (both protocol generations), reads the account, is
- * refused an API-key login while external auth is active, logs out, and prints the exchange.
+ * A sample parent application built on `authchart/client`. It starts a local mock ChatGPT backend (and a
+ * mock token endpoint) on 127.0.0.1, spawns `authchart app-server` in a temporary CODEX_HOME pointed at
+ * them, and walks through the account protocol, including the 401 → refresh → retry round trip:
+ * with external tokens the app-server asks this parent for new ones; with a managed login it refreshes
+ * through the token endpoint itself. Everything it prints is the wire exchange, shortened.
  */
 'use strict';
-const { spawn } = require('node:child_process');
-const { mkdtempSync, rmSync, existsSync } = require('node:fs');
+const { createServer } = require('node:http');
+const { mkdtempSync, rmSync, existsSync, writeFileSync, readFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { AuthchartClient } = require('authchart/client');
 
 const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const jwt = (payload) => `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.sig`;
-const claims = (email, plan, accountId) => ({
+const claims = (email, plan, accountId, extra = {}) => ({
   email,
   'https://api.openai.com/auth': { chatgpt_plan_type: plan, chatgpt_account_id: accountId },
+  ...extra,
 });
 
 const color = process.stdout.isTTY ? (code, s) => `\x1b[${code}m${s}\x1b[0m` : (_c, s) => s;
-const shorten = (line) => line.replace(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, (t) => `${t.slice(0, 12)}…`);
+// Tokens shortened to the end of their payload, which is enough to tell the old one from the new one.
+const shorten = (line) => line.replace(/eyJ[A-Za-z0-9_-]+\.([A-Za-z0-9_-]+)\.[A-Za-z0-9_-]*/g, (_t, payload) => `eyJ…${payload.slice(-6)}`);
+const step = (title) => console.log(`\n${color(1, title)}`);
+const note = (text) => console.log(color(33, `  ${text}`));
+const trace = (direction, message) =>
+  console.log((direction === 'send' ? color(36, '  → ') : color(32, '  ← ')) + shorten(JSON.stringify(message)));
+
+/** A local stand-in for the ChatGPT backend and the OAuth token endpoint (127.0.0.1, any free port). */
+async function startMockBackend() {
+  const state = { accepted: new Set() };
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const send = (status, value) => {
+        res.writeHead(status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(value));
+      };
+      if (req.url.endsWith('/wham/usage')) {
+        const token = (req.headers.authorization || '').replace(/^Bearer /, '');
+        if (!state.accepted.has(token)) {
+          note(`backend: GET ${req.url} with ${shorten(token)} → 401 (old token)`);
+          return send(401, { error: { code: 'token_expired' } });
+        }
+        note(`backend: GET ${req.url} with ${shorten(token)} → 200`);
+        return send(200, {
+          plan_type: 'pro',
+          rate_limit: {
+            primary_window: { used_percent: 12.4, limit_window_seconds: 18000, reset_at: 1767225600 },
+            secondary_window: { used_percent: 3, limit_window_seconds: 604800, reset_at: 1767744000 },
+          },
+          credits: { has_credits: true, unlimited: false, balance: '5.00' },
+        });
+      }
+      if (req.url === '/oauth/token' && req.method === 'POST') {
+        const grant = JSON.parse(body);
+        note(`token endpoint: refresh grant with ${grant.refresh_token} → 200, rotated`);
+        const access = jwt(claims('lin@example.com', 'plus', 'ws-gamma', { exp: 4102444800, n: 2 }));
+        state.accepted.add(access);
+        return send(200, { access_token: access, refresh_token: 'rt_demo_2' });
+      }
+      send(404, { error: 'not found' });
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${server.address().port}`, state, close: () => (server.closeAllConnections(), server.close()) };
+}
 
 async function main() {
+  const backend = await startMockBackend();
   const home = mkdtempSync(path.join(os.tmpdir(), 'authchart-demo-'));
-  const child = spawn(process.execPath, [path.join(__dirname, '..', 'bin', 'authchart.js'), 'app-server'], {
-    env: { ...process.env, CODEX_HOME: home },
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const waiting = new Map();
-  let buffer = '';
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (chunk) => {
-    buffer += chunk;
-    let nl;
-    while ((nl = buffer.indexOf('\n')) !== -1) {
-      const line = buffer.slice(0, nl);
-      buffer = buffer.slice(nl + 1);
-      console.log(color(32, '  ← ') + shorten(line));
-      const msg = JSON.parse(line);
-      if ('id' in msg && !('method' in msg) && waiting.has(msg.id)) {
-        waiting.get(msg.id)(msg);
-        waiting.delete(msg.id);
-      }
-    }
-  });
-  let nextId = 0;
-  const request = (method, params) =>
-    new Promise((resolve) => {
-      const id = nextId++;
-      const msg = params === undefined ? { id, method } : { id, method, params };
-      waiting.set(id, resolve);
-      const line = JSON.stringify(msg);
-      console.log(color(36, '  → ') + shorten(line));
-      child.stdin.write(`${line}\n`);
-    });
-  const notify = (method) => {
-    console.log(color(36, '  → ') + JSON.stringify({ method }));
-    child.stdin.write(`${JSON.stringify({ method })}\n`);
-  };
-  const step = (title) => console.log(`\n${color(1, title)}`);
-  // Let notifications that follow a response arrive before the next step prints.
-  const settle = () => new Promise((r) => setTimeout(r, 50));
-
+  writeFileSync(
+    path.join(home, 'config.toml'),
+    `chatgpt_base_url = "${backend.origin}/backend-api/"\n[authchart]\ntoken_url = "${backend.origin}/oauth/token"\n`,
+  );
+  const oldToken = jwt(claims('grace@example.com', 'pro', 'ws-beta', { n: 0 }));
+  const newToken = jwt(claims('grace@example.com', 'pro', 'ws-beta', { n: 1 }));
+  backend.state.accepted.add(newToken);
+  let client;
   try {
-    step('1. Handshake');
-    await request('initialize', { clientInfo: { name: 'demo_parent', title: 'authchart demo', version: '1.0.0' } });
-    notify('initialized');
+    step('1. Handshake: spawn `authchart app-server`, initialize, initialized');
+    client = await AuthchartClient.start({
+      codexHome: home,
+      stderr: 'ignore',
+      trace,
+      clientInfo: { name: 'demo_parent', title: 'authchart demo', version: '1.0.0' },
+      // The parent owns the external tokens: when the backend refuses them, authchart asks here.
+      refreshTokens: ({ previousAccountId }) => {
+        note(`parent: refreshing the tokens of ${previousAccountId} for authchart`);
+        return { accessToken: newToken, chatgptAccountId: 'ws-beta', chatgptPlanType: 'pro' };
+      },
+    });
 
     step('2. External ChatGPT tokens, protocol generation A ({idToken, accessToken})');
-    await request('account/login/start', {
-      type: 'chatgptAuthTokens',
-      idToken: jwt(claims('ada@example.com', 'plus', 'ws-alpha')),
-      accessToken: jwt({ scope: 'demo' }),
-    });
-    await settle();
-    await request('account/read', {});
+    let updated = client.next('account/updated');
+    await client.loginWithTokens({ idToken: jwt(claims('ada@example.com', 'plus', 'ws-alpha')), accessToken: jwt({ scope: 'demo' }) });
+    await updated;
+    await client.readAccount();
 
     step('3. External tokens, generation B ({accessToken, chatgptAccountId, chatgptPlanType})');
-    await request('account/login/start', {
-      type: 'chatgptAuthTokens',
-      accessToken: jwt(claims('grace@example.com', 'pro', 'ws-beta')),
-      chatgptAccountId: 'ws-beta',
-      chatgptPlanType: 'team',
-    });
-    await settle();
-    await request('account/read', {});
+    updated = client.next('account/updated');
+    await client.loginWithTokens({ accessToken: oldToken, chatgptAccountId: 'ws-beta', chatgptPlanType: 'team' });
+    await updated;
 
-    step('4. An API-key login is refused while external auth is active');
-    await request('account/login/start', { type: 'apiKey', apiKey: 'sk-demo-not-a-real-key' });
+    step('4. Rate limits: the backend answers 401 to the old token → authchart asks the parent → retries once');
+    const { rateLimits } = await client.readRateLimits();
+    note(`primary window ${rateLimits.primary.usedPercent}% used of ${rateLimits.primary.windowDurationMins} min`);
 
-    step('5. Logout clears the external tokens');
-    await request('account/logout');
-    await settle();
-    await request('account/read', {});
-    console.log(`\n  auth.json on disk: ${existsSync(path.join(home, 'auth.json')) ? 'yes (unexpected!)' : 'none (external tokens live in memory only)'}`);
+    step('5. An API-key login is refused while external auth is active');
+    await client.loginWithApiKey('sk-demo-not-a-real-key').catch((error) => note(`refused: ${error.message}`));
+
+    step('6. Logout clears the external tokens');
+    updated = client.next('account/updated');
+    await client.logout();
+    await updated;
+    note(`auth.json on disk: ${existsSync(path.join(home, 'auth.json')) ? 'yes (unexpected!)' : 'none (external tokens live in memory only)'}`);
+    await client.close();
+
+    step('7. Managed login (auth.json): on a 401 authchart refreshes through the token endpoint itself');
+    writeFileSync(
+      path.join(home, 'auth.json'),
+      JSON.stringify({
+        auth_mode: 'chatgpt',
+        tokens: { id_token: jwt(claims('lin@example.com', 'plus', 'ws-gamma')), access_token: jwt({ n: 'expired' }), refresh_token: 'rt_demo_1', account_id: 'ws-gamma' },
+        last_refresh: new Date().toISOString(),
+      }),
+      { mode: 0o600 },
+    );
+    client = await AuthchartClient.start({ codexHome: home, stderr: 'ignore', trace, clientInfo: { name: 'demo_parent', version: '1.0.0' } });
+    await client.readRateLimits();
+    note(`auth.json now holds refresh token ${JSON.parse(readFileSync(path.join(home, 'auth.json'), 'utf8')).tokens.refresh_token}`);
+    const exit = await client.close();
+    console.log(`\napp-server exited with code ${exit.code}`);
+    if (exit.code !== 0) process.exitCode = 1;
   } finally {
-    child.stdin.end();
-    const code = await new Promise((r) => child.on('exit', r));
+    client?.kill();
+    backend.close();
     rmSync(home, { recursive: true, force: true });
-    console.log(`\napp-server exited with code ${code}`);
-    if (code !== 0) process.exitCode = 1;
   }
 }
 
