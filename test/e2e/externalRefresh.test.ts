@@ -19,10 +19,18 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
   let backend: FakeServer & { usageCalls(): { headers: Record<string, unknown> }[] };
   let parent: TestParent | undefined;
 
-  async function setUp(options: { accepts: (token: string | null, call: number) => boolean; refreshTokens?: RefreshTokensHandler; forcedWorkspace?: string }) {
+  async function setUp(options: {
+    accepts: (token: string | null, call: number) => boolean;
+    refreshTokens?: RefreshTokensHandler;
+    forcedWorkspace?: string;
+    /** Only the timeout test shortens it: elsewhere a slow, busy machine must not turn answers into timeouts. */
+    externalRefreshTimeoutMs?: number;
+  }) {
     let calls = 0;
     backend = await startChatgptBackend((token) => options.accepts(token, ++calls));
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, externalRefreshTimeoutMs: 300, forcedWorkspace: options.forcedWorkspace }));
+    home = tempCodexHome(
+      configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, externalRefreshTimeoutMs: options.externalRefreshTimeoutMs, forcedWorkspace: options.forcedWorkspace }),
+    );
     parent = await startParent(home.dir, { refreshTokens: options.refreshTokens });
     return parent;
   }
@@ -84,6 +92,7 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
     const p = await setUp({
       accepts: (token, call) => token === OLD && call > 1, // one 401, then the old token is fine again
       refreshTokens: () => new Promise<ExternalTokens>((resolve) => (answerLate = resolve)),
+      externalRefreshTimeoutMs: 300,
     });
     await p.client.loginWithTokens(LOGIN_B);
     expect(await failure(p.client.readRateLimits())).toEqual({ code: -32603, message: 'auth refresh request timed out after 0.3s' });

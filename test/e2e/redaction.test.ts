@@ -44,7 +44,7 @@ describe('secrets stay out of stderr, errors and notifications', () => {
     const fresh = canaryJwt('EXT_NEW');
     const apiKey = 'sk-CANARY_APIKEY_0123456789';
     backend = await startChatgptBackend((token) => token === fresh);
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, externalRefreshTimeoutMs: 300 }));
+    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
     const answers: (() => ExternalTokens)[] = [
       () => {
         throw { code: -32000, message: `cannot refresh ${old}` }; // a careless parent echoing a token
