@@ -95,6 +95,9 @@ export interface ExternalRefreshOutput {
   account: AccountInfo;
 }
 
+/** The server→client request that asks the parent for new external tokens (PROTOCOL.md §6). */
+export const EXTERNAL_REFRESH_METHOD = 'account/chatgptAuthTokens/refresh';
+
 /** Parameters of `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
 export interface ExternalRefreshInput {
   reason: 'unauthorized';

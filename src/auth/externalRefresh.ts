@@ -5,12 +5,11 @@
  * and whatever the parent answers later is noted and dropped.
  */
 import { formatSeconds } from '../../machines/auth.machine';
-import type { ExternalRefreshInput, ExternalRefreshOutput } from '../../machines/types';
+import { EXTERNAL_REFRESH_METHOD, type ExternalRefreshInput, type ExternalRefreshOutput } from '../../machines/types';
 import { redactText, type Logger } from '../log';
 import { decodeExternalTokens } from './externalTokens';
 
-/** The server→client request that asks the parent for new external tokens. */
-export const EXTERNAL_REFRESH_METHOD = 'account/chatgptAuthTokens/refresh';
+export { EXTERNAL_REFRESH_METHOD };
 
 /** Sends a request to the parent application and resolves with its result (rejects with its error). */
 export type ParentRequester = (method: string, params: unknown) => Promise<unknown>;

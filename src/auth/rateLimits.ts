@@ -3,33 +3,32 @@
  * the 401 recovery loop, and its body mapped to the protocol's rate-limit snapshot.
  */
 import { z } from 'zod';
-import { normalizePlanType, type PlanType } from '../../machines/types';
+import { PLAN_TYPES, normalizePlanType } from '../../machines/types';
 import { describeIssues } from '../issues';
 import { redactText } from '../log';
 import { authorizedFetch } from './backend';
 import { AuthCallError, type AuthCore } from './core';
 
 /** One rate-limit window as the protocol reports it. */
-export interface RateLimitWindow {
-  usedPercent: number;
-  windowDurationMins: number | null;
-  resetsAt: number | null;
-}
+export const RateLimitWindowSchema = z.object({
+  usedPercent: z.number().int(),
+  windowDurationMins: z.number().int().nullable(),
+  resetsAt: z.number().int().nullable(),
+});
+export type RateLimitWindow = z.infer<typeof RateLimitWindowSchema>;
 
 /** The credits of the account. */
-export interface RateLimitCredits {
-  hasCredits: boolean;
-  unlimited: boolean;
-  balance: string | null;
-}
+export const RateLimitCreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.string().nullable() });
+export type RateLimitCredits = z.infer<typeof RateLimitCreditsSchema>;
 
-/** `result.rateLimits` of `account/rateLimits/read`. */
-export interface RateLimitSnapshot {
-  primary: RateLimitWindow | null;
-  secondary: RateLimitWindow | null;
-  credits: RateLimitCredits | null;
-  planType: PlanType | null;
-}
+/** `result.rateLimits` of `account/rateLimits/read` (PROTOCOL.md §4). */
+export const RateLimitSnapshotSchema = z.object({
+  primary: RateLimitWindowSchema.nullable(),
+  secondary: RateLimitWindowSchema.nullable(),
+  credits: RateLimitCreditsSchema.nullable(),
+  planType: z.enum(PLAN_TYPES).nullable(),
+});
+export type RateLimitSnapshot = z.infer<typeof RateLimitSnapshotSchema>;
 
 /** What a failed read says after `failed to fetch codex rate limits: `. */
 export class RateLimitsError extends Error {

@@ -9,61 +9,42 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { createMessageConnection, ResponseError, type MessageConnection } from 'vscode-jsonrpc/node';
-import type { PlanType } from '../../machines/types';
-import { EXTERNAL_REFRESH_METHOD } from '../auth/externalRefresh';
-import type { RateLimitSnapshot } from '../auth/rateLimits';
+// Runtime imports stay light (no xstate, no zod): the method name lives in the chart's vocabulary.
+import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
+import type { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
 import { NdjsonMessageReader, NdjsonMessageWriter, type WireMessage } from '../rpc/transport';
+import type {
+  AccountReadResult,
+  AccountUpdatedNotification,
+  ChatgptAuthTokensRefreshParams,
+  ClientInfo,
+  GetAuthStatusResult,
+  InitializeResult,
+  LoginCancelResult,
+  LoginCompletedNotification,
+  RateLimitsReadResult,
+} from '../rpc/schemas';
+import type { z } from 'zod';
 
-/** `initialize` params' client description. */
-export interface ClientInfo {
-  name: string;
-  title?: string | null;
-  version: string;
-}
-
-/** `initialize` result. */
-export interface InitializeResult {
-  userAgent: string;
-  codexHome: string;
-  platformFamily: 'unix' | 'windows';
-  platformOs: 'linux' | 'macos' | 'windows';
-}
-
-/** Wire auth modes. */
-export type AuthMode = 'apikey' | 'chatgpt' | 'chatgptAuthTokens';
-/** `account/read` result. */
-export interface AccountReadResult {
-  account: null | { type: 'apiKey' } | { type: 'chatgpt'; email: string | null; planType: PlanType };
-  requiresOpenaiAuth: boolean;
-}
+// The wire types are the app-server's own schemas (type-only imports: nothing of them is loaded here).
+export type {
+  AccountReadResult,
+  AccountUpdatedNotification,
+  ClientInfo,
+  GetAuthStatusResult,
+  InitializeResult,
+  LoginCancelResult,
+  LoginCompletedNotification,
+  RateLimitsReadResult,
+};
 /** External tokens, generation A. */
-export interface ExternalTokensA {
-  idToken: string;
-  accessToken: string;
-}
+export type ExternalTokensA = z.infer<typeof ExternalTokensASchema>;
 /** External tokens, generation B. */
-export interface ExternalTokensB {
-  accessToken: string;
-  chatgptAccountId: string;
-  chatgptPlanType?: string | null;
-}
+export type ExternalTokensB = z.infer<typeof ExternalTokensBSchema>;
 /** External tokens of either generation (login params and refresh answers). */
 export type ExternalTokens = ExternalTokensA | ExternalTokensB;
-/** `account/rateLimits/read` result. */
-export interface RateLimitsReadResult {
-  rateLimits: RateLimitSnapshot;
-}
-/** `getAuthStatus` result. */
-export interface AuthStatus {
-  authMethod: AuthMode | null;
-  authToken: string | null;
-  requiresOpenaiAuth: boolean;
-}
 /** Params of `account/chatgptAuthTokens/refresh`, the server's request for new external tokens. */
-export interface RefreshTokensParams {
-  reason: 'unauthorized';
-  previousAccountId: string | null;
-}
+export type RefreshTokensParams = ChatgptAuthTokensRefreshParams;
 /**
  * Answers a refresh request with new tokens. Throw (or reject with) an error carrying a numeric `code`
  * to answer with that JSON-RPC error; any other error is answered as -32603 with its message.
@@ -72,8 +53,8 @@ export type RefreshTokensHandler = (params: RefreshTokensParams) => ExternalToke
 
 /** The notifications of the account protocol, by method. */
 export interface AuthchartNotifications {
-  'account/updated': { authMode: AuthMode | null; planType: PlanType | null };
-  'account/login/completed': { loginId: string | null; success: boolean; error: string | null };
+  'account/updated': AccountUpdatedNotification;
+  'account/login/completed': LoginCompletedNotification;
 }
 
 /** An error answer of the app-server (`code`, exact `message`). */
@@ -254,7 +235,7 @@ export class AuthchartClient {
   }
 
   /** `account/login/cancel`. */
-  cancelLogin(loginId: string): Promise<{ status: 'canceled' | 'notFound' }> {
+  cancelLogin(loginId: string): Promise<LoginCancelResult> {
     return this.request('account/login/cancel', { loginId });
   }
 
@@ -269,7 +250,7 @@ export class AuthchartClient {
   }
 
   /** `getAuthStatus`. */
-  getAuthStatus(params: { includeToken?: boolean; refreshToken?: boolean } = {}): Promise<AuthStatus> {
+  getAuthStatus(params: { includeToken?: boolean; refreshToken?: boolean } = {}): Promise<GetAuthStatusResult> {
     return this.request('getAuthStatus', params);
   }
 

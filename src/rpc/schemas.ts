@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { PLAN_TYPES } from '../../machines/types';
 import { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
+import { RateLimitSnapshotSchema } from '../auth/rateLimits';
 
 export { describeIssues } from '../issues';
 
@@ -17,6 +18,8 @@ export const ClientInfoSchema = z.object({
   title: z.string().nullish(),
   version: z.string(),
 });
+
+export type ClientInfo = z.infer<typeof ClientInfoSchema>;
 
 export const InitializeParamsSchema = z.object({
   clientInfo: ClientInfoSchema,
@@ -68,7 +71,10 @@ export const LoginStartResultSchema = z.discriminatedUnion('type', [
 ]);
 
 export const LoginCancelParamsSchema = z.object({ loginId: z.string() });
+export type LoginStartResult = z.infer<typeof LoginStartResultSchema>;
+
 export const LoginCancelResultSchema = z.object({ status: z.enum(['canceled', 'notFound']) });
+export type LoginCancelResult = z.infer<typeof LoginCancelResultSchema>;
 
 export const LogoutResultSchema = z.object({});
 
@@ -80,24 +86,9 @@ export const GetAuthStatusResultSchema = z.object({
   authToken: z.string().nullable(),
   requiresOpenaiAuth: z.boolean(),
 });
+export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 
-const WindowSchema = z.object({
-  usedPercent: z.number().int(),
-  windowDurationMins: z.number().int().nullable(),
-  resetsAt: z.number().int().nullable(),
-});
-const CreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.string().nullable() });
-export type RateLimitWindow = z.infer<typeof WindowSchema>;
-export type Credits = z.infer<typeof CreditsSchema>;
-export const RateLimitsReadResultSchema = z.object({
-  rateLimits: z.object({
-    primary: WindowSchema.nullable(),
-    secondary: WindowSchema.nullable(),
-    credits: CreditsSchema.nullable(),
-    planType: PlanTypeSchema.nullable(),
-  }),
-});
-
+export const RateLimitsReadResultSchema = z.object({ rateLimits: RateLimitSnapshotSchema });
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
 /** `params` of the server→client request `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
@@ -116,6 +107,8 @@ export const AccountUpdatedNotificationSchema = z.object({
   authMode: AuthModeSchema.nullable(),
   planType: PlanTypeSchema.nullable(),
 });
+export type LoginCompletedNotification = z.infer<typeof LoginCompletedNotificationSchema>;
+export type AccountUpdatedNotification = z.infer<typeof AccountUpdatedNotificationSchema>;
 
 /** Server → client notifications by method. */
 export const NOTIFICATIONS: Record<string, z.ZodType> = {

@@ -4,28 +4,19 @@
  * server that rotates refresh tokens and rejects a reused one exactly like the real one.
  */
 import type { AuthchartRpcError } from '../../src/client';
-import { tempCodexHome } from '../support/appServer';
-import { configToml, readAuthJson, startParent, writeAuthJson, type TestParent } from '../support/client';
-import { USAGE_RESULT, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
+import { configToml, readAuthJson, startParent, writeAuthJson } from '../support/client';
+import { USAGE_RESULT, issuedTokens, startChatgptBackend, startTokenServer, type TokenServer } from '../support/httpFakes';
+import { trackResources } from '../support/resources';
 
 const PROCESSES = 5;
 const ROUNDS = 10;
 
 describe('refresh across processes on one CODEX_HOME', () => {
-  let home: ReturnType<typeof tempCodexHome> | undefined;
-  let backend: FakeServer | undefined;
+  const own = trackResources();
   let tokens: TokenServer;
-  let parents: TestParent[] = [];
 
   beforeEach(async () => {
-    tokens = await startTokenServer();
-  });
-  afterEach(async () => {
-    parents.forEach((p) => p.client.kill());
-    parents = [];
-    await backend?.close();
-    await tokens.close();
-    home?.cleanup();
+    tokens = own.server(await startTokenServer());
   });
 
   it('the fake token endpoint rejects a reused refresh token like the real one', async () => {
@@ -46,10 +37,10 @@ describe('refresh across processes on one CODEX_HOME', () => {
 
   it(`${PROCESSES} processes × ${ROUNDS} rounds of forced refresh: no refresh token spent twice, nobody logged out`, async () => {
     // The backend takes only the newest access token: a process holding an older one must catch up.
-    backend = await startChatgptBackend((token) => token === issuedTokens(tokens.rounds()).accessToken);
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
+    const backend = own.server(await startChatgptBackend((token) => token === issuedTokens(tokens.rounds()).accessToken));
+    const home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
     writeAuthJson(home.dir, issuedTokens(0));
-    parents = await Promise.all(Array.from({ length: PROCESSES }, () => startParent(home!.dir)));
+    const parents = await Promise.all(Array.from({ length: PROCESSES }, async () => own.parent(await startParent(home.dir))));
 
     for (let round = 0; round < ROUNDS; round += 1) {
       const reads = await Promise.all(parents.map((p) => p.client.readAccount({ refreshToken: true })));

@@ -3,11 +3,11 @@
  * with account/chatgptAuthTokens/refresh, then retry once. Real bin over pipes, parent = authchart/client,
  * a real HTTP server on 127.0.0.1 as the ChatGPT backend.
  */
-import { AuthchartRpcError, type ExternalTokens, type RefreshTokensHandler } from '../../src/client';
-import { tempCodexHome } from '../support/appServer';
-import { configToml, startParent, type TestParent } from '../support/client';
+import type { ExternalTokens, RefreshTokensHandler } from '../../src/client';
+import { configToml, rpcFailure as failure, startParent, type TestParent } from '../support/client';
 import { USAGE_RESULT, bearerOf, startChatgptBackend, type FakeServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
 
 const OLD = chatgptJwt({ email: 'ada@example.com', plan: 'plus', accountId: 'acct-1', extra: { n: 'old' } });
 const NEW = chatgptJwt({ email: 'ada@example.com', plan: 'pro', accountId: 'acct-1', extra: { n: 'new' } });
@@ -15,9 +15,8 @@ const LOGIN_B: ExternalTokens = { accessToken: OLD, chatgptAccountId: 'acct-1', 
 const ANSWER_B: ExternalTokens = { accessToken: NEW, chatgptAccountId: 'acct-1', chatgptPlanType: 'pro' };
 
 describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
-  let home: ReturnType<typeof tempCodexHome>;
-  let backend: FakeServer & { usageCalls(): { headers: Record<string, unknown> }[] };
-  let parent: TestParent | undefined;
+  const own = trackResources();
+  let backend: FakeServer & { usageCalls(): FakeServer['seen'] };
 
   async function setUp(options: {
     accepts: (token: string | null, call: number) => boolean;
@@ -27,26 +26,17 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
     externalRefreshTimeoutMs?: number;
   }) {
     let calls = 0;
-    backend = await startChatgptBackend((token) => options.accepts(token, ++calls));
-    home = tempCodexHome(
+    backend = own.server(await startChatgptBackend((token) => options.accepts(token, ++calls)));
+    const home = own.home(
       configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, externalRefreshTimeoutMs: options.externalRefreshTimeoutMs, forcedWorkspace: options.forcedWorkspace }),
     );
-    parent = await startParent(home.dir, { refreshTokens: options.refreshTokens });
-    return parent;
+    return own.parent(await startParent(home.dir, { refreshTokens: options.refreshTokens }));
   }
 
-  const bearers = () => backend.usageCalls().map((call) => bearerOf(call as never));
-  const failure = (promise: Promise<unknown>) => promise.then(() => null, (error: AuthchartRpcError) => ({ code: error.code, message: error.message }));
+  const bearers = () => backend.usageCalls().map(bearerOf);
   async function tokenInUse(p: TestParent) {
     return (await p.client.getAuthStatus({ includeToken: true })).authToken;
   }
-
-  afterEach(async () => {
-    parent?.client.kill();
-    parent = undefined;
-    await backend?.close();
-    home?.cleanup();
-  });
 
   it('asks the parent on a 401 and retries with its generation B answer', async () => {
     const asked: unknown[] = [];

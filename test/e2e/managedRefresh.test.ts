@@ -5,41 +5,30 @@
  */
 import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import * as path from 'node:path';
-import type { AuthchartRpcError } from '../../src/client';
-import { tempCodexHome } from '../support/appServer';
-import { configToml, readAuthJson, startParent, writeAuthJson, type TestParent } from '../support/client';
+import { configToml, readAuthJson, rpcFailure as failure, startParent, writeAuthJson } from '../support/client';
 import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
 
 const T0 = issuedTokens(0);
 const T1 = issuedTokens(1);
 
 describe('managed token refresh (PROTOCOL.md §6, chatgpt)', () => {
-  let home: ReturnType<typeof tempCodexHome>;
+  const own = trackResources();
+  let home: { dir: string };
   let backend: FakeServer & { usageCalls(): FakeServer['seen'] };
   let tokens: TokenServer;
-  let parent: TestParent | undefined;
 
   async function setUp(options: { accepts?: (token: string | null) => boolean; auth?: Parameters<typeof writeAuthJson>[1]; lastRefresh?: string; omitIdToken?: boolean } = {}) {
-    backend = await startChatgptBackend(options.accepts ?? ((token) => token !== T0.accessToken));
-    tokens = await startTokenServer({ omitIdToken: options.omitIdToken });
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
+    backend = own.server(await startChatgptBackend(options.accepts ?? ((token) => token !== T0.accessToken)));
+    tokens = own.server(await startTokenServer({ omitIdToken: options.omitIdToken }));
+    home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
     writeAuthJson(home.dir, options.auth ?? T0, { lastRefresh: options.lastRefresh });
-    parent = await startParent(home.dir);
-    return parent;
+    return own.parent(await startParent(home.dir));
   }
 
   const bearers = () => backend.usageCalls().map(bearerOf);
-  const failure = (promise: Promise<unknown>) => promise.then(() => null, (error: AuthchartRpcError) => ({ code: error.code, message: error.message }));
   const authFile = () => path.join(home.dir, 'auth.json');
-
-  afterEach(async () => {
-    parent?.client.kill();
-    parent = undefined;
-    await backend?.close();
-    await tokens?.close();
-    home?.cleanup();
-  });
 
   it('POSTs the refresh token on a 401, retries, and saves the merged auth.json with mode 0600', async () => {
     const { client } = await setUp({ omitIdToken: true });

@@ -4,10 +4,10 @@
  * failures). Every secret here is a canary; debug logging is on.
  */
 import type { ExternalTokens } from '../../src/client';
-import { tempCodexHome } from '../support/appServer';
 import { configToml, startParent, writeAuthJson, type TestParent } from '../support/client';
-import { startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
+import { startChatgptBackend, startTokenServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
 
 const canaryJwt = (name: string) => chatgptJwt({ accountId: 'acct-1', email: 'ada@example.com', extra: { canary: `CANARY_${name}` } });
 
@@ -26,25 +26,14 @@ function expectNoSecrets(parent: TestParent, secrets: string[]): void {
 }
 
 describe('secrets stay out of stderr, errors and notifications', () => {
-  let home: ReturnType<typeof tempCodexHome> | undefined;
-  let backend: FakeServer | undefined;
-  let tokens: TokenServer | undefined;
-  let parent: TestParent | undefined;
-
-  afterEach(async () => {
-    parent?.client.kill();
-    parent = undefined;
-    await backend?.close();
-    await tokens?.close();
-    home?.cleanup();
-  });
+  const own = trackResources();
 
   it('in external mode', async () => {
     const old = canaryJwt('EXT_OLD');
     const fresh = canaryJwt('EXT_NEW');
     const apiKey = 'sk-CANARY_APIKEY_0123456789';
-    backend = await startChatgptBackend((token) => token === fresh);
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
+    const backend = own.server(await startChatgptBackend((token) => token === fresh));
+    const home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
     const answers: (() => ExternalTokens)[] = [
       () => {
         throw { code: -32000, message: `cannot refresh ${old}` }; // a careless parent echoing a token
@@ -52,7 +41,7 @@ describe('secrets stay out of stderr, errors and notifications', () => {
       () => ({ accessToken: 'CANARY_not_a_jwt', chatgptAccountId: 'acct-1' }),
       () => ({ accessToken: fresh, chatgptAccountId: 'acct-1' }),
     ];
-    parent = await startParent(home.dir, { refreshTokens: () => answers.shift()!() });
+    const parent = own.parent(await startParent(home.dir, { refreshTokens: () => answers.shift()!() }));
     await parent.client.loginWithApiKey(apiKey);
     await parent.client.readRateLimits().catch(() => undefined);
     await parent.client.loginWithTokens({ idToken: old, accessToken: old });
@@ -64,11 +53,11 @@ describe('secrets stay out of stderr, errors and notifications', () => {
 
   it('in managed mode', async () => {
     const login = { idToken: canaryJwt('MGD_ID'), accessToken: canaryJwt('MGD_ACCESS'), refreshToken: 'rt_CANARY_REFRESH_000' };
-    tokens = await startTokenServer();
-    backend = await startChatgptBackend(() => false);
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
+    const tokens = own.server(await startTokenServer());
+    const backend = own.server(await startChatgptBackend(() => false));
+    const home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
     writeAuthJson(home.dir, login);
-    parent = await startParent(home.dir);
+    const parent = own.parent(await startParent(home.dir));
     tokens.override({ status: 500, body: { error: `boom ${login.refreshToken}` } });
     await parent.client.readRateLimits().catch(() => undefined);
     tokens.override({ status: 401, body: { error: { code: 'refresh_token_reused' } } });

@@ -4,41 +4,29 @@
  * The backend holds its 401s until all calls are waiting for one, so every call really sees a 401.
  */
 import type { ExternalTokens } from '../../src/client';
-import { tempCodexHome } from '../support/appServer';
-import { configToml, startParent, writeAuthJson, type TestParent } from '../support/client';
-import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
+import { configToml, startParent, writeAuthJson } from '../support/client';
+import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
 
 const CALLS = 50;
 
 describe('single-flight refresh', () => {
-  let home: ReturnType<typeof tempCodexHome> | undefined;
-  let backend: (FakeServer & { usageCalls(): FakeServer['seen'] }) | undefined;
-  let tokens: TokenServer | undefined;
-  let parent: TestParent | undefined;
-
-  afterEach(async () => {
-    parent?.client.kill();
-    parent = undefined;
-    await backend?.close();
-    await tokens?.close();
-    home?.cleanup();
-  });
+  const own = trackResources();
 
   it(`makes exactly one refresh request to the parent for ${CALLS} concurrent 401s (external)`, async () => {
     const OLD = chatgptJwt({ accountId: 'acct-1', extra: { n: 'old' } });
     const NEW = chatgptJwt({ accountId: 'acct-1', extra: { n: 'new' } });
-    backend = await startChatgptBackend((token) => token === NEW, { holdUnauthorized: CALLS });
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
+    const backend = own.server(await startChatgptBackend((token) => token === NEW, { holdUnauthorized: CALLS }));
+    const home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/` }));
     let asked = 0;
-    parent = await startParent(home.dir, {
-      refreshTokens: (): ExternalTokens => {
-        asked += 1;
-        return { accessToken: NEW, chatgptAccountId: 'acct-1' };
-      },
-    });
+    const refreshTokens = (): ExternalTokens => {
+      asked += 1;
+      return { accessToken: NEW, chatgptAccountId: 'acct-1' };
+    };
+    const parent = own.parent(await startParent(home.dir, { refreshTokens }));
     await parent.client.loginWithTokens({ accessToken: OLD, chatgptAccountId: 'acct-1' });
-    const results = await Promise.all(Array.from({ length: CALLS }, () => parent!.client.readRateLimits()));
+    const results = await Promise.all(Array.from({ length: CALLS }, () => parent.client.readRateLimits()));
     expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
     expect(asked).toBe(1);
     expect(parent.serverRequests('account/chatgptAuthTokens/refresh')).toHaveLength(1);
@@ -49,12 +37,12 @@ describe('single-flight refresh', () => {
 
   it(`makes exactly one token POST for ${CALLS} concurrent 401s (managed)`, async () => {
     const T0 = issuedTokens(0);
-    backend = await startChatgptBackend((token) => token !== T0.accessToken, { holdUnauthorized: CALLS });
-    tokens = await startTokenServer();
-    home = tempCodexHome(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
+    const backend = own.server(await startChatgptBackend((token) => token !== T0.accessToken, { holdUnauthorized: CALLS }));
+    const tokens = own.server(await startTokenServer());
+    const home = own.home(configToml({ chatgptBaseUrl: `${backend.origin}/backend-api/`, tokenUrl: `${tokens.origin}/oauth/token` }));
     writeAuthJson(home.dir, T0);
-    parent = await startParent(home.dir);
-    const results = await Promise.all(Array.from({ length: CALLS }, () => parent!.client.readRateLimits()));
+    const parent = own.parent(await startParent(home.dir));
+    const results = await Promise.all(Array.from({ length: CALLS }, () => parent.client.readRateLimits()));
     expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
     expect(tokens.posts()).toHaveLength(1);
     expect(tokens.reused).toBe(0);

@@ -45,6 +45,14 @@ export async function startParent(codexHome: string, options: { refreshTokens?: 
   };
 }
 
+/** `{code, message}` of a request that failed, or null if it succeeded (for exact-error assertions). */
+export function rpcFailure(promise: Promise<unknown>): Promise<{ code: number; message: string } | null> {
+  return promise.then(
+    () => null,
+    (error: { code: number; message: string }) => ({ code: error.code, message: error.message }),
+  );
+}
+
 /** config.toml text for a test CODEX_HOME. */
 export function configToml(options: {
   chatgptBaseUrl?: string;
