@@ -245,7 +245,7 @@ export const authMachine = authSetup.createMachine({
       states: {
         /**
          * The auth mode. Effects (saving, clearing credentials) are siblings of `mode`, so entering one
-         * exits `mode` and its deep history remembers where to return if the effect fails.
+         * exits `mode` and its history remembers where to return if the effect fails.
          */
         mode: {
           initial: 'restoring',

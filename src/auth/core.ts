@@ -129,29 +129,19 @@ export class AuthCore {
           await this.store.withLock(() => storeOperation(this.store, 'remove', () => this.store.clear()), this.logger);
           this.managed = null;
         }),
-        managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(async ({ input, signal }) => {
-          const current = this.managed;
-          if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
-          try {
-            return await refreshManagedCredentials(current, input.reason, signal, {
-              store: this.store,
-              tokenUrl: config.tokenUrl,
-              logger: this.logger,
-              fetchImpl: options.fetch,
-            });
-          } catch (error) {
-            this.logger.warn(`managed token refresh (${input.reason}) failed: ${(error as Error).message}`);
-            throw error;
-          }
-        }),
-        externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(async ({ input, signal }) => {
-          try {
-            return await requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger });
-          } catch (error) {
-            this.logger.warn(`external token refresh failed: ${(error as Error).message}`);
-            throw error;
-          }
-        }),
+        managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(({ input, signal }) =>
+          this.loggingFailure(`managed token refresh (${input.reason})`, () => {
+            const current = this.managed;
+            if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
+            const deps = { store: this.store, tokenUrl: config.tokenUrl, logger: this.logger, fetchImpl: options.fetch };
+            return refreshManagedCredentials(current, input.reason, signal, deps);
+          }),
+        ),
+        externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(({ input, signal }) =>
+          this.loggingFailure('external token refresh', () =>
+            requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger }),
+          ),
+        ),
       },
       actions: {
         storeExternalTokens: (_, params) => this.vault.set(params),
@@ -343,6 +333,16 @@ export class AuthCore {
   stop(): void {
     for (const [req] of this.waiting) this.settle(req, { ok: false, code: INTERNAL_ERROR, message: 'authchart is shutting down' });
     this.actor.stop();
+  }
+
+  /** Runs a refresh effect; its failure is logged once here (however many calls wait on it) and rethrown. */
+  private async loggingFailure<T>(what: string, effect: () => Promise<T>): Promise<T> {
+    try {
+      return await effect();
+    } catch (error) {
+      this.logger.warn(`${what} failed: ${(error as Error).message}`);
+      throw error;
+    }
   }
 
   private settle(req: number, answer: CommandAnswer): void {

@@ -30,7 +30,7 @@ export async function requestExternalRefresh(
   signal.addEventListener('abort', () =>
     logger.warn(`stopped waiting for the parent's answer to ${EXTERNAL_REFRESH_METHOD} after ${formatSeconds(Date.now() - started)}; the previous tokens stay in use`),
   );
-  const pending = send(EXTERNAL_REFRESH_METHOD, input);
+  const pending = Promise.resolve().then(() => send(EXTERNAL_REFRESH_METHOD, input)); // a sync throw becomes a failure too
   // An answer after the chart stopped waiting is expected (slow parent), not a failure: note it and drop it.
   const late = () => {
     if (signal.aborted) logger.debug(`ignored a late answer to ${EXTERNAL_REFRESH_METHOD}: that refresh had already ended`);
