@@ -180,8 +180,11 @@ export const authSetup = setup({
     setAccount: assign({ account: (_, params: { account: AccountInfo | null }) => params.account }),
     setTiming: assign({ timing: (_, params: { timing: TokenTiming | null }) => params.timing }),
     /** The bearer changed: 401s reported for older generations no longer start a refresh. */
-    tokensChanged: assign({ tokenGeneration: ({ context }) => context.tokenGeneration + 1, lastRefreshError: null }),
+    tokensChanged: assign({ credentialGeneration: ({ context }) => context.credentialGeneration + 1, lastRefreshError: null }),
     recordRefreshError: assign({ lastRefreshError: (_, params: { message: string }) => params.message }),
+    /** The managed login is dead (permanent refresh failure): calls are refused with this message. */
+    recordFailure: assign({ failure: (_, params: { message: string }) => params.message }),
+    clearFailure: assign({ failure: null }),
     /** Lets a backend call go ahead (the caller then reads the bearer, waiting out a refresh under way). */
     allowCall: emit(({ event }) => ({ type: 'answer.done' as const, req: reqOf(event) ?? -1 })),
   },
@@ -198,7 +201,7 @@ export const authSetup = setup({
     restoredApiKey: ({ context }) => context.restored === 'apiKey',
     restoredChatgpt: ({ context }) => context.restored === 'chatgpt',
     /** The 401 was answered to the bearer in use now (not to one a refresh already replaced). */
-    unauthorizedCurrent: ({ context, event }) => event.type === 'auth.unauthorized' && event.generation === context.tokenGeneration,
+    unauthorizedCurrent: ({ context, event }) => event.type === 'auth.unauthorized' && event.generation === context.credentialGeneration,
     proactiveRefreshDue: ({ context, event }) =>
       event.type === 'backend.call' &&
       event.now !== null &&
@@ -235,7 +238,7 @@ export const authMachine = authSetup.createMachine({
     pending: null,
     failure: null,
     restored: input.restored?.mode ?? null,
-    tokenGeneration: 0,
+    credentialGeneration: 0,
     lastRefreshError: null,
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
   }),
@@ -305,7 +308,7 @@ export const authMachine = authSetup.createMachine({
                       {
                         guard: 'permanentRefreshFailure',
                         target: '#auth.session.mode.failed',
-                        actions: assign({ failure: ({ event }) => errorText(event.error) }),
+                        actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorText(event.error) }) },
                       },
                       { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
                     ],
@@ -375,7 +378,7 @@ export const authMachine = authSetup.createMachine({
              */
             failed: {
               tags: ['managed'],
-              exit: assign({ failure: null }),
+              exit: 'clearFailure',
               on: {
                 'backend.call': {
                   actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },

@@ -137,7 +137,7 @@ export interface AuthContext {
    * Bumps whenever the bearer credential changes (login, refresh, logout). A 401 reports the generation
    * it was sent with, so a 401 that raced a refresh already done does not start another one.
    */
-  tokenGeneration: number;
+  credentialGeneration: number;
   /** Why the last refresh failed (transient failures; the tokens in use were kept); null after a success. */
   lastRefreshError: string | null;
   /** Expiry and last refresh of the managed access token, for proactive refresh; null outside managed ChatGPT. */

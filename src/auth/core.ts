@@ -252,7 +252,7 @@ export class AuthCore {
       if (!isRefreshing(snapshot)) {
         const bearer = this.bearer();
         if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
-        return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.tokenGeneration };
+        return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
       }
       await this.refreshSettled();
       // A failed proactive refresh keeps the still-valid token: ask again, without starting another one.
@@ -268,7 +268,7 @@ export class AuthCore {
   async recoverFromUnauthorized(ticket: BackendTicket): Promise<void> {
     this.actor.send({ type: 'auth.unauthorized', generation: ticket.generation });
     const after = await this.refreshSettled();
-    if (after.context.tokenGeneration !== ticket.generation) return;
+    if (after.context.credentialGeneration !== ticket.generation) return;
     if (after.matches({ session: { mode: 'failed' } })) throw new AuthCallError(INTERNAL_ERROR, after.context.failure ?? 'authentication failed');
     // Logged out meanwhile: beginBackendCall refuses the retry with the chart's message.
     if (!after.hasTag('authenticated')) return;

@@ -112,6 +112,9 @@ describe('InspectionRecorder', () => {
       pending: null,
       failure: null,
       restored: null,
+      credentialGeneration: 1,
+      lastRefreshError: null,
+      timing: null,
     });
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');
   });

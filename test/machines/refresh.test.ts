@@ -100,7 +100,7 @@ describe('the chart’s 401 recovery', () => {
     t.managedRuns[0].resolve(managedOutput());
     await flush();
     expect(t.state()).toBe('chatgpt.ready');
-    expect(t.context().tokenGeneration).toBe(1);
+    expect(t.context().credentialGeneration).toBe(1);
     expect(t.context().account?.planType).toBe('pro');
   });
 
@@ -176,7 +176,7 @@ describe('the chart’s 401 recovery', () => {
     expect(t.aborted).toEqual(['external']);
     t.externalRuns[0].resolve({ tokens: { accessToken: new Secret('late'), idToken: null }, account: ACCOUNT });
     await flush();
-    expect(t.context().tokenGeneration).toBe(1); // the late answer changed nothing
+    expect(t.context().credentialGeneration).toBe(1); // the late answer changed nothing
   });
 
   it('refuses an external refresh answer outside the forced workspace', async () => {
@@ -187,7 +187,7 @@ describe('the chart’s 401 recovery', () => {
     await flush();
     expect(t.state()).toBe('externalTokens.ready');
     expect(t.context().lastRefreshError).toBe('external auth refresh returned workspace "acct-2", expected "acct-1"');
-    expect(t.context().tokenGeneration).toBe(1);
+    expect(t.context().credentialGeneration).toBe(1);
   });
 
   it('refuses backend calls when logged out or with an API key', () => {
