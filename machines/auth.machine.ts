@@ -3,13 +3,13 @@
  *
  *   session.mode:  loggedOut → apiKey | chatgpt{ready ⇄ refreshing} | externalTokens{ready ⇄ refreshing} | failed
  *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
- *   browserLogin:  idle (→ pending: browser-login issue)
+ *   browserLogin:  idle → active { starting → pending { waiting → exchanging } → persisting → finished } → idle
  *
  * Pure: effects are named actors and actions declared here with inert defaults and supplied by src/
  * through `.provide()`. Guards decide every refusal of PROTOCOL.md §7, in the order of that table, and
  * the 401 recovery of §6: one `refreshing` state per mode is what makes a refresh single-flight.
  */
-import { assign, emit, fromPromise, setup, stateIn } from 'xstate';
+import { and, assign, emit, fromCallback, fromPromise, not, raise, sendTo, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
@@ -27,7 +27,12 @@ import {
   type ExternalTokens,
   type ManagedRefreshOutput,
   type RefreshReason,
+  type BrowserOutcome,
+  type LoginServerCommand,
+  type LoginServerEvent,
+  type LoginTokens,
   type RequestKey,
+  type SavedLoginOutput,
   type TokenTiming,
 } from './types';
 
@@ -40,6 +45,26 @@ export const MESSAGES = {
   externalLoginDisabled: 'External ChatGPT auth is disabled. Use API key login instead.',
   busy: 'Another account request is still being processed; retry when it has finished.',
 } as const;
+
+/** Exact `account/login/completed` errors of a browser login (PROTOCOL.md §8). */
+export const LOGIN_MESSAGES = {
+  /** Cancelled by `account/login/cancel`, a newer login, an accepted login of another kind, or a logout. */
+  notCompleted: 'Login server error: Login was not completed',
+  /** `GET /cancel` on the callback server. */
+  cancelled: 'Login server error: Login cancelled',
+  timedOut: 'Login timed out',
+} as const;
+
+/** Default browser-login timeout (PROTOCOL.md §8: 10 minutes); AuthCore provides the configured one. */
+export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;
+
+/** Why a browser login's account is refused by `forced_chatgpt_workspace_id` (Codex's wording). */
+export function loginWorkspaceMessage(allowed: readonly string[], got: string | null): string {
+  if (got === null) {
+    return 'Login is restricted to a specific workspace, but the token did not include an chatgpt_account_id claim.';
+  }
+  return `Login is restricted to workspace id ${allowed.join(', ')}.`;
+}
 
 /** The message for an external login whose workspace is not the forced one. */
 export function workspaceMismatchMessage(allowed: readonly string[], got: string | null): string {
@@ -135,10 +160,24 @@ export const authSetup = setup({
     externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(async () => {
       throw new Error('externalRefresh is not provided');
     }),
+    /**
+     * The browser login's callback server, alive exactly as long as `browserLogin.active`: binds
+     * 127.0.0.1, reports `loginServer.*` events, answers the browser when told `loginServer.respond`,
+     * and closes its listener when stopped, whatever ended the login.
+     */
+    loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack }) => {
+      sendBack({ type: 'loginServer.startFailed', message: 'the browser login server is not provided' });
+    }),
+    /** Persists the tokens of a successful browser login (auth.json, memory…), under the store lock. */
+    saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async () => {
+      throw new Error('saveChatgptTokens is not provided');
+    }),
   },
   delays: {
     /** How long the parent may take to answer a refresh request; enforced here, not by the transport. */
     externalRefreshTimeout: ({ context }) => context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
+    /** How long a browser login may wait for the browser (and the code exchange). */
+    loginTimeout: ({ context }) => context.policy.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
   },
   actions: {
     /** Puts external tokens (from a login or a refresh) into the in-memory vault. */
@@ -177,6 +216,11 @@ export const authSetup = setup({
       planType: context.account?.planType ?? null,
     })),
     notifyLoggedOut: emit({ type: 'notify.accountUpdated' as const, authMode: null, planType: null }),
+    notifyChatgptMode: emit(({ context }) => ({
+      type: 'notify.accountUpdated' as const,
+      authMode: 'chatgpt' as const,
+      planType: context.account?.planType ?? null,
+    })),
     setAccount: assign({ account: (_, params: { account: AccountInfo | null }) => params.account }),
     setTiming: assign({ timing: (_, params: { timing: TokenTiming | null }) => params.timing }),
     /** The bearer changed: 401s reported for older generations no longer start a refresh. */
@@ -187,6 +231,26 @@ export const authSetup = setup({
     clearFailure: assign({ failure: null }),
     /** Lets a backend call go ahead (the caller then reads the bearer, waiting out a refresh under way). */
     allowCall: emit(({ event }) => ({ type: 'answer.done' as const, req: reqOf(event) ?? -1 })),
+    /** `account/login/completed` for the browser login under way. */
+    notifyBrowserLoginCompleted: emit(({ context }, params: { success: boolean; error: string | null }) => ({
+      type: 'notify.loginCompleted' as const,
+      loginId: context.browserLogin?.loginId ?? null,
+      success: params.success,
+      error: params.error,
+    })),
+    startBrowserLogin: assign({ browserLogin: ({ event }) => {
+      const { loginId } = event as Extract<LoginServerEvent, { type: 'loginServer.listening' }>;
+      return { loginId, account: null };
+    } }),
+    setBrowserLoginAccount: assign({ browserLogin: ({ context, event }) =>
+      context.browserLogin && { ...context.browserLogin, account: (event as Extract<LoginServerEvent, { type: 'loginServer.exchanged' }>).account },
+    }),
+    forgetBrowserLogin: assign({ browserLogin: null }),
+    /** Tells the callback server how to answer the browser's pending callback request. */
+    respondToBrowser: sendTo('loginServer', (_, params: { outcome: BrowserOutcome }) => ({
+      type: 'loginServer.respond' as const,
+      outcome: params.outcome,
+    })),
   },
   guards: {
     externalActive: stateIn({ session: { mode: 'externalTokens' } }),
@@ -209,12 +273,33 @@ export const authSetup = setup({
     permanentRefreshFailure: ({ event }) => isPermanentFailure((event as { error?: unknown }).error),
     refreshedWorkspaceRefused: ({ context, event }) =>
       !workspaceAllowed(context.policy.forcedWorkspaceIds, outputOf<ExternalRefreshOutput>(event).account.accountId),
+    /** The session region accepts this `login.apiKey` (the same checks, in the same order). */
+    apiKeyLoginAccepted: and([not('externalActive'), not('apiKeyLoginDisabled')]),
+    /** The session region accepts this `login.externalTokens` (the same checks, in the same order). */
+    externalLoginAccepted: and([not('externalLoginDisabled'), not('tokenInvalid'), not('workspaceRefused')]),
+    loginIdMatches: ({ context, event }) => event.type === 'login.cancel' && context.browserLogin?.loginId === event.loginId,
+    loginWorkspaceRefused: ({ context, event }) =>
+      event.type === 'loginServer.exchanged' && !workspaceAllowed(context.policy.forcedWorkspaceIds, event.account.accountId),
   },
 });
 
 function purposeOf(event: AuthEvent): string {
   return event.type === 'backend.call' ? event.purpose : 'call the ChatGPT backend';
 }
+
+/** A transition that ends the browser login under way with `account/login/completed {success:false}`. */
+function endLogin(error: string) {
+  return {
+    target: '#auth.browserLogin.idle',
+    actions: { type: 'notifyBrowserLoginCompleted', params: { success: false, error } },
+  } as const;
+}
+
+/** Refusals of `login.chatgpt` (PROTOCOL.md §7, in table order). */
+const chatgptLoginRefusals = [
+  { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
+  { guard: 'chatgptLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.chatgptLoginDisabled } } },
+] as const;
 
 function claimsAccount(event: AuthEvent): AccountInfo | null {
   return event.type === 'login.externalTokens' && event.claims.ok ? event.claims.account : null;
@@ -241,6 +326,7 @@ export const authMachine = authSetup.createMachine({
     credentialGeneration: 0,
     lastRefreshError: null,
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
+    browserLogin: null,
   }),
   states: {
     session: {
@@ -437,6 +523,17 @@ export const authMachine = authSetup.createMachine({
               },
             ],
             logout: { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
+            /** Raised by browserLogin once the tokens are saved; answers nothing, announces the new mode. */
+            'browserLogin.succeeded': {
+              target: '.chatgpt',
+              reenter: true,
+              actions: [
+                { type: 'setAccount', params: ({ event }) => ({ account: event.account }) },
+                { type: 'setTiming', params: ({ event }) => ({ timing: event.timing }) },
+                'tokensChanged',
+                'notifyChatgptMode',
+              ],
+            },
           },
         },
         savingApiKey: {
@@ -496,21 +593,202 @@ export const authMachine = authSetup.createMachine({
         },
       },
     },
+    /**
+     * Managed ChatGPT login in a browser (OAuth code + PKCE, PROTOCOL.md §8). Its own region: it may run
+     * while an API key is active. One `loginServer` actor owns the callback listener for the whole of
+     * `active`, so leaving `active` for any reason (success, cancel, timeout, failure, a newer login,
+     * the chart stopping) stops it and closes the listener.
+     */
     browserLogin: {
       initial: 'idle',
       states: {
         idle: {
+          entry: 'forgetBrowserLogin',
           on: {
-            'login.chatgpt': [
-              { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
-              { guard: 'chatgptLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.chatgptLoginDisabled } } },
+            'login.chatgpt': [...chatgptLoginRefusals, { target: 'active', actions: 'rememberRequest' }],
+            'login.cancel': {
+              actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) },
+            },
+          },
+        },
+        active: {
+          entry: 'forgetBrowserLogin',
+          invoke: {
+            id: 'loginServer',
+            src: 'loginServer',
+            input: ({ event }) => ({ originator: (event as Ev<'login.chatgpt'>).originator }),
+            onError: [
               {
+                guard: stateIn({ browserLogin: { active: 'starting' } }),
+                target: 'idle',
+                actions: [{ type: 'refusePending', params: { failure: 'failed to start login server' } }, 'forgetRequest'],
+              },
+              {
+                target: 'idle',
                 actions: {
-                  type: 'refuse',
-                  params: { code: INTERNAL_ERROR, message: 'ChatGPT browser login is not available in this build.' },
+                  type: 'notifyBrowserLoginCompleted',
+                  params: ({ event }) => ({ success: false, error: `Login server error: ${errorText(event.error)}` }),
                 },
               },
             ],
+          },
+          initial: 'starting',
+          states: {
+            /** Binding the callback server; the `login/start` request waits for the authUrl. */
+            starting: {
+              tags: ['busy'],
+              on: {
+                'loginServer.listening': {
+                  target: 'pending',
+                  actions: [
+                    'startBrowserLogin',
+                    {
+                      type: 'answer',
+                      params: ({ context, event }) => ({ req: context.pending, value: { loginId: event.loginId, authUrl: event.authUrl } }),
+                    },
+                    'forgetRequest',
+                  ],
+                },
+                'loginServer.startFailed': {
+                  target: '#auth.browserLogin.idle',
+                  actions: [
+                    emit(({ context, event }) => ({
+                      type: 'answer.refused' as const,
+                      req: context.pending ?? -1,
+                      code: INTERNAL_ERROR,
+                      message: `failed to start login server: ${event.message}`,
+                    })),
+                    'forgetRequest',
+                  ],
+                },
+              },
+            },
+            /** Waiting for the browser, then for the issuer; the login timeout runs here. */
+            pending: {
+              initial: 'waiting',
+              after: { loginTimeout: endLogin(LOGIN_MESSAGES.timedOut) },
+              states: {
+                waiting: { on: { 'loginServer.callback': 'exchanging' } },
+                exchanging: {
+                  on: {
+                    'loginServer.exchanged': [
+                      {
+                        guard: 'loginWorkspaceRefused',
+                        target: '#auth.browserLogin.active.finished',
+                        actions: [
+                          {
+                            type: 'respondToBrowser',
+                            params: ({ context, event }) => ({
+                              outcome: {
+                                ok: false,
+                                status: 403,
+                                message: loginWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.account.accountId),
+                              },
+                            }),
+                          },
+                          {
+                            type: 'notifyBrowserLoginCompleted',
+                            params: ({ context, event }) => ({
+                              success: false,
+                              error: `Login server error: ${loginWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.account.accountId)}`,
+                            }),
+                          },
+                        ],
+                      },
+                      { target: '#auth.browserLogin.active.persisting', actions: 'setBrowserLoginAccount' },
+                    ],
+                  },
+                },
+              },
+              on: {
+                'loginServer.failed': {
+                  target: '#auth.browserLogin.active.finished',
+                  actions: [
+                    { type: 'respondToBrowser', params: ({ event }) => ({ outcome: { ok: false, status: 500, message: event.message } }) },
+                    {
+                      type: 'notifyBrowserLoginCompleted',
+                      params: ({ event }) => ({ success: false, error: `Login server error: ${event.message}` }),
+                    },
+                  ],
+                },
+                'loginServer.cancelRequested': endLogin(LOGIN_MESSAGES.cancelled),
+                'login.cancel': [
+                  {
+                    guard: 'loginIdMatches',
+                    target: '#auth.browserLogin.idle',
+                    actions: [
+                      { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'canceled' } }) },
+                      { type: 'notifyBrowserLoginCompleted', params: { success: false, error: LOGIN_MESSAGES.notCompleted } },
+                    ],
+                  },
+                  { actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) } },
+                ],
+                // A newer browser login replaces this one (the new server starts after this one closed).
+                'login.chatgpt': [
+                  ...chatgptLoginRefusals,
+                  {
+                    target: '#auth.browserLogin.active',
+                    reenter: true,
+                    actions: [
+                      { type: 'notifyBrowserLoginCompleted', params: { success: false, error: LOGIN_MESSAGES.notCompleted } },
+                      'rememberRequest',
+                    ],
+                  },
+                ],
+                // Logins the session region accepts, and logouts, drop this one (as Codex does); refused ones do not.
+                'login.apiKey': { guard: 'apiKeyLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
+                'login.externalTokens': { guard: 'externalLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
+                logout: endLogin(LOGIN_MESSAGES.notCompleted),
+              },
+            },
+            /** Saving the tokens; not interruptible (tagged busy, so no request is handled meanwhile). */
+            persisting: {
+              tags: ['busy'],
+              invoke: {
+                id: 'saveChatgptTokens',
+                src: 'saveChatgptTokens',
+                input: ({ event }) => {
+                  const exchanged = event as Extract<LoginServerEvent, { type: 'loginServer.exchanged' }>;
+                  return { tokens: exchanged.tokens, accountId: exchanged.account.accountId };
+                },
+                onDone: {
+                  target: 'finished',
+                  actions: [
+                    { type: 'respondToBrowser', params: { outcome: { ok: true } } },
+                    { type: 'notifyBrowserLoginCompleted', params: { success: true, error: null } },
+                    raise(({ context, event }) => ({
+                      type: 'browserLogin.succeeded' as const,
+                      account: context.browserLogin!.account!,
+                      timing: event.output.timing,
+                    })),
+                  ],
+                },
+                onError: {
+                  target: 'finished',
+                  actions: [
+                    {
+                      type: 'respondToBrowser',
+                      params: ({ event }) => ({
+                        outcome: { ok: false, status: 500, message: `Sign-in completed but the credentials could not be saved: ${errorText(event.error)}` },
+                      }),
+                    },
+                    {
+                      type: 'notifyBrowserLoginCompleted',
+                      params: ({ event }) => ({
+                        success: false,
+                        error: `Login server error: Sign-in completed but the credentials could not be saved: ${errorText(event.error)}`,
+                      }),
+                    },
+                  ],
+                },
+              },
+            },
+            /** The browser has been told the outcome; leaving `active` closes the server. */
+            finished: { type: 'final' },
+          },
+          onDone: 'idle',
+          on: {
+            // Unreachable through AuthCore (starting and persisting are busy); answered so no request hangs.
             'login.cancel': {
               actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) },
             },

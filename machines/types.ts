@@ -24,6 +24,8 @@ export interface AuthPolicy {
   externalRefreshTimeoutMs?: number;
   /** Refresh a managed access token this close to its `exp` before using it (default 300). */
   proactiveRefreshSkewSeconds?: number;
+  /** How long a browser login may wait for the browser and the issuer (default 600 000, 10 minutes). */
+  loginTimeoutMs?: number;
 }
 
 /** Default of `[authchart] external_refresh_timeout_ms` (PROTOCOL.md §9). */
@@ -142,16 +144,38 @@ export interface AuthContext {
   lastRefreshError: string | null;
   /** Expiry and last refresh of the managed access token, for proactive refresh; null outside managed ChatGPT. */
   timing: TokenTiming | null;
+  /** The browser login under way (its id, and the account once the tokens are in); null when idle. */
+  browserLogin: BrowserLoginInfo | null;
 }
+
+/** What the chart knows of a browser login: its id and claims, never the PKCE verifier, code or tokens. */
+export interface BrowserLoginInfo {
+  loginId: string;
+  account: AccountInfo | null;
+}
+
+/** The tokens a browser login obtained from the issuer. Secrets only; claims travel separately. */
+export interface LoginTokens {
+  idToken: Secret;
+  accessToken: Secret;
+  refreshToken: Secret;
+}
+
+/** How the browser's callback request is to be answered, decided by the chart. */
+export type BrowserOutcome = { ok: true } | { ok: false; status: number; message: string };
 
 /** JSON-RPC error codes the chart answers with. */
 export const INVALID_REQUEST = -32600;
 export const INTERNAL_ERROR = -32603;
 
-/** Events the chart accepts. */
-export type AuthEvent =
+/**
+ * What AuthCore sends the chart: client requests (each answered with `answer.*`) and reports from the
+ * effects around it (401s, refresh requests).
+ */
+export type AuthCommandEvent =
   | { type: 'login.apiKey'; req: RequestKey; apiKey: Secret }
-  | { type: 'login.chatgpt'; req: RequestKey }
+  /** `originator` is the client's name, passed on to the issuer in the authorize URL. */
+  | { type: 'login.chatgpt'; req: RequestKey; originator: string }
   | { type: 'login.externalTokens'; req: RequestKey; tokens: ExternalTokens; claims: ClaimsResult }
   | { type: 'login.cancel'; req: RequestKey; loginId: string }
   | { type: 'logout'; req: RequestKey }
@@ -164,6 +188,35 @@ export type AuthEvent =
   | { type: 'auth.unauthorized'; generation: number }
   /** Refresh the managed tokens now (`account/read {"refreshToken":true}`). */
   | { type: 'refresh.requested' };
+
+/** What the browser-login callback server (the `loginServer` actor) reports to the chart. */
+export type LoginServerEvent =
+  /** Bound and ready: the parent may open `authUrl`. */
+  | { type: 'loginServer.listening'; loginId: string; authUrl: string }
+  /** Could not bind (port in use, …); `message` follows `failed to start login server: `. */
+  | { type: 'loginServer.startFailed'; message: string }
+  /** A callback with the right state and a code arrived; the code exchange has started. */
+  | { type: 'loginServer.callback' }
+  /** The issuer answered the code exchange with tokens. */
+  | { type: 'loginServer.exchanged'; tokens: LoginTokens; account: AccountInfo }
+  /** The flow failed (token endpoint error, OAuth error on the callback…); the browser awaits a page. */
+  | { type: 'loginServer.failed'; message: string }
+  /** `GET /cancel` on the callback server. */
+  | { type: 'loginServer.cancelRequested' };
+
+/** What the chart tells the `loginServer` actor. */
+export type LoginServerCommand = { type: 'loginServer.respond'; outcome: BrowserOutcome };
+
+/** Raised by the browserLogin region when a browser login has persisted its tokens. */
+export type BrowserLoginSucceeded = { type: 'browserLogin.succeeded'; account: AccountInfo; timing: TokenTiming };
+
+/** What saving a browser login's tokens yields: the new access token's timing, for proactive refresh. */
+export interface SavedLoginOutput {
+  timing: TokenTiming;
+}
+
+/** Events the chart accepts. */
+export type AuthEvent = AuthCommandEvent | LoginServerEvent | BrowserLoginSucceeded;
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =

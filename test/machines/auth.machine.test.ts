@@ -84,7 +84,7 @@ describe('the auth chart', () => {
     actor.send({ type: 'login.externalTokens', req: 1, tokens, claims: okClaims });
     expect(sessionPath(actor.getSnapshot())).toBe('externalTokens.ready');
     actor.send({ type: 'login.apiKey', req: 2, apiKey: new Secret('sk') });
-    actor.send({ type: 'login.chatgpt', req: 3 });
+    actor.send({ type: 'login.chatgpt', req: 3, originator: 'test' });
     expect(emitted.slice(3)).toEqual([
       { type: 'answer.refused', req: 2, code: -32600, message: MESSAGES.externalAuthActive },
       { type: 'answer.refused', req: 3, code: -32600, message: MESSAGES.externalAuthActive },
