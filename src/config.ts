@@ -65,6 +65,8 @@ type Reader<T> = (value: unknown) => T | undefined;
 
 const nonNegativeInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
 const positiveInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
+/** A timer length: Node clamps anything above 2^31-1 ms to 1 ms, which would end a login at once. */
+const timerMs: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 2_147_483_647 ? v : undefined);
 const port: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
 const url: Reader<string> = (v) => {
   if (typeof v !== 'string') return undefined;
@@ -137,7 +139,7 @@ export async function parseConfig(text: string | null, codexHome: string, env: N
     issuer,
     tokenUrl: tokenUrlOverride ?? read(own, 'authchart', 'token_url', url, 'an http(s) URL string') ?? `${issuer}/oauth/token`,
     loginPort: read(own, 'authchart', 'login_port', port, 'an integer from 0 to 65535') ?? 1455,
-    loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', positiveInt, 'a positive integer') ?? 600_000,
+    loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 600_000,
     proactiveRefreshSkewSeconds: read(own, 'authchart', 'proactive_refresh_skew_seconds', nonNegativeInt, 'a non-negative integer') ?? 300,
   };
 }

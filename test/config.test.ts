@@ -54,7 +54,9 @@ describe('configuration (PROTOCOL.md §9)', () => {
     ['forced_login_method = 3', 'key forced_login_method must be "chatgpt" or "api", got 3.', 1],
     ['x = 1\n\nforced_chatgpt_workspace_id = [1]', 'key forced_chatgpt_workspace_id must be a non-empty string or a list of them', 3],
     ['[authchart]\nexternal_refresh_timeout_ms = -5', 'key authchart.external_refresh_timeout_ms must be a positive integer, got -5.', 2],
-    ['authchart.login_timeout_ms = 1.5', 'key authchart.login_timeout_ms must be a positive integer, got 1.5.', 1],
+    ['authchart.login_timeout_ms = 1.5', 'key authchart.login_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got 1.5.', 1],
+    // Node fires a longer timer after 1 ms: such a value would end every browser login at once.
+    ['[authchart]\nlogin_timeout_ms = 2147483648', 'key authchart.login_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got 2147483648.', 2],
     ['chatgpt_base_url = "ftp://x"', 'key chatgpt_base_url must be an http(s) URL string', 1],
     ['authchart = 5', 'key authchart must be a table', 1],
   ])('refuses %j naming file, line and key', async (text, message, line) => {

@@ -8,18 +8,21 @@ import { authMachine, type AuthMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
 import {
   INTERNAL_ERROR,
+  type AuthCommandEvent,
   type AuthEmitted,
-  type AuthEvent,
   type AuthPolicy,
   type ExternalRefreshInput,
   type ExternalRefreshOutput,
+  type LoginTokens,
   type ManagedRefreshOutput,
   type RefreshReason,
   type RestoredAuth,
+  type SavedLoginOutput,
 } from '../../machines/types';
 import { accountViewOf, authModeOf, isRefreshing, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
 import type { AuthchartConfig } from '../config';
 import { silentLogger, type Logger } from '../log';
+import { loginServerActor, type LoginServerDeps } from './browserLogin';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
 import { accountOfManaged, refreshManagedCredentials, timingOf } from './managedRefresh';
@@ -30,8 +33,8 @@ export { accountOfManaged } from './managedRefresh';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
-/** A command for the chart: an AuthEvent without its correlation key (AuthCore assigns one). */
-export type AuthCommand = DistributiveOmit<AuthEvent, 'req'>;
+/** A command for the chart: a command event without its correlation key (AuthCore assigns one). */
+export type AuthCommand = DistributiveOmit<AuthCommandEvent, 'req'>;
 
 /** How the chart answered a command. */
 export type CommandAnswer = { ok: true; value?: unknown } | { ok: false; code: number; message: string };
@@ -53,6 +56,8 @@ export interface AuthCoreOptions {
   requestParent?: ParentRequester;
   /** The fetch used for the token endpoint (default: the global fetch). */
   fetch?: typeof fetch;
+  /** Test overrides for the browser login's callback server (e.g. faster bind retries). */
+  loginServer?: LoginServerDeps['flowOptions'];
 }
 
 /** The policy part of the configuration. */
@@ -62,6 +67,7 @@ export function policyOf(config: AuthchartConfig): AuthPolicy {
     forcedWorkspaceIds: config.forcedWorkspaceIds,
     externalRefreshTimeoutMs: config.externalRefreshTimeoutMs,
     proactiveRefreshSkewSeconds: config.proactiveRefreshSkewSeconds,
+    loginTimeoutMs: config.loginTimeoutMs,
   };
 }
 
@@ -142,6 +148,20 @@ export class AuthCore {
             requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger }),
           ),
         ),
+        loginServer: loginServerActor({ config, logger: this.logger, flowOptions: options.loginServer }),
+        saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async ({ input }) => {
+          const credentials: ManagedCredentials = {
+            mode: 'chatgpt',
+            tokens: { ...input.tokens, accountId: input.accountId },
+            lastRefresh: new Date().toISOString(),
+            apiKey: null,
+          };
+          // Under the store lock like every writer: a refresh in flight (here or in another process)
+          // finishes first, then re-reads the store inside the lock and finds this login's tokens.
+          await this.store.withLock(() => this.store.save(credentials), this.logger);
+          this.managed = credentials;
+          return { timing: timingOf(credentials) };
+        }),
       },
       actions: {
         storeExternalTokens: (_, params) => this.vault.set(params),
@@ -216,7 +236,7 @@ export class AuthCore {
     const req = this.sequence;
     const answer = await new Promise<CommandAnswer>((resolve) => {
       this.waiting.set(req, resolve);
-      this.actor.send({ ...command, req } as AuthEvent);
+      this.actor.send({ ...command, req } as AuthCommandEvent);
       if (this.waiting.has(req) && !this.actor.getSnapshot().hasTag('busy')) {
         this.waiting.delete(req);
         resolve({ ok: false, code: INTERNAL_ERROR, message: `the auth chart did not answer ${command.type} in state ${this.statePath()}` });
@@ -226,7 +246,7 @@ export class AuthCore {
     return answer;
   }
 
-  /** Resolves when no effect (saving, clearing, starting a login) is under way. */
+  /** Resolves when no effect (saving, clearing, starting a login, saving its tokens) is under way. */
   async whenIdle(): Promise<AuthSnapshot> {
     const snapshot = this.actor.getSnapshot();
     if (!snapshot.hasTag('busy')) return snapshot;

@@ -31,6 +31,8 @@ export interface MethodContext {
   core: AuthCore;
   config: AuthchartConfig;
   logger: Logger;
+  /** `clientInfo.name` from `initialize`: the `originator` of a browser login's authorize URL. */
+  clientName?: string;
 }
 
 /** One method of the catalogue. */
@@ -79,14 +81,17 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/login/start': {
     params: LoginStartParamsSchema,
     result: LoginStartResultSchema,
-    async handle(raw, { core }) {
+    async handle(raw, { core, clientName }) {
       const params = raw as z.infer<typeof LoginStartParamsSchema>;
       switch (params.type) {
         case 'apiKey':
           unwrap(await core.command({ type: 'login.apiKey', apiKey: new Secret(params.apiKey) }));
           return { type: 'apiKey' };
         case 'chatgpt':
-          return { type: 'chatgpt', ...(unwrap(await core.command({ type: 'login.chatgpt' })) as object) };
+          return {
+            type: 'chatgpt',
+            ...(unwrap(await core.command({ type: 'login.chatgpt', originator: clientName ?? 'authchart' })) as object),
+          };
         case 'chatgptAuthTokens': {
           const { tokens, claims } = externalLogin(params);
           unwrap(await core.command({ type: 'login.externalTokens', tokens, claims }));

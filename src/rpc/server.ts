@@ -173,6 +173,7 @@ export class AppServer {
       throw invalidRequest(`Invalid clientInfo.name: '${name}'. Must be a valid HTTP header value.`);
     }
     this.initialized = true;
+    this.context.clientName = name;
     this.options.logger.debug(`initialized by ${name} ${version}`);
     return {
       userAgent: `authchart/${this.options.version} (${platformDescription()}) (${name}; ${version})`,
