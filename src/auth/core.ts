@@ -248,9 +248,16 @@ export class AuthCore {
 
   /** Resolves when no effect (saving, clearing, starting a login, saving its tokens) is under way. */
   async whenIdle(): Promise<AuthSnapshot> {
+    // A stopped chart counts as idle: XState's waitFor never settles when begun on a stopped actor, and
+    // rejects when the actor stops first, which would hang or fail a command answered by stop().
+    const settled = (s: AuthSnapshot) => !s.hasTag('busy') || s.status !== 'active';
     const snapshot = this.actor.getSnapshot();
-    if (!snapshot.hasTag('busy')) return snapshot;
-    return waitFor(this.actor, (s) => !s.hasTag('busy'));
+    if (settled(snapshot)) return snapshot;
+    try {
+      return await waitFor(this.actor, settled);
+    } catch {
+      return this.actor.getSnapshot();
+    }
   }
 
   /** Sets who answers `account/chatgptAuthTokens/refresh` (the app-server's connection to its parent). */
