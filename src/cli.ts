@@ -1,11 +1,13 @@
 /**
- * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR] [--inspect[=PORT]]`
- * and `authchart visualize [--out DIR] [--readme FILE]`.
+ * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR] [--inspect[=PORT]]`,
+ * `authchart visualize [--out DIR] [--readme FILE]`, and the account commands `login`, `logout`, `status`
+ * (src/cliAccount.ts).
  */
 import * as path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { authMachine } from '../machines/auth.machine';
 import { AuthCore } from './auth/core';
+import { UsageError, refuseKeyInArgv, registerAccountCommands } from './cliAccount';
 import { createCredentialStore } from './auth/stores';
 import { ConfigError, loadConfig, resolveCodexHome } from './config';
 import { createLogger, type Logger } from './log';
@@ -124,6 +126,7 @@ function buildProgram(logger: Logger, setCode: (code: number) => void): Command 
     .action(async (opts: { out: string; readme?: string }) => {
       setCode(await runVisualize(opts));
     });
+  registerAccountCommands(program, logger, setCode);
   return program;
 }
 
@@ -132,11 +135,12 @@ export async function main(argv: string[]): Promise<number> {
   const logger = createLogger();
   let code: number = EXIT.ok;
   try {
+    refuseKeyInArgv(argv);
     await buildProgram(logger, (c) => (code = c)).parseAsync(argv, { from: 'user' });
     return code;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (error instanceof CliExit || error instanceof ConfigError) {
+    if (error instanceof CliExit || error instanceof ConfigError || error instanceof UsageError) {
       process.stderr.write(`authchart: ${error.message}\n`);
       return error instanceof CliExit ? error.code : EXIT.usage;
     }

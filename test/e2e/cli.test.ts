@@ -1,0 +1,226 @@
+/**
+ * `authchart login | logout | status` end to end: the real bin, real files in a temp CODEX_HOME, the
+ * mock issuer on 127.0.0.1 for the browser login.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { BIN, tempCodexHome } from '../support/appServer';
+import { MockIssuer } from '../support/mockIssuer';
+
+const KEY = 'sk-proj-cli-canary-5f2a9c7e1b';
+
+/** The environment of a user on a headless machine: no display, not CI, quiet logs unless asked. */
+function headlessEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, AUTHCHART_LOG: 'debug' };
+  for (const name of ['DISPLAY', 'WAYLAND_DISPLAY', 'CODEX_HOME', 'CI', 'SSH_CONNECTION', 'SSH_TTY']) delete env[name];
+  return { ...env, ...extra };
+}
+
+interface Run {
+  child: ChildProcessWithoutNullStreams;
+  stdout: string;
+  stderr: string;
+  exited: Promise<number | null>;
+  /** Resolves when stderr matches. */
+  stderrMatching(pattern: RegExp): Promise<RegExpMatchArray>;
+  /** Resolves when stdout matches. */
+  stdoutMatching(pattern: RegExp): Promise<RegExpMatchArray>;
+}
+
+/** Resolves with the first match of `pattern` in what a stream has produced so far or will produce. */
+function matching(stream: NodeJS.ReadableStream, text: () => string, pattern: RegExp): Promise<RegExpMatchArray> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const match = pattern.exec(text());
+      if (match) {
+        stream.off('data', check);
+        stream.off('end', ended);
+        resolve(match);
+      }
+    };
+    const ended = () => reject(new Error(`the stream ended before it matched ${pattern}:\n${text()}`));
+    stream.on('data', check);
+    stream.once('end', ended);
+    check();
+  });
+}
+
+/** Runs `authchart <args>` (or, with `program`, any command) with pipes on all three streams. */
+function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; program?: string } = {}): Run {
+  const [file, argv] = options.program ? [options.program, args] : [process.execPath, [BIN, ...args]];
+  const child = spawn(file, argv, { env: options.env ?? headlessEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const run: Run = {
+    child,
+    stdout: '',
+    stderr: '',
+    exited: new Promise((resolve) => child.on('exit', (code) => resolve(code))),
+    stderrMatching: (pattern) => matching(child.stderr, () => run.stderr, pattern),
+    stdoutMatching: (pattern) => matching(child.stdout, () => run.stdout, pattern),
+  };
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (run.stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (run.stderr += chunk));
+  if (options.stdin !== undefined) child.stdin.end(options.stdin);
+  return run;
+}
+
+async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}) {
+  const run = launch(args, { stdin: options.stdin ?? '', env: options.env });
+  const code = await run.exited;
+  return { code, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('authchart login | logout | status', () => {
+  let home: ReturnType<typeof tempCodexHome>;
+  let running: Run | null = null;
+
+  beforeEach(() => {
+    home = tempCodexHome();
+  });
+  afterEach(() => {
+    if (running && running.child.exitCode === null) running.child.kill('SIGKILL');
+    running = null;
+    home.cleanup();
+  });
+
+  it.each(['login', 'logout', 'status'])('`%s --help` explains the command and exits 0', async (command) => {
+    const result = await cli([command, '--help']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Usage: authchart ${command} [options]`);
+    expect(result.stdout).toContain('--codex-home <dir>');
+  });
+
+  it('saves an API key read from stdin, never from argv, and never shows it again', async () => {
+    const login = await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: `${KEY}\n` });
+    expect(login).toEqual({ code: 0, stdout: `Logged in using an API key (saved to ${path.join(home.dir, 'auth.json')}).\n`, stderr: expect.any(String) });
+    const file = path.join(home.dir, 'auth.json');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ auth_mode: 'apikey', OPENAI_API_KEY: KEY });
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+
+    const status = await cli(['status', '--codex-home', home.dir]);
+    expect(status.code).toBe(0);
+    expect(status.stdout).toBe(`Logged in using an API key\n  stored in:  ${file}\n`);
+    const json = await cli(['status', '--json', '--codex-home', home.dir]);
+    expect(JSON.parse(json.stdout)).toEqual({ authMode: 'apikey', email: null, planType: null, accountId: null, store: file });
+    // Debug logs were on: the key is in no output of any command.
+    for (const output of [login, status, json]) expect(output.stdout + output.stderr).not.toContain(KEY);
+  });
+
+  const withPty = existsSync('/usr/bin/script') ? it : it.skip;
+  withPty('prompts on a terminal without echoing the key (a real pty, via script(1)); Ctrl-C at the prompt exits 1', async () => {
+    // script(1) runs the command on a pseudo-terminal; its stdout is what the terminal would show.
+    const onPty = ['-q', '-e', '-c', `${process.execPath} ${BIN} login --api-key --codex-home ${home.dir}`, '/dev/null'];
+    const typed = launch(onPty, { program: '/usr/bin/script' });
+    await typed.stdoutMatching(/press Enter: /);
+    typed.child.stdin.write(`${KEY}\r`);
+    expect(await typed.exited).toBe(0);
+    expect(typed.stdout).toContain('Logged in using an API key');
+    expect(typed.stdout + typed.stderr).not.toContain(KEY);
+    expect(JSON.parse(readFileSync(path.join(home.dir, 'auth.json'), 'utf8')).OPENAI_API_KEY).toBe(KEY);
+
+    const cancelled = launch(onPty, { program: '/usr/bin/script' });
+    await cancelled.stdoutMatching(/press Enter: /);
+    cancelled.child.stdin.write('sk-half\u0003');
+    expect(await cancelled.exited).toBe(1);
+    expect(cancelled.stdout).toContain('authchart: login cancelled; no API key was saved.');
+    expect(cancelled.stdout).not.toContain('sk-half');
+  });
+
+  it('refuses a key on the command line (exit 2) without echoing it, and saves nothing', async () => {
+    for (const args of [['login', '--api-key', KEY], ['login', `--api-key=${KEY}`], ['login', KEY]]) {
+      const result = await cli([...args, '--codex-home', home.dir]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^authchart: authchart login .*pipe it on stdin \(`printenv OPENAI_API_KEY \| authchart login --api-key`\)/);
+      expect(result.stdout + result.stderr).not.toContain(KEY);
+    }
+    expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
+  });
+
+  it('exits 2 on an empty stdin, an unknown option or command, and a broken config', async () => {
+    const empty = await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: '\n' });
+    expect(empty.code).toBe(2);
+    expect(empty.stderr).toContain('authchart: no API key received (stdin was empty); pipe it on stdin');
+    expect((await cli(['status', '--bogus'])).code).toBe(2);
+    expect((await cli(['bogus'])).code).toBe(2);
+    writeFileSync(path.join(home.dir, 'config.toml'), 'forced_login_method = 3\n');
+    const broken = await cli(['status', '--codex-home', home.dir]);
+    expect(broken.code).toBe(2);
+    expect(broken.stderr).toContain(`${path.join(home.dir, 'config.toml')}:1: key forced_login_method must be "chatgpt" or "api", got 3.`);
+  });
+
+  it('exits 1 when the policy refuses the login, with the protocol message', async () => {
+    writeFileSync(path.join(home.dir, 'config.toml'), 'forced_login_method = "chatgpt"\n');
+    const result = await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: KEY });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('authchart: login failed: API key login is disabled. Use ChatGPT login instead.');
+  });
+
+  it('status exits 1 when logged out; logout removes auth.json and always exits 0', async () => {
+    const out = await cli(['status'], { env: headlessEnv({ CODEX_HOME: home.dir }) });
+    expect(out.code).toBe(1);
+    expect(out.stdout).toBe(`Not logged in (no credentials in ${path.join(home.dir, 'auth.json')}). Run \`authchart login\` to sign in.\n`);
+    await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: KEY });
+    const logout = await cli(['logout', '--codex-home', home.dir]);
+    expect(logout).toEqual({ code: 0, stdout: `Logged out; removed the credentials from ${path.join(home.dir, 'auth.json')}.\n`, stderr: expect.any(String) });
+    expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
+    expect((await cli(['logout', '--codex-home', home.dir])).stdout).toBe('Not logged in; nothing to remove.\n');
+  });
+
+  describe('browser login', () => {
+    let issuer: MockIssuer;
+    beforeEach(async () => {
+      issuer = await MockIssuer.start();
+      writeFileSync(path.join(home.dir, 'config.toml'), `[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`);
+    });
+    afterEach(async () => {
+      await issuer.close();
+    });
+
+    it('prints the URL on a headless machine, opens nothing, waits, and exits 0 once signed in; status shows the account', async () => {
+      running = launch(['login', '--codex-home', home.dir]);
+      const [authUrl] = await running.stderrMatching(/http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+/);
+      expect(running.stderr).toContain('open this URL in a browser on this machine');
+      expect(running.stderr).not.toContain('a browser should open');
+      expect(new URL(authUrl).searchParams.get('originator')).toBe('authchart');
+      const page = await fetch(authUrl); // follows the issuer's redirect to the callback, like a browser
+      expect(page.status).toBe(200);
+      expect(await running.exited).toBe(0);
+      expect(running.stdout).toBe(`Logged in using ChatGPT as ada@example.com (plan plus, account ws-1); saved to ${path.join(home.dir, 'auth.json')}.\n`);
+
+      const status = await cli(['status', '--codex-home', home.dir]);
+      expect(status.code).toBe(0);
+      expect(status.stdout).toBe(
+        'Logged in using ChatGPT\n  email:      ada@example.com\n  plan:       plus\n  account id: ws-1\n' +
+          `  stored in:  ${path.join(home.dir, 'auth.json')}\n`,
+      );
+      const json = await cli(['status', '--json', '--codex-home', home.dir]);
+      expect(JSON.parse(json.stdout)).toMatchObject({ authMode: 'chatgpt', email: 'ada@example.com', planType: 'plus', accountId: 'ws-1' });
+      for (const output of [running.stdout + running.stderr, status.stdout + status.stderr, json.stdout + json.stderr]) {
+        for (const token of issuer.issued) expect(output).not.toContain(token);
+      }
+    });
+
+    it('exits 1 with the completion text when the sign-in fails', async () => {
+      issuer.behaviour.tokenError = { status: 400, body: '{"error":"invalid_grant","error_description":"Code expired"}' };
+      running = launch(['login', '--codex-home', home.dir]);
+      const [authUrl] = await running.stderrMatching(/http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+/);
+      await fetch(authUrl);
+      expect(await running.exited).toBe(1);
+      expect(running.stderr).toContain(
+        'authchart: login failed: Login server error: Token exchange failed: token endpoint returned status 400 Bad Request: Code expired',
+      );
+      expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
+    });
+
+    it('cancels on Ctrl-C (SIGINT): exit 1, the listener closed', async () => {
+      running = launch(['login', '--codex-home', home.dir]);
+      const [authUrl] = await running.stderrMatching(/http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+/);
+      await running.stderrMatching(/press Ctrl-C to cancel/);
+      running.child.kill('SIGINT');
+      expect(await running.exited).toBe(1);
+      expect(running.stderr).toContain('authchart: login failed: Login server error: Login was not completed');
+      const port = Number(new URL(new URL(authUrl).searchParams.get('redirect_uri') ?? '').port);
+      await expect(fetch(`http://127.0.0.1:${port}/cancel`)).rejects.toThrow();
+    });
+  });
+});
