@@ -2,6 +2,7 @@
  * Browser login end to end (PROTOCOL.md §4, §5, §7, §8, §10): the real bin over real pipes, a mock
  * OAuth issuer on 127.0.0.1, real files in a temp CODEX_HOME, and one run in real headless Chromium.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
@@ -381,6 +382,28 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
       squatter.closeAllConnections();
       await new Promise<void>((resolve) => squatter.close(() => resolve()));
     }
+  });
+
+  it('loads the callback server, its pages and the OAuth code only when a browser login starts', () => {
+    const dist = path.resolve(__dirname, '../../dist/src');
+    const script = `
+      const { AuthCore } = require(${JSON.stringify(`${dist}/auth/core.js`)});
+      const { EphemeralCredentialStore } = require(${JSON.stringify(`${dist}/auth/credentials.js`)});
+      const { parseConfig } = require(${JSON.stringify(`${dist}/config.js`)});
+      require(${JSON.stringify(`${dist}/cli.js`)});
+      const loaded = () => Object.keys(require.cache).filter((k) => /[/](loginServer|loginPages|oauth)[.]js$/.test(k)).map((k) => k.split('/').pop()).sort();
+      (async () => {
+        const config = await parseConfig('[authchart]\\nlogin_port = 0\\n', '/nonexistent', {});
+        const core = await AuthCore.open({ config, store: new EphemeralCredentialStore() });
+        const atStart = loaded();
+        await core.command({ type: 'login.chatgpt', originator: 'test' });
+        process.stdout.write(JSON.stringify({ atStart, afterLogin: loaded() }));
+        core.stop();
+      })();`;
+    expect(JSON.parse(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }))).toEqual({
+      atStart: [],
+      afterLogin: ['loginPages.js', 'loginServer.js', 'oauth.js'],
+    });
   });
 
   it('leaks no listener, socket or timer over 100 start/cancel cycles (socket fds of the real process)', async () => {
