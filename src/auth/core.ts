@@ -158,7 +158,7 @@ export class AuthCore {
           };
           // Under the store lock like every writer: a refresh in flight (here or in another process)
           // finishes first, then re-reads the store inside the lock and finds this login's tokens.
-          await this.store.withLock(() => this.store.save(credentials), this.logger);
+          await this.store.withLock(() => storeOperation(this.store, 'write', () => this.store.save(credentials)), this.logger);
           this.managed = credentials;
           return { timing: timingOf(credentials) };
         }),

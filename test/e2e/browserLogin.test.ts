@@ -3,7 +3,7 @@
  * OAuth issuer on 127.0.0.1, real files in a temp CODEX_HOME, and one run in real headless Chromium.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -219,6 +219,26 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     await server.notification('account/login/completed', from);
     expect(since(from)).toEqual([completed(login.loginId, false, 'Login server error: Login is restricted to workspace id ws-allowed.')]);
     expect(existsSync(authJson())).toBe(false);
+    expect((await server.request('account/read', {})).result.account).toBeNull();
+  });
+
+  it('reports tokens that cannot be saved as a failed login naming the file, and stays logged out', async () => {
+    await start();
+    mkdirSync(authJson()); // a directory where auth.json should be: the atomic rename fails
+    const login = await startLogin();
+    const from = server.messages.length;
+    const page = await fetch(login.authUrl);
+    expect(page.status).toBe(500);
+    await server.notification('account/login/completed', from);
+    expect(since(from)).toEqual([
+      completed(
+        login.loginId,
+        false,
+        expect.stringMatching(
+          new RegExp(`^Login server error: Sign-in completed but the credentials could not be saved: could not write ${authJson()} \\(E[A-Z]+\\); check that`),
+        ),
+      ),
+    ]);
     expect((await server.request('account/read', {})).result.account).toBeNull();
   });
 
