@@ -8,7 +8,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
-import { itWithChromium, launchChromium } from '../support/chromium';
+import { describeWithBrowser, launchBrowser } from '../support/browser';
 import { chatgptJwt } from '../support/jwt';
 import { CLIENT_ID, MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
 
@@ -91,59 +91,61 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
 
   const authJson = () => path.join(home.dir, 'auth.json');
 
-  itWithChromium(
-    'signs in through real headless Chromium: success page, login/completed then account/updated, a 0600 auth.json',
-    async () => {
-      await start();
-      const from = server.messages.length;
-      const login = await startLogin();
-      expect(login.loginId).toMatch(UUID_V4);
-      const browser = await launchChromium();
-      try {
-        const page = await browser.context.newPage();
-        const response = await page.goto(login.authUrl);
-        expect(response?.status()).toBe(200);
-        expect(page.url()).toMatch(new RegExp(`^http://localhost:${login.port}/auth/callback\\?code=`));
-        expect(await page.textContent('h1')).toBe('Signed in to ChatGPT');
-        expect(await page.title()).toBe('Signed in - authchart');
-      } finally {
-        await browser.close();
-      }
-      await server.notification('account/updated', from);
-      expect(since(from)).toEqual([
-        { id: '<id>', result: { type: 'chatgpt', loginId: login.loginId, authUrl: login.authUrl } },
-        completed(login.loginId, true, null),
-        updated('chatgpt', 'plus'),
-      ]);
+  describeWithBrowser('in real headless Chromium', () => {
+    it(
+      'signs in: success page, login/completed then account/updated, a 0600 auth.json',
+      async () => {
+        await start();
+        const from = server.messages.length;
+        const login = await startLogin();
+        expect(login.loginId).toMatch(UUID_V4);
+        const browser = await launchBrowser();
+        try {
+          const page = await browser.context.newPage();
+          const response = await page.goto(login.authUrl);
+          expect(response?.status()).toBe(200);
+          expect(page.url()).toMatch(new RegExp(`^http://localhost:${login.port}/auth/callback\\?code=`));
+          expect(await page.textContent('h1')).toBe('Signed in to ChatGPT');
+          expect(await page.title()).toBe('Signed in - authchart');
+        } finally {
+          await browser.close();
+        }
+        await server.notification('account/updated', from);
+        expect(since(from)).toEqual([
+          { id: '<id>', result: { type: 'chatgpt', loginId: login.loginId, authUrl: login.authUrl } },
+          completed(login.loginId, true, null),
+          updated('chatgpt', 'plus'),
+        ]);
 
-      // The exchange the issuer saw: form-encoded, with the verifier of the challenge (checked by the mock).
-      expect(issuer.tokenRequests).toHaveLength(1);
-      expect(issuer.tokenRequests[0].contentType).toBe('application/x-www-form-urlencoded');
-      expect([...issuer.tokenRequests[0].form.keys()].sort()).toEqual(['client_id', 'code', 'code_verifier', 'grant_type', 'redirect_uri']);
+        // The exchange the issuer saw: form-encoded, with the verifier of the challenge (checked by the mock).
+        expect(issuer.tokenRequests).toHaveLength(1);
+        expect(issuer.tokenRequests[0].contentType).toBe('application/x-www-form-urlencoded');
+        expect([...issuer.tokenRequests[0].form.keys()].sort()).toEqual(['client_id', 'code', 'code_verifier', 'grant_type', 'redirect_uri']);
 
-      const file = authJson();
-      expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(statSync(home.dir).mode & 0o777).toBe(0o700);
-      const saved = JSON.parse(readFileSync(file, 'utf8'));
-      expect(saved).toEqual({
-        auth_mode: 'chatgpt',
-        OPENAI_API_KEY: null,
-        tokens: { id_token: issuer.issued[0], access_token: issuer.issued[1], refresh_token: REFRESH_TOKEN, account_id: 'ws-1' },
-        last_refresh: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
-      });
-      expect((await server.request('account/read', {})).result).toEqual({
-        account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' },
-        requiresOpenaiAuth: true,
-      });
-      expect((await server.request('getAuthStatus', { includeToken: true })).result.authToken).toBe(issuer.issued[1]);
-      expect(await portClosed(login.port)).toBe(true);
-      // Neither the code, the tokens nor the verifier reach the logs.
-      const verifier = issuer.tokenRequests[0].form.get('code_verifier') ?? '';
-      const code = issuer.tokenRequests[0].form.get('code') ?? '';
-      for (const secret of [...issuer.issued, verifier, code]) expect(server.stderr).not.toContain(secret);
-    },
-    60_000,
-  );
+        const file = authJson();
+        expect(statSync(file).mode & 0o777).toBe(0o600);
+        expect(statSync(home.dir).mode & 0o777).toBe(0o700);
+        const saved = JSON.parse(readFileSync(file, 'utf8'));
+        expect(saved).toEqual({
+          auth_mode: 'chatgpt',
+          OPENAI_API_KEY: null,
+          tokens: { id_token: issuer.issued[0], access_token: issuer.issued[1], refresh_token: REFRESH_TOKEN, account_id: 'ws-1' },
+          last_refresh: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+        });
+        expect((await server.request('account/read', {})).result).toEqual({
+          account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' },
+          requiresOpenaiAuth: true,
+        });
+        expect((await server.request('getAuthStatus', { includeToken: true })).result.authToken).toBe(issuer.issued[1]);
+        expect(await portClosed(login.port)).toBe(true);
+        // Neither the code, the tokens nor the verifier reach the logs.
+        const verifier = issuer.tokenRequests[0].form.get('code_verifier') ?? '';
+        const code = issuer.tokenRequests[0].form.get('code') ?? '';
+        for (const secret of [...issuer.issued, verifier, code]) expect(server.stderr).not.toContain(secret);
+      },
+      60_000,
+    );
+  });
 
   it('builds the exact authUrl of §8, with allowed_workspace_id when a workspace is forced', async () => {
     await start({ top: 'forced_chatgpt_workspace_id = "ws-1"\n' });

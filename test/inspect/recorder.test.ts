@@ -62,7 +62,7 @@ describe('InspectionRecorder', () => {
 
     actor.send(externalLogin(1));
     actor.send({ type: 'login.apiKey', req: 2, apiKey: new Secret('sk-SECRET-2') });
-    actor.send({ type: 'login.chatgpt', req: 3 });
+    actor.send({ type: 'login.chatgpt', req: 3, originator: 'test' });
     actor.send({ type: 'logout', req: 4 });
     await until((step) => step.event.type === 'xstate.done.actor.clearCredentials');
     actor.stop();
@@ -115,6 +115,7 @@ describe('InspectionRecorder', () => {
       credentialGeneration: 1,
       lastRefreshError: null,
       timing: null,
+      browserLogin: null,
     });
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');
   });
