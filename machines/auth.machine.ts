@@ -277,6 +277,8 @@ export const authSetup = setup({
     apiKeyLoginAccepted: and([not('externalActive'), not('apiKeyLoginDisabled')]),
     /** The session region accepts this `login.externalTokens` (the same checks, in the same order). */
     externalLoginAccepted: and([not('externalLoginDisabled'), not('tokenInvalid'), not('workspaceRefused')]),
+    /** The browser login is still binding its callback server (a failure answers the login/start request). */
+    loginStarting: stateIn({ browserLogin: { active: 'starting' } }),
     loginIdMatches: ({ context, event }) => event.type === 'login.cancel' && context.browserLogin?.loginId === event.loginId,
     loginWorkspaceRefused: ({ context, event }) =>
       event.type === 'loginServer.exchanged' && !workspaceAllowed(context.policy.forcedWorkspaceIds, event.account.accountId),
@@ -619,7 +621,7 @@ export const authMachine = authSetup.createMachine({
             input: ({ event }) => ({ originator: (event as Ev<'login.chatgpt'>).originator }),
             onError: [
               {
-                guard: stateIn({ browserLogin: { active: 'starting' } }),
+                guard: 'loginStarting',
                 target: 'idle',
                 actions: [{ type: 'refusePending', params: { failure: 'failed to start login server' } }, 'forgetRequest'],
               },
