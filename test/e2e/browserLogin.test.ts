@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
 import { describeWithBrowser, launchBrowser } from '../support/browser';
 import { chatgptJwt } from '../support/jwt';
+import { USAGE_RESULT, bearerOf, startChatgptBackend } from '../support/httpFakes';
 import { CLIENT_ID, MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
 
 const NOT_COMPLETED = 'Login server error: Login was not completed';
@@ -222,6 +223,21 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     expect(since(from)).toEqual([completed(login.loginId, false, 'Login server error: Login is restricted to workspace id ws-allowed.')]);
     expect(existsSync(authJson())).toBe(false);
     expect((await server.request('account/read', {})).result.account).toBeNull();
+  });
+
+  it('backend calls after a browser login carry its access token and account id (the 401 recovery sees the new login)', async () => {
+    const backend = await startChatgptBackend((token) => token === issuer.issued[1]);
+    try {
+      await start({ top: `chatgpt_base_url = "${backend.origin}/backend-api/"\n` });
+      const login = await startLogin();
+      const from = server.messages.length;
+      expect((await fetch(login.authUrl)).status).toBe(200);
+      await server.notification('account/updated', from);
+      expect((await server.request('account/rateLimits/read')).result).toEqual({ rateLimits: USAGE_RESULT });
+      expect(backend.usageCalls().map((call) => [bearerOf(call), call.headers['chatgpt-account-id']])).toEqual([[issuer.issued[1], 'ws-1']]);
+    } finally {
+      await backend.close();
+    }
   });
 
   it('reports tokens that cannot be saved as a failed login naming the file, and stays logged out', async () => {

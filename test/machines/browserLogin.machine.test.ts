@@ -16,6 +16,7 @@ const timing = { expiresAt: 1_900_000_000_000, lastRefreshAt: 1_800_000_000_000 
 function start(input: Partial<AuthInput> = {}, options: { saveFails?: boolean } = {}) {
   const servers: Array<{ send(event: LoginServerEvent): void; received: LoginServerCommand[]; stopped: boolean }> = [];
   const saved: unknown[] = [];
+  const refreshSignals: AbortSignal[] = [];
   const machine = authMachine.provide({
     actors: {
       loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack, receive }) => {
@@ -31,6 +32,11 @@ function start(input: Partial<AuthInput> = {}, options: { saveFails?: boolean } 
         saved.push(input);
         return { timing };
       }),
+      // A managed refresh that never finishes by itself: the test sees whether the chart abandons it.
+      managedRefresh: fromPromise(({ signal }) => {
+        refreshSignals.push(signal);
+        return new Promise<never>(() => {});
+      }),
       saveApiKey: fromPromise(async () => {}),
       clearCredentials: fromPromise(async () => {}),
     },
@@ -43,7 +49,7 @@ function start(input: Partial<AuthInput> = {}, options: { saveFails?: boolean } 
   const emitted: AuthEmitted[] = [];
   actor.on('*', (event) => emitted.push(event as AuthEmitted));
   actor.start();
-  return { actor, emitted, servers, saved, clock };
+  return { actor, emitted, servers, saved, clock, refreshSignals };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -90,6 +96,21 @@ describe('the browserLogin region', () => {
     expect(started.actor.getSnapshot().context).toMatchObject({ account, timing, credentialGeneration: 1 });
     expect(started.actor.getSnapshot().matches({ browserLogin: 'idle' })).toBe(true);
     expect(started.actor.getSnapshot().context.browserLogin).toBeNull();
+  });
+
+  it('a login that succeeds during a managed refresh abandons the refresh (it saves nothing) and takes over', async () => {
+    const other: AccountInfo = { ...account, email: 'old@example.com', accountId: 'ws-old' };
+    const started = start({ restored: { mode: 'chatgpt', account: other } });
+    started.actor.send({ type: 'refresh.requested' });
+    expect(started.actor.getSnapshot().matches({ session: { mode: { chatgpt: 'refreshing' } } })).toBe(true);
+    pendingLogin(started);
+    started.servers[0].send({ type: 'loginServer.callback' });
+    started.servers[0].send({ type: 'loginServer.exchanged', tokens, account });
+    await settle();
+    expect(started.refreshSignals).toHaveLength(1);
+    expect(started.refreshSignals[0].aborted).toBe(true);
+    expect(sessionPath(started.actor.getSnapshot())).toBe('chatgpt.ready');
+    expect(started.actor.getSnapshot().context.account).toEqual(account);
   });
 
   it('refuses an account outside the forced workspace: 403 for the browser, the §8 text, the session untouched', () => {
