@@ -9,7 +9,7 @@
  * through `.provide()`. Guards decide every refusal of PROTOCOL.md §7, in the order of that table, and
  * the 401 recovery of §6: one `refreshing` state per mode is what makes a refresh single-flight.
  */
-import { and, assign, emit, fromCallback, fromPromise, not, raise, sendTo, setup, stateIn } from 'xstate';
+import { and, assign, emit, fromCallback, fromPromise, not, or, raise, sendTo, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
@@ -277,6 +277,10 @@ export const authSetup = setup({
     apiKeyLoginAccepted: and([not('externalActive'), not('apiKeyLoginDisabled')]),
     /** The session region accepts this `login.externalTokens` (the same checks, in the same order). */
     externalLoginAccepted: and([not('externalLoginDisabled'), not('tokenInvalid'), not('workspaceRefused')]),
+    /** An effect of the session region (saving, clearing credentials) is under way. */
+    sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' })]),
+    /** The browser login is binding its server or saving its tokens (neither may be interrupted). */
+    browserLoginBusy: or([stateIn({ browserLogin: { active: 'starting' } }), stateIn({ browserLogin: { active: 'persisting' } })]),
     /** The browser login is still binding its callback server (a failure answers the login/start request). */
     loginStarting: stateIn({ browserLogin: { active: 'starting' } }),
     loginIdMatches: ({ context, event }) => event.type === 'login.cancel' && context.browserLogin?.loginId === event.loginId,
@@ -309,10 +313,19 @@ function claimsAccount(event: AuthEvent): AccountInfo | null {
 
 const allowCall = { actions: 'allowCall' } as const;
 
-/** Commands refused while an effect (saving, clearing credentials) is under way. */
+/**
+ * The refusal of a command that arrives while an effect is under way. AuthCore never sends one then (it
+ * waits for the chart to be idle); the chart still answers it, exactly once, so that the chart alone is
+ * a complete specification. Each command is answered by one region: logins with an API key or external
+ * tokens and logouts by `session`, browser logins and cancels by `browserLogin`.
+ */
+const refuseBusy = { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } } as const;
+
+/** The session region's commands, refused while one of its effects runs. */
 const refuseWhileBusy = {
-  'login.*': { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } },
-  logout: { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } },
+  'login.apiKey': refuseBusy,
+  'login.externalTokens': refuseBusy,
+  logout: refuseBusy,
 } as const;
 
 /** The auth statechart. */
@@ -481,11 +494,13 @@ export const authMachine = authSetup.createMachine({
           },
           on: {
             'login.apiKey': [
+              { guard: 'browserLoginBusy', ...refuseBusy },
               { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
               { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
               { target: '#auth.session.savingApiKey', actions: 'rememberRequest' },
             ],
             'login.externalTokens': [
+              { guard: 'browserLoginBusy', ...refuseBusy },
               { guard: 'externalLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalLoginDisabled } } },
               {
                 guard: 'tokenInvalid',
@@ -524,7 +539,10 @@ export const authMachine = authSetup.createMachine({
                 ],
               },
             ],
-            logout: { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
+            logout: [
+              { guard: 'browserLoginBusy', ...refuseBusy },
+              { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
+            ],
             /** Raised by browserLogin once the tokens are saved; answers nothing, announces the new mode. */
             'browserLogin.succeeded': {
               target: '.chatgpt',
@@ -607,7 +625,7 @@ export const authMachine = authSetup.createMachine({
         idle: {
           entry: 'forgetBrowserLogin',
           on: {
-            'login.chatgpt': [...chatgptLoginRefusals, { target: 'active', actions: 'rememberRequest' }],
+            'login.chatgpt': [{ guard: 'sessionBusy', ...refuseBusy }, ...chatgptLoginRefusals, { target: 'active', actions: 'rememberRequest' }],
             'login.cancel': {
               actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) },
             },
@@ -640,6 +658,8 @@ export const authMachine = authSetup.createMachine({
             starting: {
               tags: ['busy'],
               on: {
+                'login.chatgpt': refuseBusy,
+                'login.cancel': refuseBusy,
                 'loginServer.listening': {
                   target: 'pending',
                   actions: [
@@ -746,6 +766,7 @@ export const authMachine = authSetup.createMachine({
             /** Saving the tokens; not interruptible (tagged busy, so no request is handled meanwhile). */
             persisting: {
               tags: ['busy'],
+              on: { 'login.chatgpt': refuseBusy, 'login.cancel': refuseBusy },
               invoke: {
                 id: 'saveChatgptTokens',
                 src: 'saveChatgptTokens',
@@ -789,12 +810,6 @@ export const authMachine = authSetup.createMachine({
             finished: { type: 'final' },
           },
           onDone: 'idle',
-          on: {
-            // Unreachable through AuthCore (starting and persisting are busy); answered so no request hangs.
-            'login.cancel': {
-              actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) },
-            },
-          },
         },
       },
     },
