@@ -14,18 +14,9 @@ import { createLogger, type Logger } from './log';
 import { AppServer } from './rpc/server';
 import { version } from '../package.json';
 
-/** Exit codes of the CLI. */
-export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
+import { CliExit, EXIT } from './exit';
 
-/** Thrown to end the CLI with a message and an exit code. */
-export class CliExit extends Error {
-  constructor(
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { CliExit, EXIT };
 
 /** The port of `--inspect[=PORT]`: `true` (no value) means 0, any free port. */
 export function inspectPort(value: string | boolean): number {

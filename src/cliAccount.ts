@@ -15,11 +15,10 @@ import type { AuthNotification } from './auth/core';
 import { AuthCore } from './auth/core';
 import { createCredentialStore } from './auth/stores';
 import { loadConfig, resolveCodexHome } from './config';
+import { EXIT } from './exit';
 import type { Logger } from './log';
 import { authModeOf } from '../machines/views';
 
-/** Exit codes of the CLI (the same values as cli.ts's EXIT). */
-const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
 
 /** A usage problem: the CLI prints the message and exits with code 2. */
 export class UsageError extends Error {

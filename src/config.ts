@@ -64,7 +64,7 @@ export function lineOfKey(text: string, table: string, key: string): number {
 type Reader<T> = (value: unknown) => T | undefined;
 
 const nonNegativeInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : undefined);
-const positiveInt: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 ? v : undefined);
+
 /** A timer length: Node clamps anything above 2^31-1 ms to 1 ms, which would end a login at once. */
 const timerMs: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v > 0 && v <= 2_147_483_647 ? v : undefined);
 const port: Reader<number> = (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 65535 ? v : undefined);
@@ -135,7 +135,7 @@ export async function parseConfig(text: string | null, codexHome: string, env: N
       read(doc, '', 'cli_auth_credentials_store', oneOf<CredentialsStoreKind>('file', 'keyring', 'auto', 'ephemeral'), '"file", "keyring", "auto" or "ephemeral"') ??
       'file',
     chatgptBaseUrl: read(doc, '', 'chatgpt_base_url', url, 'an http(s) URL string') ?? DEFAULT_CHATGPT_BASE_URL,
-    externalRefreshTimeoutMs: read(own, 'authchart', 'external_refresh_timeout_ms', positiveInt, 'a positive integer') ?? 10_000,
+    externalRefreshTimeoutMs: read(own, 'authchart', 'external_refresh_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 10_000,
     issuer,
     tokenUrl: tokenUrlOverride ?? read(own, 'authchart', 'token_url', url, 'an http(s) URL string') ?? `${issuer}/oauth/token`,
     loginPort: read(own, 'authchart', 'login_port', port, 'an integer from 0 to 65535') ?? 1455,

@@ -53,7 +53,7 @@ describe('configuration (PROTOCOL.md §9)', () => {
   it.each([
     ['forced_login_method = 3', 'key forced_login_method must be "chatgpt" or "api", got 3.', 1],
     ['x = 1\n\nforced_chatgpt_workspace_id = [1]', 'key forced_chatgpt_workspace_id must be a non-empty string or a list of them', 3],
-    ['[authchart]\nexternal_refresh_timeout_ms = -5', 'key authchart.external_refresh_timeout_ms must be a positive integer, got -5.', 2],
+    ['[authchart]\nexternal_refresh_timeout_ms = -5', 'key authchart.external_refresh_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got -5.', 2],
     ['authchart.login_timeout_ms = 1.5', 'key authchart.login_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got 1.5.', 1],
     // Node fires a longer timer after 1 ms: such a value would end every browser login at once.
     ['[authchart]\nlogin_timeout_ms = 2147483648', 'key authchart.login_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got 2147483648.', 2],
@@ -63,6 +63,12 @@ describe('configuration (PROTOCOL.md §9)', () => {
     const attempt = parseConfig(text, '/h', {});
     await expect(attempt).rejects.toBeInstanceOf(ConfigError);
     await expect(attempt).rejects.toThrow(`/h/config.toml:${line}: ${message}`);
+  });
+
+  it('caps timeouts at what a Node timer can hold', async () => {
+    await expect(parseConfig('[authchart]\nexternal_refresh_timeout_ms = 2147483648', '/h', {})).rejects.toThrow(
+      'must be a positive integer of milliseconds up to 2147483647',
+    );
   });
 
   it('finds the line of a key in a table', () => {

@@ -7,11 +7,12 @@
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { MESSAGES, authMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
-import type { AccountInfo, AuthEmitted, AuthEvent, LoginServerCommand, LoginServerEvent } from '../../machines/types';
+import type { AccountInfo, AuthEmitted, AuthEvent, LoginServerCommand, LoginServerEvent, SavedLoginOutput } from '../../machines/types';
 
 const account: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'ws-1', userId: 'u-1' };
 const LOGIN_ID = '11111111-1111-4111-8111-111111111111';
-const never = () => new Promise<never>(() => {});
+/** An effect that never finishes, so the chart stays in its busy state. */
+const never = <T>() => new Promise<T>(() => {});
 
 function start() {
   const servers: Array<(event: LoginServerEvent) => void> = [];
@@ -20,9 +21,9 @@ function start() {
       loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack }) => {
         servers.push(sendBack);
       }),
-      saveChatgptTokens: fromPromise(never),
-      saveApiKey: fromPromise(never),
-      clearCredentials: fromPromise(never),
+      saveChatgptTokens: fromPromise(() => never<SavedLoginOutput>()),
+      saveApiKey: fromPromise(() => never<void>()),
+      clearCredentials: fromPromise(() => never<void>()),
     },
   });
   const actor = createActor(machine, { input: { policy: { forcedLoginMethod: null, forcedWorkspaceIds: null }, restored: null } });
