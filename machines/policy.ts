@@ -1,0 +1,90 @@
+/**
+ * The auth policy's words and pure rules: the exact messages of PROTOCOL.md §6–8 and the small
+ * functions the chart's guards use (workspace checks, refresh timing, failure classification).
+ */
+import { STALE_REFRESH_AGE_MS, type TokenTiming } from './types';
+
+/** Exact refusal messages of PROTOCOL.md §7. */
+export const MESSAGES = {
+  externalAuthActive:
+    'External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.',
+  apiKeyLoginDisabled: 'API key login is disabled. Use ChatGPT login instead.',
+  chatgptLoginDisabled: 'ChatGPT login is disabled. Use API key login instead.',
+  externalLoginDisabled: 'External ChatGPT auth is disabled. Use API key login instead.',
+  busy: 'Another account request is still being processed; retry when it has finished.',
+} as const;
+
+/** Exact `account/login/completed` errors of a browser login (PROTOCOL.md §8). */
+export const LOGIN_MESSAGES = {
+  /** Cancelled by `account/login/cancel`, a newer login, an accepted login of another kind, or a logout. */
+  notCompleted: 'Login server error: Login was not completed',
+  /** `GET /cancel` on the callback server. */
+  cancelled: 'Login server error: Login cancelled',
+  timedOut: 'Login timed out',
+} as const;
+
+/** Default browser-login timeout (PROTOCOL.md §8: 10 minutes); AuthCore provides the configured one. */
+export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;
+
+/** Why a browser login's account is refused by `forced_chatgpt_workspace_id` (Codex's wording). */
+export function loginWorkspaceMessage(allowed: readonly string[], got: string | null): string {
+  if (got === null) {
+    return 'Login is restricted to a specific workspace, but the token did not include an chatgpt_account_id claim.';
+  }
+  return `Login is restricted to workspace id ${allowed.join(', ')}.`;
+}
+
+/** The message for an external login whose workspace is not the forced one. */
+export function workspaceMismatchMessage(allowed: readonly string[], got: string | null): string {
+  const want = allowed.length === 1 ? `workspace ${allowed[0]}` : `one of workspace(s) ${JSON.stringify(allowed)}`;
+  return `External auth must use ${want}, but received ${JSON.stringify(got ?? '')}.`;
+}
+
+/** Refusal of a backend call while nobody is logged in (PROTOCOL.md §4, `purpose` e.g. "read rate limits"). */
+export function authRequiredMessage(purpose: string): string {
+  return `codex account authentication required to ${purpose}`;
+}
+
+/** Refusal of a backend call made with an API key, which has no ChatGPT credentials. */
+export function chatgptRequiredMessage(purpose: string): string {
+  return `chatgpt authentication required to ${purpose}`;
+}
+
+/** A duration for a message: whole seconds as `10s`, anything else in decimal seconds (`0.3s`, `1.25s`). */
+export function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(3))}s`;
+}
+
+/** The failure of an external refresh the parent did not answer in time (PROTOCOL.md §6). */
+export function refreshTimedOutMessage(timeoutMs: number): string {
+  return `auth refresh request timed out after ${formatSeconds(timeoutMs)}`;
+}
+
+/** The failure of an external refresh that answered with a workspace outside the forced one(s). */
+export function refreshWorkspaceMessage(allowed: readonly string[], got: string | null): string {
+  const want = allowed.length === 1 ? JSON.stringify(allowed[0]) : `one of ${JSON.stringify(allowed)}`;
+  return `external auth refresh returned workspace ${JSON.stringify(got ?? '')}, expected ${want}`;
+}
+
+/** True when a managed token should be refreshed before use at `now` (ms): near `exp`, or old without one. */
+export function refreshDue(timing: TokenTiming | null, now: number, skewSeconds: number): boolean {
+  if (!timing) return false;
+  if (timing.expiresAt !== null) return timing.expiresAt - now <= skewSeconds * 1000;
+  return timing.lastRefreshAt !== null && now - timing.lastRefreshAt > STALE_REFRESH_AGE_MS;
+}
+
+/** True when a refresh error is a permanent failure (the token endpoint refused the refresh token). */
+export function isPermanentFailure(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { kind?: unknown }).kind === 'permanent';
+}
+
+/** True when `accountId` satisfies the forced-workspace policy. */
+export function workspaceAllowed(allowed: readonly string[] | null, accountId: string | null): boolean {
+  return allowed === null || (accountId !== null && allowed.includes(accountId));
+}
+
+/** The message of an effect's error: an Error, or any object with a string `message` (a RefreshFailure). */
+export function errorText(error: unknown): string {
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' ? message : String(error);
+}

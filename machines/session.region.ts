@@ -1,0 +1,309 @@
+/**
+ * The `session` region: the auth mode (loggedOut, apiKey, chatgpt, externalTokens, failed) with its
+ * 401 recovery, and the effects that change it (saving an API key, logging out).
+ */
+import {
+  DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
+  INTERNAL_ERROR,
+  INVALID_REQUEST,
+  type AccountInfo,
+  type AuthEvent,
+} from './types';
+import { authSetup, refreshReasonOf, refuseBusy, reqOf, type Ev } from './auth.setup';
+import {
+  MESSAGES,
+  authRequiredMessage,
+  chatgptRequiredMessage,
+  errorText,
+  refreshTimedOutMessage,
+  refreshWorkspaceMessage,
+  workspaceMismatchMessage,
+} from './policy';
+
+function purposeOf(event: AuthEvent): string {
+  return event.type === 'backend.call' ? event.purpose : 'call the ChatGPT backend';
+}
+
+function claimsAccount(event: AuthEvent): AccountInfo | null {
+  return event.type === 'login.externalTokens' && event.claims.ok ? event.claims.account : null;
+}
+
+const allowCall = { actions: 'allowCall' } as const;
+
+/** The session region's commands, refused while one of its effects runs. */
+const refuseWhileBusy = {
+  'login.apiKey': refuseBusy,
+  'login.externalTokens': refuseBusy,
+  logout: refuseBusy,
+} as const;
+
+/** The session region. */
+export const sessionRegion = authSetup.createStateConfig({
+  initial: 'mode',
+  states: {
+    /**
+     * The auth mode. Effects (saving, clearing credentials) are siblings of `mode`, so entering one
+     * exits `mode` and its history remembers where to return if the effect fails.
+     */
+    mode: {
+      initial: 'restoring',
+      states: {
+        /** Start-up: enter the mode the credential store was left in. */
+        restoring: {
+          always: [
+            { guard: 'restoredApiKey', target: 'apiKey' },
+            { guard: 'restoredChatgpt', target: 'chatgpt' },
+            { target: 'loggedOut' },
+          ],
+        },
+        loggedOut: {
+          on: {
+            'backend.call': {
+              actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: authRequiredMessage(purposeOf(event)) }) },
+            },
+          },
+        },
+        apiKey: {
+          tags: ['authenticated', 'managed'],
+          on: {
+            'backend.call': {
+              actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: chatgptRequiredMessage(purposeOf(event)) }) },
+            },
+          },
+        },
+        /** Managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
+        chatgpt: {
+          tags: ['authenticated', 'managed'],
+          initial: 'ready',
+          states: {
+            ready: {
+              on: {
+                'backend.call': [{ guard: 'proactiveRefreshDue', target: 'refreshing', actions: 'allowCall' }, allowCall],
+                'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
+                'refresh.requested': { target: 'refreshing' },
+              },
+            },
+            // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
+            refreshing: {
+              tags: ['refreshing'],
+              invoke: {
+                id: 'managedRefresh',
+                src: 'managedRefresh',
+                input: ({ event }) => ({ reason: refreshReasonOf(event) }),
+                onDone: {
+                  target: 'ready',
+                  actions: [
+                    { type: 'adoptManagedCredentials', params: ({ event }) => ({ output: event.output }) },
+                    { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+                    { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
+                    'tokensChanged',
+                  ],
+                },
+                onError: [
+                  {
+                    guard: 'permanentRefreshFailure',
+                    target: '#auth.session.mode.failed',
+                    actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorText(event.error) }) },
+                  },
+                  { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+                ],
+              },
+              on: { 'backend.call': allowCall },
+            },
+          },
+        },
+        /** External tokens handed in by the parent, which is asked for new ones on a 401. */
+        externalTokens: {
+          tags: ['authenticated', 'external'],
+          initial: 'ready',
+          states: {
+            ready: {
+              on: {
+                'backend.call': allowCall,
+                'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
+              },
+            },
+            refreshing: {
+              tags: ['refreshing'],
+              invoke: {
+                id: 'externalRefresh',
+                src: 'externalRefresh',
+                input: ({ context }) => ({ reason: 'unauthorized' as const, previousAccountId: context.account?.accountId ?? null }),
+                onDone: [
+                  {
+                    guard: 'refreshedWorkspaceRefused',
+                    target: 'ready',
+                    actions: {
+                      type: 'recordRefreshError',
+                      params: ({ context, event }) => ({
+                        message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId),
+                      }),
+                    },
+                  },
+                  {
+                    target: 'ready',
+                    actions: [
+                      { type: 'storeExternalTokens', params: ({ event }) => event.output },
+                      { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+                      'tokensChanged',
+                    ],
+                  },
+                ],
+                onError: { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+              },
+              // Leaving the state stops the request's actor: an answer arriving later is ignored.
+              after: {
+                externalRefreshTimeout: {
+                  target: 'ready',
+                  actions: {
+                    type: 'recordRefreshError',
+                    params: ({ context }) => ({
+                      message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS),
+                    }),
+                  },
+                },
+              },
+              on: { 'backend.call': allowCall },
+            },
+          },
+        },
+        /**
+         * A managed refresh failed permanently (the refresh token is dead): calls fail fast with
+         * `context.failure` and touch no network until a login or a logout leaves this state.
+         */
+        failed: {
+          tags: ['managed'],
+          exit: 'clearFailure',
+          on: {
+            'backend.call': {
+              actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
+            },
+          },
+        },
+        /**
+         * Where a failed effect returns: the mode the session was in before it started. Shallow, so a
+         * refresh the effect interrupted is not restarted: the mode comes back `ready`.
+         */
+        previous: { type: 'history', history: 'shallow', target: 'loggedOut' },
+      },
+      on: {
+        'login.apiKey': [
+          { guard: 'browserLoginBusy', ...refuseBusy },
+          { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
+          { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
+          { target: '#auth.session.savingApiKey', actions: 'rememberRequest' },
+        ],
+        'login.externalTokens': [
+          { guard: 'browserLoginBusy', ...refuseBusy },
+          { guard: 'externalLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalLoginDisabled } } },
+          {
+            guard: 'tokenInvalid',
+            actions: {
+              type: 'refuse',
+              params: ({ event }) => ({
+                code: INVALID_REQUEST,
+                message: `invalid id token: ${event.type === 'login.externalTokens' && !event.claims.ok ? event.claims.reason : ''}`,
+              }),
+            },
+          },
+          {
+            guard: 'workspaceRefused',
+            actions: {
+              type: 'refuse',
+              params: ({ context, event }) => ({
+                code: INVALID_REQUEST,
+                message: workspaceMismatchMessage(context.policy.forcedWorkspaceIds ?? [], claimsAccount(event)?.accountId ?? null),
+              }),
+            },
+          },
+          {
+            target: '.externalTokens',
+            reenter: true,
+            actions: [
+              {
+                type: 'storeExternalTokens',
+                params: ({ event }) => ({ tokens: (event as Ev<'login.externalTokens'>).tokens, account: claimsAccount(event)! }),
+              },
+              { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
+              { type: 'setTiming', params: { timing: null } },
+              'tokensChanged',
+              { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
+              'notifyLoginSucceeded',
+              'notifyExternalMode',
+            ],
+          },
+        ],
+        logout: [
+          { guard: 'browserLoginBusy', ...refuseBusy },
+          { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
+        ],
+        /** Raised by browserLogin once the tokens are saved; answers nothing, announces the new mode. */
+        'browserLogin.succeeded': {
+          target: '.chatgpt',
+          reenter: true,
+          actions: [
+            { type: 'setAccount', params: ({ event }) => ({ account: event.account }) },
+            { type: 'setTiming', params: ({ event }) => ({ timing: event.timing }) },
+            'tokensChanged',
+            'notifyChatgptMode',
+          ],
+        },
+      },
+    },
+    savingApiKey: {
+      tags: ['busy'],
+      invoke: {
+        id: 'saveApiKey',
+        src: 'saveApiKey',
+        input: ({ event }) => ({ apiKey: (event as Ev<'login.apiKey'>).apiKey }),
+        onDone: {
+          target: 'mode.apiKey',
+          actions: [
+            { type: 'setAccount', params: { account: null } },
+            { type: 'setTiming', params: { timing: null } },
+            'tokensChanged',
+            { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
+            'forgetRequest',
+            'notifyLoginSucceeded',
+            'notifyApiKeyMode',
+          ],
+        },
+        onError: {
+          target: 'mode.previous',
+          actions: [
+            { type: 'refusePending', params: { failure: 'failed to save the API key' } },
+            'forgetRequest',
+          ],
+        },
+      },
+      on: refuseWhileBusy,
+    },
+    loggingOut: {
+      tags: ['busy'],
+      invoke: {
+        id: 'clearCredentials',
+        src: 'clearCredentials',
+        onDone: {
+          target: 'mode.loggedOut',
+          actions: [
+            'clearExternalTokens',
+            { type: 'setAccount', params: { account: null } },
+            { type: 'setTiming', params: { timing: null } },
+            'tokensChanged',
+            { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
+            'forgetRequest',
+            'notifyLoggedOut',
+          ],
+        },
+        onError: {
+          target: 'mode.previous',
+          actions: [
+            { type: 'refusePending', params: { failure: 'failed to remove the saved credentials' } },
+            'forgetRequest',
+          ],
+        },
+      },
+      on: refuseWhileBusy,
+    },
+  },
+});
