@@ -1,0 +1,126 @@
+'use strict';
+/**
+ * The measurements of `npm run bench`, one function per figure of the issue. Each starts its own
+ * servers in a fresh CODEX_HOME and kills them in `finally`; every wait is bounded.
+ */
+const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { AppServerChild, BenchError } = require('./client');
+const { peakRss } = require('./proc');
+const { summarize, msSince } = require('./stats');
+const { FakeBackend, fakeJwt, accountClaims } = require('./backend');
+
+/** A fresh CODEX_HOME (optionally with files); `cleanup()` removes it. */
+function freshHome(files = {}) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'authchart-bench-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text, { mode: 0o600 });
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Starts `target` in a fresh home, runs `body(server, home)`, then stops the server and removes the home. */
+async function withServer(target, { files, env } = {}, body) {
+  const home = freshHome(files);
+  const server = new AppServerChild(target.spawnSpec(home.dir, env));
+  try {
+    return await body(server, home);
+  } finally {
+    await server.close(3000).catch(() => server.dispose());
+    server.dispose();
+    home.cleanup();
+  }
+}
+
+/**
+ * Cold start: spawn → `initialize` response, each spawn in a fresh CODEX_HOME. Targets are interleaved
+ * spawn by spawn so that background load hits them alike; one unrecorded warm-up spawn each first (the
+ * page cache is warm for any parent that opens a second window).
+ */
+async function coldStart(targets, spawns) {
+  const samples = new Map(targets.map((t) => [t.name, []]));
+  const idleRss = new Map();
+  for (let round = -1; round < spawns; round += 1) {
+    for (const target of targets) {
+      await withServer(target, {}, async (server) => {
+        const { msSinceSpawn } = await server.initialize(15_000);
+        if (round >= 0) samples.get(target.name).push(msSinceSpawn);
+        if (round === 0) idleRss.set(target.name, peakRss(server.pid));
+      });
+    }
+  }
+  const out = {};
+  for (const target of targets) out[target.name] = { ...summarize(samples.get(target.name)), samples: samples.get(target.name), idle: idleRss.get(target.name) };
+  return out;
+}
+
+/** Sends `total` account/read with `inFlight` outstanding at any time; resolves with latencies and wall time. */
+async function burst(server, method, params, total, inFlight, timeoutMs = 60_000) {
+  const latencies = new Float64Array(total);
+  let sent = 0;
+  let done = 0;
+  let errors = 0;
+  let firstError = null;
+  const started = process.hrtime.bigint();
+  await new Promise((resolve, reject) => {
+    const deadline = setTimeout(() => reject(new BenchError(`${server.label}: ${method} burst did not finish within ${timeoutMs} ms (${done}/${total})`)), timeoutMs);
+    const sendOne = () => {
+      const index = sent++;
+      server.request(method, params, timeoutMs).then(({ message, ms }) => {
+        latencies[index] = ms;
+        if (message.error) {
+          errors += 1;
+          firstError ??= message.error;
+        }
+        done += 1;
+        if (done === total) {
+          clearTimeout(deadline);
+          resolve();
+        } else if (sent < total) sendOne();
+      }, (error) => {
+        clearTimeout(deadline);
+        reject(error);
+      });
+    };
+    for (let i = 0; i < Math.min(inFlight, total); i += 1) sendOne();
+  });
+  return { wallMs: msSince(started), latencies, errors, firstError };
+}
+
+/**
+ * Steady state on one server logged in with an API key: sequential `account/read` (median/p99), then
+ * `account/read` with 100 in flight (req/s, p99), then the server's peak RSS.
+ */
+async function steadyState(target, { sequential, concurrent, inFlight, repeats }) {
+  return withServer(target, {}, async (server) => {
+    await server.initialize(15_000);
+    const login = await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-bench-0000000000000000' });
+    if (login.message.error) throw new BenchError(`${target.name}: API key login failed: ${JSON.stringify(login.message.error)}`);
+    // Warm-up (JIT, buffers): not recorded.
+    await burst(server, 'account/read', {}, 500, 1);
+    await burst(server, 'account/read', {}, 2000, inFlight);
+
+    const sequentialRuns = [];
+    const concurrentRuns = [];
+    for (let i = 0; i < repeats; i += 1) {
+      const seq = await burst(server, 'account/read', {}, sequential, 1);
+      if (seq.errors > 0) throw new BenchError(`${target.name}: account/read failed: ${JSON.stringify(seq.firstError)}`);
+      sequentialRuns.push(summarize(seq.latencies));
+      const conc = await burst(server, 'account/read', {}, concurrent, inFlight);
+      if (conc.errors > 0) throw new BenchError(`${target.name}: account/read failed: ${JSON.stringify(conc.firstError)}`);
+      concurrentRuns.push({ ...summarize(conc.latencies), wallMs: conc.wallMs, reqPerSec: concurrent / (conc.wallMs / 1000) });
+    }
+    const rss = peakRss(server.pid);
+    const pick = (runs, key, higherIsBetter) => {
+      // The run with the median figure (of an odd count), whole, so its median and p99 belong together.
+      const sorted = [...runs].sort((a, b) => (higherIsBetter ? b[key] - a[key] : a[key] - b[key]));
+      return { ...sorted[(sorted.length - 1) >> 1], runs: runs.map((r) => r[key]) };
+    };
+    return {
+      sequential: pick(sequentialRuns, 'median', false),
+      concurrent: pick(concurrentRuns, 'reqPerSec', true),
+      rss,
+    };
+  });
+}
+
+module.exports = { coldStart, steadyState, burst, withServer, freshHome, FakeBackend, fakeJwt, accountClaims };
