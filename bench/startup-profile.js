@@ -8,8 +8,8 @@
  *   node bench/startup-profile.js [--runs N] [--entry bin/authchart.js]
  *
  * Time in Node's own code is charged to the nearest caller in user code (a `require` of a builtin made
- * by vscode-jsonrpc counts for vscode-jsonrpc); what has no user caller is "node: bootstrap and
- * runtime", except V8 compiling a bundle or file, counted as "compile: <file>".
+ * from a package counts for that package); what has no user caller is "node: bootstrap and
+ * runtime", except V8 compiling the scripts loaded, counted as "V8 compile of loaded scripts".
  */
 const { spawn } = require('node:child_process');
 const { mkdtempSync, readFileSync, readdirSync, rmSync, existsSync } = require('node:fs');

@@ -1,7 +1,6 @@
 /**
  * JSON-RPC error codes (literal-typed) and the wire error authchart answers with.
  */
-import { ResponseError } from 'vscode-jsonrpc/node';
 
 /** JSON-RPC 2.0 error codes used on the wire. */
 export const ErrorCodes = {
@@ -15,14 +14,24 @@ export const ErrorCodes = {
 /** A JSON-RPC error code. */
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
 
-/** An error answered to the client as-is (code + message). */
-export class WireError extends ResponseError<undefined> {
-  constructor(code: number, message: string) {
-    super(code, message);
-    // ResponseError resets the prototype to its own; restore ours so `instanceof WireError` holds.
-    Object.setPrototypeOf(this, WireError.prototype);
+/**
+ * A JSON-RPC error object as an Error: what authchart answers a request with, and what a request of
+ * ours to the parent rejects with when the parent answers with an error.
+ */
+export class WireError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'WireError';
   }
 
+  /** The `error` member of a response. */
+  toJson(): { code: number; message: string; data?: unknown } {
+    return this.data === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, data: this.data };
+  }
 }
 
 /** -32600 with the given message. */

@@ -1,31 +1,35 @@
 /**
  * The app-server connection: NDJSON JSON-RPC on a pair of streams, the handshake of PROTOCOL.md §2,
- * arrival-order dispatch to the method catalogue, and notifications written strictly after the response
- * of the request that caused them (§5). Knows nothing of auth policy.
+ * arrival-order dispatch to the method catalogue, notifications written strictly after the response of
+ * the request that caused them (§5), and requests to the parent (§6). Knows nothing of auth policy.
+ *
+ * Requests are handled in arrival order straight from the reader: each one starts when the one before it
+ * has been answered (methods marked `concurrent` start in order but run beside later ones). Nothing waits
+ * for a timer between two requests, so the answers to a chunk of pipelined requests are all ready in the
+ * same turn of the event loop and the writer sends them with one system call.
  */
 import * as os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { createMessageConnection, Message, type MessageConnection, type RequestMessage } from 'vscode-jsonrpc/node';
 import type { AuthCore, AuthNotification } from '../auth/core';
 import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
 import { ErrorCodes, WireError, invalidRequest } from './errors';
 import { METHODS, type MethodContext } from './methods';
 import { InitializeParamsSchema, describeIssues } from './schemas';
-import { NdjsonMessageReader, NdjsonMessageWriter, type WireMessage } from './transport';
+import type { Id, Incoming, RequestMessage, ResponseMessage, WireMessage } from './messages';
+import { WireReader, WireWriter } from './wire';
 
 /** What an app-server connection needs. */
 export interface AppServerOptions {
   input: Readable;
   output: Writable;
-  core: AuthCore;
+  /** The auth core, or its promise: `initialize` is answered without it, account methods wait for it. */
+  core: AuthCore | Promise<AuthCore>;
   config: AuthchartConfig;
   logger: Logger;
   /** authchart's version, for the user agent. */
   version: string;
 }
-
-type Id = string | number;
 
 /** A notification on the wire. */
 function encodeNotification(notification: AuthNotification): { method: string; params: unknown } {
@@ -48,123 +52,190 @@ function platformDescription(): string {
 
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
+/** A request of ours waiting for the parent's answer. */
+interface Outgoing {
+  resolve(result: unknown): void;
+  reject(error: Error): void;
+}
+
 /** One stdio app-server connection. */
 export class AppServer {
-  readonly connection: MessageConnection;
-  private readonly writer: NdjsonMessageWriter;
-  private readonly context: MethodContext;
+  private readonly writer: WireWriter;
+  private readonly reader: WireReader;
+  private stopReading: (() => void) | null = null;
+  /** What handlers reach, once the auth core is ready. */
+  private readonly context: Promise<MethodContext>;
   private initialized = false;
-  /** The request being dispatched right now (vscode-jsonrpc's star handler does not see ids). */
-  private currentId: Id | null = null;
-  /** Arrival-order chain: a request starts when the one before it has been handled. */
-  private chain: Promise<void> = Promise.resolve();
+  /** Requests not started yet, in arrival order (`head` is the next one). */
+  private queue: Array<RequestMessage | undefined> = [];
+  private head = 0;
+  /** A request handled in order is under way: later ones wait for its answer. */
+  private inOrderBusy = false;
   /** Notifications held until the response to `id` is on the wire. */
   private held: { id: Id; notifications: AuthNotification[] } | null = null;
-  private requestsSeen = 0;
-  private responsesWritten = 0;
+  /** Requests read but not answered yet. */
+  private unanswered = 0;
   private inputEnded = false;
   private closing = false;
+  /** Server→client request ids count up from 0 on each connection (PROTOCOL.md §1). */
+  private nextOutgoingId = 0;
+  private readonly outgoing = new Map<Id, Outgoing>();
+  private stopNotifications: () => void = () => {};
   private resolveClosed!: () => void;
   /** Resolves when the connection is closed (stdin ended and every request answered, or close()). */
   readonly closed = new Promise<void>((resolve) => {
     this.resolveClosed = resolve;
   });
-  private readonly stopNotifications: () => void;
 
   constructor(private readonly options: AppServerOptions) {
-    this.context = { core: options.core, config: options.config, logger: options.logger };
-    this.writer = new NdjsonMessageWriter(options.output, (message) => this.afterWrite(message));
-    const reader = new NdjsonMessageReader(options.input, {
+    this.writer = new WireWriter(options.output, (message) => this.afterWrite(message), {
+      onError: (error) => {
+        options.logger.debug(`output closed: ${error.message}`);
+        this.close();
+      },
+      onBackPressure: (blocked) => (blocked ? this.reader.pause() : this.reader.resume()),
+    });
+    this.reader = new WireReader(options.input, {
+      onMessage: (message) => this.onMessage(message),
       onBadLine: (error) => {
         options.logger.warn(`answered a malformed line with ${error.code}: ${error.message}`);
-        void this.writer.writeRaw({ id: null, error });
-      },
-      onMessage: (classified) => {
-        if (classified.kind === 'request') this.requestsSeen += 1;
+        this.writer.send({ id: null, error });
       },
       onEnd: () => {
         this.inputEnded = true;
+        // The parent can no longer answer: requests of ours fail now rather than at their timeout.
+        this.rejectOutgoing('the parent application closed its end of the connection');
         this.maybeClose();
       },
+      onError: (error) => options.logger.error(`input error: ${error.message}`),
     });
-    this.connection = createMessageConnection(reader, this.writer, {
-      error: (message) => options.logger.error(message),
-      warn: (message) => options.logger.warn(message),
-      info: (message) => options.logger.debug(message),
-      log: (message) => options.logger.debug(message),
-    }, {
-      messageStrategy: {
-        handleMessage: (message, next) => {
-          this.currentId = Message.isRequest(message) ? ((message as RequestMessage).id as Id) : null;
-          return next(message);
-        },
-      },
+    this.context = Promise.resolve(options.core).then((core) => {
+      if (!this.closing) {
+        this.stopNotifications = core.onNotification((notification) => this.notify(notification));
+        // The parent answers account/chatgptAuthTokens/refresh; the chart enforces the timeout and a
+        // late answer finds no request waiting.
+        core.setParentRequester((method, params) => this.sendRequest(method, params));
+      }
+      return { core, config: options.config, logger: options.logger };
     });
-    this.connection.onRequest((method, params) => this.onRequest(method, params));
-    this.connection.onNotification((method) => {
-      if (method !== 'initialized') options.logger.debug(`ignored notification ${method}`);
-    });
-    this.connection.onError(([error]) => options.logger.error(`connection error: ${error.message}`));
-    this.connection.onClose(() => this.close());
-    this.stopNotifications = options.core.onNotification((notification) => this.notify(notification));
-    // The parent answers account/chatgptAuthTokens/refresh. vscode-jsonrpc numbers server→client requests
-    // from 0 on each connection, as the protocol wants; the chart enforces the timeout (cancelling a
-    // vscode-jsonrpc request would not settle it) and ignores a late answer.
-    options.core.setParentRequester((method, params) => this.sendRequest(method, params));
+    // A core that fails to start is answered per request; never an unhandled rejection.
+    this.context.catch(() => {});
   }
 
   /** Starts reading stdin. */
   listen(): void {
-    this.connection.listen();
+    this.stopReading ??= this.reader.listen();
   }
 
-  /** Sends a request to the parent application (used by external-token refresh). */
-  async sendRequest<R>(method: string, params: unknown): Promise<R> {
-    if (this.closing) throw new Error('the connection to the parent application is closed');
-    return this.connection.sendRequest<R>(method, params);
+  /**
+   * Sends a request to the parent application (used by external-token refresh); resolves with its
+   * result, rejects with a WireError (numeric `code`, `message`) when the parent answers with an error,
+   * and with an Error when the connection closes first. An aborted `signal` forgets the request; a
+   * late answer to it is then ignored.
+   */
+  sendRequest<R>(method: string, params: unknown, options: { signal?: AbortSignal } = {}): Promise<R> {
+    if (this.closing || this.inputEnded) return Promise.reject(new Error('the connection to the parent application is closed'));
+    const id = this.nextOutgoingId++;
+    return new Promise<R>((resolve, reject) => {
+      const { signal } = options;
+      const onAbort = () => {
+        this.outgoing.delete(id);
+        reject(signal?.reason instanceof Error ? signal.reason : new Error(`${method} was abandoned`));
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.outgoing.set(id, {
+        resolve: (result) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(result as R);
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      });
+      this.writer.send(params === undefined ? { id, method } : { id, method, params });
+    });
   }
 
-  /** Closes the connection now. */
+  /** Closes the connection now (what is already answered is still written). */
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    this.options.core.setParentRequester(null);
+    void this.context.then(({ core }) => core.setParentRequester(null), () => {});
     this.stopNotifications();
-    this.connection.dispose();
+    this.stopReading?.();
+    this.writer.flush();
+    this.rejectOutgoing('the connection to the parent application is closed');
     this.resolveClosed();
   }
 
-  private onRequest(method: string, params: unknown): Promise<unknown> {
-    const id = this.currentId;
-    const started = this.chain.then(() => ({ promise: this.dispatch(id, method, params) }));
-    const entry = METHODS[method];
-    this.chain = entry?.concurrent
-      ? started.then(() => undefined)
-      : started.then(({ promise }) => promise).then(
-          () => undefined,
-          () => undefined,
-        );
-    return started.then(({ promise }) => promise);
+  private onMessage(incoming: Incoming): void {
+    if (this.closing) return;
+    switch (incoming.kind) {
+      case 'request':
+        this.unanswered += 1;
+        this.queue.push(incoming.message);
+        this.pump();
+        return;
+      case 'notification':
+        if (incoming.message.method !== 'initialized') this.options.logger.debug(`ignored notification ${incoming.message.method}`);
+        return;
+      case 'response':
+        this.settleOutgoing(incoming.message);
+        return;
+    }
   }
 
-  private async dispatch(id: Id | null, method: string, params: unknown): Promise<unknown> {
+  /** Starts queued requests until one handled in order is under way. */
+  private pump(): void {
+    while (!this.inOrderBusy && this.head < this.queue.length && !this.closing) {
+      const request = this.queue[this.head] as RequestMessage;
+      this.queue[this.head] = undefined;
+      this.head += 1;
+      if (this.head === this.queue.length) {
+        this.queue = [];
+        this.head = 0;
+      }
+      this.start(request);
+    }
+  }
+
+  private start(request: RequestMessage): void {
+    const inOrder = METHODS[request.method]?.concurrent !== true;
+    if (inOrder) this.inOrderBusy = true;
+    this.dispatch(request)
+      .then(
+        (result) => this.respond(request.id, { id: request.id, result: result === undefined ? null : result }),
+        (error: unknown) => this.respond(request.id, { id: request.id, error: this.wireErrorOf(request.method, error).toJson() }),
+      )
+      .then(() => {
+        if (!inOrder) return;
+        this.inOrderBusy = false;
+        this.pump();
+      });
+  }
+
+  private async dispatch(request: RequestMessage): Promise<unknown> {
+    const { id, method, params } = request;
     if (method === 'initialize') return this.initialize(params);
     if (!this.initialized) throw invalidRequest('Not initialized');
     const entry = METHODS[method];
     if (!entry) throw new WireError(ErrorCodes.MethodNotFound, `Method not found: ${method}`);
     const parsed = entry.params.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for ${method}: ${describeIssues(parsed.error)}`);
-    if (!entry.concurrent && id !== null) this.held = { id, notifications: [] };
-    try {
-      return await entry.handle(parsed.data, this.context);
-    } catch (error) {
-      if (error instanceof WireError) throw error;
-      this.options.logger.error(`${method} failed unexpectedly`, { error: (error as Error).stack ?? String(error) });
-      throw new WireError(ErrorCodes.InternalError, `internal error while handling ${method}: ${(error as Error).message}`);
-    }
+    const context = await this.context;
+    if (!entry.concurrent) this.held = { id, notifications: [] };
+    return entry.handle(parsed.data, context);
   }
 
-  private async initialize(params: unknown): Promise<unknown> {
+  private wireErrorOf(method: string, error: unknown): WireError {
+    if (error instanceof WireError) return error;
+    this.options.logger.error(`${method} failed unexpectedly`, { error: (error as Error)?.stack ?? String(error) });
+    return new WireError(ErrorCodes.InternalError, `internal error while handling ${method}: ${(error as Error)?.message ?? String(error)}`);
+  }
+
+  private initialize(params: unknown): unknown {
     if (this.initialized) throw invalidRequest('Already initialized');
     const parsed = InitializeParamsSchema.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for initialize: ${describeIssues(parsed.error)}`);
@@ -173,7 +244,8 @@ export class AppServer {
       throw invalidRequest(`Invalid clientInfo.name: '${name}'. Must be a valid HTTP header value.`);
     }
     this.initialized = true;
-    this.context.clientName = name;
+    // The originator of browser logins, for handlers that run once the core is there.
+    void this.context.then((context) => (context.clientName = name), () => {});
     this.options.logger.debug(`initialized by ${name} ${version}`);
     return {
       userAgent: `authchart/${this.options.version} (${platformDescription()}) (${name}; ${version})`,
@@ -181,6 +253,34 @@ export class AppServer {
       platformFamily: process.platform === 'win32' ? 'windows' : 'unix',
       platformOs: process.platform === 'darwin' ? 'macos' : process.platform === 'win32' ? 'windows' : 'linux',
     };
+  }
+
+  private respond(id: Id, response: WireMessage): void {
+    if (!this.closing) this.writer.send(response);
+    else if (this.held?.id === id) this.held = null;
+    this.unanswered -= 1;
+    this.maybeClose();
+  }
+
+  private settleOutgoing(response: ResponseMessage): void {
+    const waiter = response.id === null ? undefined : this.outgoing.get(response.id);
+    if (!waiter) {
+      this.options.logger.debug(`ignored a response to an unknown or abandoned request (id ${JSON.stringify(response.id)})`);
+      return;
+    }
+    this.outgoing.delete(response.id as Id);
+    if ('error' in response) {
+      const { code, message, data } = (response.error ?? {}) as { code?: unknown; message?: unknown; data?: unknown };
+      waiter.reject(new WireError(typeof code === 'number' ? code : ErrorCodes.InternalError, typeof message === 'string' ? message : 'error without a message', data));
+    } else {
+      waiter.resolve(response.result);
+    }
+  }
+
+  private rejectOutgoing(reason: string): void {
+    const waiting = [...this.outgoing.values()];
+    this.outgoing.clear();
+    for (const waiter of waiting) waiter.reject(new Error(reason));
   }
 
   private notify(notification: AuthNotification): void {
@@ -193,28 +293,20 @@ export class AppServer {
 
   private writeNotification(notification: AuthNotification): void {
     if (this.closing) return;
-    void this.writer.writeRaw(encodeNotification(notification));
+    this.writer.send(encodeNotification(notification));
   }
 
+  /** Runs as each message is queued for output: a response releases the notifications it held. */
   private afterWrite(message: WireMessage): void {
-    const isResponse = !('method' in message) && 'id' in message && message.id !== null;
-    if (!isResponse) return;
-    this.responsesWritten += 1;
-    if (this.held && this.held.id === message.id) {
-      const { notifications } = this.held;
-      this.held = null;
-      // A refused command emits nothing itself; what is held then came from elsewhere and still goes out.
-      notifications.forEach((n) => this.writeNotification(n));
-    }
-    this.maybeClose();
+    if (!this.held || 'method' in message || message.id !== this.held.id) return;
+    const { notifications } = this.held;
+    this.held = null;
+    // A refused command emits nothing itself; what is held then came from elsewhere and still goes out.
+    for (const notification of notifications) this.writeNotification(notification);
   }
 
   private maybeClose(): void {
-    if (this.inputEnded && this.responsesWritten >= this.requestsSeen) {
-      // Let the connection's queue settle a turn so nothing handed over is lost, then close.
-      setImmediate(() => {
-        if (this.responsesWritten >= this.requestsSeen) this.close();
-      });
-    }
+    if (!this.inputEnded || this.unanswered > 0 || this.closing) return;
+    void this.writer.flushed().then(() => this.close());
   }
 }
