@@ -2,19 +2,22 @@
  * The `authchart` command line: `authchart app-server [--listen stdio://] [--codex-home DIR] [--inspect[=PORT]]`,
  * `authchart visualize [--out DIR] [--readme FILE]`, and the account commands `login`, `logout`, `status`
  * (src/cliAccount.ts).
+ *
+ * A parent spawns the app-server for every window or session, so its spawn path loads only what the
+ * handshake needs: a plain `app-server` command line is read without commander, and the auth core
+ * (XState, the chart, the credential store) loads right after the initialize response, not before it.
+ * The chart definition, the inspector, the visualizer and the account commands load only for the
+ * commands that use them.
  */
 import * as path from 'node:path';
-import { Command, CommanderError } from 'commander';
-import { authMachine } from '../machines/auth.machine';
-import { AuthCore } from './auth/core';
-import { UsageError, refuseKeyInArgv, registerAccountCommands } from './cliAccount';
+import type { Command as CommandClass } from 'commander';
+import type { AuthCore, AuthCoreOptions } from './auth/core';
 import { createCredentialStore } from './auth/stores';
 import { ConfigError, loadConfig, resolveCodexHome } from './config';
+import { CliExit, EXIT } from './exit';
 import { createLogger, type Logger } from './log';
 import { AppServer } from './rpc/server';
 import { version } from '../package.json';
-
-import { CliExit, EXIT } from './exit';
 
 export { CliExit, EXIT };
 
@@ -36,10 +39,31 @@ export interface AppServerCliOptions {
   inspect?: string | boolean;
 }
 
-/** Starts the live inspector; its code (HTTP, WebSocket, Graphviz WASM) is loaded only here. */
+/**
+ * Reads `app-server [--listen URL] [--codex-home DIR]` (also `--opt=value`) without commander, or
+ * returns null for anything else (help, other commands, `--inspect`, unknown or incomplete options),
+ * which commander then parses and reports.
+ */
+export function parseAppServerArgs(argv: readonly string[]): AppServerCliOptions | null {
+  if (argv[0] !== 'app-server') return null;
+  const options: AppServerCliOptions = {};
+  for (let i = 1; i < argv.length; i += 1) {
+    const arg = argv[i];
+    const eq = arg.indexOf('=');
+    const name = eq === -1 ? arg : arg.slice(0, eq);
+    if (name !== '--listen' && name !== '--codex-home') return null;
+    const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
+    if (value === undefined || (eq === -1 && value.startsWith('-'))) return null;
+    if (name === '--listen') options.listen = value;
+    else options.codexHome = value;
+  }
+  return options;
+}
+
+/** Starts the live inspector; its code (HTTP, WebSocket, Graphviz WASM) and the chart load only here. */
 async function openInspector(value: string | boolean, logger: Logger) {
   const port = inspectPort(value);
-  const { startInspector, InspectorStartError } = await import('./inspect/index.js');
+  const [{ startInspector, InspectorStartError }, { authMachine }] = await Promise.all([import('./inspect/index.js'), import('../machines/auth.machine.js')]);
   try {
     const inspector = await startInspector({ port, machine: authMachine, logger });
     // Printed whatever AUTHCHART_LOG says: the person who asked for the inspector needs the address.
@@ -49,6 +73,12 @@ async function openInspector(value: string | boolean, logger: Logger) {
     if (error instanceof InspectorStartError) throw new CliExit(EXIT.failed, `cannot start the inspector: ${error.message}`);
     throw error;
   }
+}
+
+/** Loads the auth core module and opens the core (kept out of the spawn path until then). */
+async function openCore(options: AuthCoreOptions): Promise<AuthCore> {
+  const { AuthCore: Core } = await import('./auth/core.js');
+  return Core.open(options);
 }
 
 /** Runs the stdio app-server until stdin ends or SIGTERM; resolves with the exit code. */
@@ -61,14 +91,9 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   const config = await loadConfig(codexHome);
   const store = createCredentialStore(config);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
-  let core: AuthCore;
-  try {
-    core = await AuthCore.open({ config, store, logger, inspect: inspector?.inspect });
-  } catch (error) {
-    await inspector?.close();
-    throw error;
-  }
-  const server = new AppServer({ input: process.stdin, output: process.stdout, core, config, logger, version });
+  let core: Promise<AuthCore> | null = null;
+  const loadCore = () => (core ??= openCore({ config, store, logger, inspect: inspector?.inspect }));
+  const server = new AppServer({ input: process.stdin, output: process.stdout, core: loadCore, config, logger, version });
   const stop = () => server.close();
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
@@ -80,7 +105,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   await server.closed;
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
-  core.stop();
+  if (core) (await (core as Promise<AuthCore>).catch(() => null))?.stop();
   await inspector?.close();
   process.stdin.pause();
   return EXIT.ok;
@@ -88,13 +113,13 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
 
 /** `authchart visualize`: writes the chart's Mermaid, DOT and SVG pictures (and the README's Mermaid block). */
 export async function runVisualize(options: { out: string; readme?: string }): Promise<number> {
-  const { writeVisualizations } = await import('./visualize/index.js');
+  const [{ writeVisualizations }, { authMachine }] = await Promise.all([import('./visualize/index.js'), import('../machines/auth.machine.js')]);
   const written = await writeVisualizations(authMachine, path.resolve(options.out), options.readme === undefined ? undefined : path.resolve(options.readme));
   for (const file of written) process.stdout.write(`wrote ${path.relative(process.cwd(), file) || file}\n`);
   return EXIT.ok;
 }
 
-function buildProgram(logger: Logger, setCode: (code: number) => void): Command {
+function buildProgram(Command: typeof CommandClass, logger: Logger, setCode: (code: number) => void): CommandClass {
   const program = new Command('authchart')
     .description('Auth core for agent app-servers: the Codex account protocol over stdio, driven by a statechart.')
     .version(version)
@@ -117,21 +142,37 @@ function buildProgram(logger: Logger, setCode: (code: number) => void): Command 
     .action(async (opts: { out: string; readme?: string }) => {
       setCode(await runVisualize(opts));
     });
-  registerAccountCommands(program, logger, setCode);
   return program;
+}
+
+/**
+ * Parses `argv` with commander (loaded on first use: help, errors, commands other than a plain
+ * app-server), with the account commands (loaded with it).
+ */
+async function runProgram(argv: string[], logger: Logger): Promise<number> {
+  const [{ Command, CommanderError }, account] = await Promise.all([import('commander'), import('./cliAccount.js')]);
+  let code: number = EXIT.ok;
+  try {
+    account.refuseKeyInArgv(argv);
+    const program = buildProgram(Command, logger, (c) => (code = c));
+    account.registerAccountCommands(program, logger, (c) => (code = c));
+    await program.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (error instanceof account.UsageError) throw new CliExit(EXIT.usage, error.message);
+    throw error;
+  }
 }
 
 /** Entry point of bin/authchart.js. */
 export async function main(argv: string[]): Promise<number> {
   const logger = createLogger();
-  let code: number = EXIT.ok;
   try {
-    refuseKeyInArgv(argv);
-    await buildProgram(logger, (c) => (code = c)).parseAsync(argv, { from: 'user' });
-    return code;
+    const appServer = parseAppServerArgs(argv);
+    return appServer ? await runAppServer(appServer, logger) : await runProgram(argv, logger);
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
-    if (error instanceof CliExit || error instanceof ConfigError || error instanceof UsageError) {
+    if (error instanceof CliExit || error instanceof ConfigError) {
       process.stderr.write(`authchart: ${error.message}\n`);
       return error instanceof CliExit ? error.code : EXIT.usage;
     }

@@ -3,13 +3,13 @@
  * (A) or `{accessToken, chatgptAccountId, chatgptPlanType?}` (B), as a login's params or as the parent's
  * answer to `account/chatgptAuthTokens/refresh`. Decoded the same way in both places.
  */
-import { z } from 'zod';
+import * as z from '../zod';
 import { Secret } from '../../machines/secret';
 import { normalizePlanType, type ClaimsResult, type ExternalTokens } from '../../machines/types';
 import { describeIssues } from '../issues';
 import { accountFromClaims, readClaims } from './jwt';
 
-const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
+const nonEmpty = (what: string) => z.string().check(z.minLength(1, `${what} must not be empty`));
 
 /** Generation A external tokens: `{idToken, accessToken}`. */
 export const ExternalTokensASchema = z.object({
@@ -20,7 +20,7 @@ export const ExternalTokensASchema = z.object({
 export const ExternalTokensBSchema = z.object({
   accessToken: nonEmpty('accessToken'),
   chatgptAccountId: nonEmpty('chatgptAccountId'),
-  chatgptPlanType: z.string().nullish(),
+  chatgptPlanType: z.nullish(z.string()),
 });
 
 /** Decoded tokens with their claims (or why the token is unreadable), or the fields of the wrong shape. */

@@ -2,7 +2,7 @@
  * `account/rateLimits/read` (PROTOCOL.md §4): the usage endpoint of the ChatGPT backend, read through
  * the 401 recovery loop, and its body mapped to the protocol's rate-limit snapshot.
  */
-import { z } from 'zod';
+import * as z from '../zod';
 import { PLAN_TYPES, normalizePlanType } from '../../machines/types';
 import { describeIssues } from '../issues';
 import { redactText } from '../log';
@@ -11,22 +11,22 @@ import { AuthCallError, type AuthCore } from './core';
 
 /** One rate-limit window as the protocol reports it. */
 export const RateLimitWindowSchema = z.object({
-  usedPercent: z.number().int(),
-  windowDurationMins: z.number().int().nullable(),
-  resetsAt: z.number().int().nullable(),
+  usedPercent: z.int(),
+  windowDurationMins: z.nullable(z.int()),
+  resetsAt: z.nullable(z.int()),
 });
 export type RateLimitWindow = z.infer<typeof RateLimitWindowSchema>;
 
 /** The credits of the account. */
-export const RateLimitCreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.string().nullable() });
+export const RateLimitCreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.nullable(z.string()) });
 export type RateLimitCredits = z.infer<typeof RateLimitCreditsSchema>;
 
 /** `result.rateLimits` of `account/rateLimits/read` (PROTOCOL.md §4). */
 export const RateLimitSnapshotSchema = z.object({
-  primary: RateLimitWindowSchema.nullable(),
-  secondary: RateLimitWindowSchema.nullable(),
-  credits: RateLimitCreditsSchema.nullable(),
-  planType: z.enum(PLAN_TYPES).nullable(),
+  primary: z.nullable(RateLimitWindowSchema),
+  secondary: z.nullable(RateLimitWindowSchema),
+  credits: z.nullable(RateLimitCreditsSchema),
+  planType: z.nullable(z.enum(PLAN_TYPES)),
 });
 export type RateLimitSnapshot = z.infer<typeof RateLimitSnapshotSchema>;
 
@@ -48,15 +48,13 @@ export function usageUrl(chatgptBaseUrl: string): string {
 
 const WindowBodySchema = z.object({
   used_percent: z.number(),
-  limit_window_seconds: z.number().nullish(),
-  reset_at: z.number().nullish(),
+  limit_window_seconds: z.nullish(z.number()),
+  reset_at: z.nullish(z.number()),
 });
 const UsageBodySchema = z.object({
-  plan_type: z.string().nullish(),
-  rate_limit: z.object({ primary_window: WindowBodySchema.nullish(), secondary_window: WindowBodySchema.nullish() }).nullish(),
-  credits: z
-    .object({ has_credits: z.boolean(), unlimited: z.boolean(), balance: z.union([z.string(), z.number()]).nullish() })
-    .nullish(),
+  plan_type: z.nullish(z.string()),
+  rate_limit: z.nullish(z.object({ primary_window: z.nullish(WindowBodySchema), secondary_window: z.nullish(WindowBodySchema) })),
+  credits: z.nullish(z.object({ has_credits: z.boolean(), unlimited: z.boolean(), balance: z.nullish(z.union([z.string(), z.number()])) })),
 });
 
 function mapWindow(window: z.infer<typeof WindowBodySchema> | null | undefined): RateLimitWindow | null {

@@ -24,7 +24,7 @@ import type {
   LoginCompletedNotification,
   RateLimitsReadResult,
 } from '../rpc/schemas';
-import type { z } from 'zod';
+import type * as z from '../zod';
 
 // The wire types are the app-server's own schemas (type-only imports: nothing of them is loaded here).
 export type {

@@ -3,7 +3,7 @@
  * the decoded request into one chart command (or a read of the chart's snapshot) and encodes the answer.
  * No policy here: refusals come from the chart's guards.
  */
-import type { z } from 'zod';
+import type * as z from '../zod';
 import { Secret } from '../../machines/secret';
 import type { ClaimsResult, ExternalTokens } from '../../machines/types';
 import { AuthCallError, type AuthCore, type CommandAnswer } from '../auth/core';
@@ -38,9 +38,9 @@ export interface MethodContext {
 /** One method of the catalogue. */
 export interface MethodEntry {
   /** Validates `params`; a failure answers -32602 naming the field. */
-  params: z.ZodType;
+  params: z.ZodMiniType;
   /** The shape of a successful result (what strict clients validate against). */
-  result: z.ZodType;
+  result: z.ZodMiniType;
   /**
    * Runs beside later requests instead of before them (backend calls that may wait on the network or
    * on the parent). Everything else is handled strictly in arrival order.

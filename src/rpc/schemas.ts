@@ -2,54 +2,41 @@
  * Wire schemas of the account protocol (PROTOCOL.md §2–5): one `XSchema` per params/result shape,
  * types inferred from them. Params schemas validate what clients send; result schemas document and
  * test what authchart sends (strict clients validate every response against Codex's JSON schemas).
+ * Built when the method catalogue loads, after the handshake (src/rpc/initialize.ts has its schemas).
  */
-import { z } from 'zod';
 import { PLAN_TYPES } from '../../machines/types';
 import { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
 import { RateLimitSnapshotSchema } from '../auth/rateLimits';
+import * as z from '../zod';
 
 export { describeIssues } from '../issues';
+export {
+  ClientInfoSchema,
+  InitializeParamsSchema,
+  InitializeResultSchema,
+  type ClientInfo,
+  type InitializeParams,
+  type InitializeResult,
+} from './initialize';
 
 /** `params` of a request that takes none: absent, null or `{}`. */
-export const NoParamsSchema = z.union([z.object({}).loose(), z.null()]).optional();
-
-export const ClientInfoSchema = z.object({
-  name: z.string(),
-  title: z.string().nullish(),
-  version: z.string(),
-});
-
-export type ClientInfo = z.infer<typeof ClientInfoSchema>;
-
-export const InitializeParamsSchema = z.object({
-  clientInfo: ClientInfoSchema,
-  capabilities: z.object({ experimentalApi: z.boolean().optional() }).loose().nullish(),
-});
-export type InitializeParams = z.infer<typeof InitializeParamsSchema>;
-
-export const InitializeResultSchema = z.object({
-  userAgent: z.string(),
-  codexHome: z.string(),
-  platformFamily: z.enum(['unix', 'windows']),
-  platformOs: z.enum(['linux', 'macos', 'windows']),
-});
-export type InitializeResult = z.infer<typeof InitializeResultSchema>;
+export const NoParamsSchema = z.optional(z.union([z.looseObject({}), z.null()]));
 
 export const PlanTypeSchema = z.enum(PLAN_TYPES);
 export const AuthModeSchema = z.enum(['apikey', 'chatgpt', 'chatgptAuthTokens']);
 
-export const AccountReadParamsSchema = z.object({ refreshToken: z.boolean().nullish() });
+export const AccountReadParamsSchema = z.object({ refreshToken: z.nullish(z.boolean()) });
 export const AccountSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey') }),
-  z.object({ type: z.literal('chatgpt'), email: z.string().nullable(), planType: PlanTypeSchema }),
+  z.object({ type: z.literal('chatgpt'), email: z.nullable(z.string()), planType: PlanTypeSchema }),
 ]);
 export const AccountReadResultSchema = z.object({
-  account: AccountSchema.nullable(),
+  account: z.nullable(AccountSchema),
   requiresOpenaiAuth: z.boolean(),
 });
 export type AccountReadResult = z.infer<typeof AccountReadResultSchema>;
 
-const nonEmpty = (what: string) => z.string().min(1, `${what} must not be empty`);
+const nonEmpty = (what: string) => z.string().check(z.minLength(1, `${what} must not be empty`));
 
 export { ExternalTokensASchema, ExternalTokensBSchema };
 
@@ -60,7 +47,7 @@ export type ExternalTokensParams = z.infer<typeof ExternalTokensSchema>;
 export const LoginStartParamsSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey'), apiKey: nonEmpty('apiKey') }),
   z.object({ type: z.literal('chatgpt') }),
-  z.object({ type: z.literal('chatgptAuthTokens') }).loose(),
+  z.looseObject({ type: z.literal('chatgptAuthTokens') }),
 ]);
 export type LoginStartParams = z.infer<typeof LoginStartParamsSchema>;
 
@@ -78,12 +65,10 @@ export type LoginCancelResult = z.infer<typeof LoginCancelResultSchema>;
 
 export const LogoutResultSchema = z.object({});
 
-export const GetAuthStatusParamsSchema = z
-  .object({ includeToken: z.boolean().nullish(), refreshToken: z.boolean().nullish() })
-  .nullish();
+export const GetAuthStatusParamsSchema = z.nullish(z.object({ includeToken: z.nullish(z.boolean()), refreshToken: z.nullish(z.boolean()) }));
 export const GetAuthStatusResultSchema = z.object({
-  authMethod: AuthModeSchema.nullable(),
-  authToken: z.string().nullable(),
+  authMethod: z.nullable(AuthModeSchema),
+  authToken: z.nullable(z.string()),
   requiresOpenaiAuth: z.boolean(),
 });
 export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
@@ -94,24 +79,24 @@ export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 /** `params` of the server→client request `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
 export const ChatgptAuthTokensRefreshParamsSchema = z.object({
   reason: z.literal('unauthorized'),
-  previousAccountId: z.string().nullable(),
+  previousAccountId: z.nullable(z.string()),
 });
 export type ChatgptAuthTokensRefreshParams = z.infer<typeof ChatgptAuthTokensRefreshParamsSchema>;
 
 export const LoginCompletedNotificationSchema = z.object({
-  loginId: z.string().nullable(),
+  loginId: z.nullable(z.string()),
   success: z.boolean(),
-  error: z.string().nullable(),
+  error: z.nullable(z.string()),
 });
 export const AccountUpdatedNotificationSchema = z.object({
-  authMode: AuthModeSchema.nullable(),
-  planType: PlanTypeSchema.nullable(),
+  authMode: z.nullable(AuthModeSchema),
+  planType: z.nullable(PlanTypeSchema),
 });
 export type LoginCompletedNotification = z.infer<typeof LoginCompletedNotificationSchema>;
 export type AccountUpdatedNotification = z.infer<typeof AccountUpdatedNotificationSchema>;
 
 /** Server → client notifications by method. */
-export const NOTIFICATIONS: Record<string, z.ZodType> = {
+export const NOTIFICATIONS: Record<string, z.ZodMiniType> = {
   'account/login/completed': LoginCompletedNotificationSchema,
   'account/updated': AccountUpdatedNotificationSchema,
 };

@@ -8,14 +8,14 @@
  * for a timer between two requests, so the answers to a chunk of pipelined requests are all ready in the
  * same turn of the event loop and the writer sends them with one system call.
  */
-import * as os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import type { AuthCore, AuthNotification } from '../auth/core';
 import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
 import { ErrorCodes, WireError, invalidRequest } from './errors';
-import { METHODS, type MethodContext } from './methods';
-import { InitializeParamsSchema, describeIssues } from './schemas';
+import { initializeResult } from './initialize';
+import { describeIssues } from '../issues';
+import type { MethodContext, MethodEntry } from './methods';
 import type { Id, Incoming, RequestMessage, ResponseMessage, WireMessage } from './messages';
 import { WireReader, WireWriter } from './wire';
 
@@ -23,8 +23,12 @@ import { WireReader, WireWriter } from './wire';
 export interface AppServerOptions {
   input: Readable;
   output: Writable;
-  /** The auth core, or its promise: `initialize` is answered without it, account methods wait for it. */
-  core: AuthCore | Promise<AuthCore>;
+  /**
+   * The auth core, or a function that loads it. `initialize` is answered without it; the server calls
+   * the loader once, right after the initialize response has been written (or when a request needs the
+   * core first), so loading it never delays the handshake.
+   */
+  core: AuthCore | (() => Promise<AuthCore>);
   config: AuthchartConfig;
   logger: Logger;
   /** authchart's version, for the user agent. */
@@ -44,14 +48,6 @@ function encodeNotification(notification: AuthNotification): { method: string; p
   }
 }
 
-/** `os (release; arch)` as in Codex's user agent. */
-function platformDescription(): string {
-  const name = process.platform === 'darwin' ? 'Mac OS' : process.platform === 'win32' ? 'Windows' : os.type();
-  return `${name} ${os.release()}; ${os.arch()}`;
-}
-
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-
 /** A request of ours waiting for the parent's answer. */
 interface Outgoing {
   resolve(result: unknown): void;
@@ -63,9 +59,13 @@ export class AppServer {
   private readonly writer: WireWriter;
   private readonly reader: WireReader;
   private stopReading: (() => void) | null = null;
-  /** What handlers reach, once the auth core is ready. */
-  private readonly context: Promise<MethodContext>;
+  /** The method catalogue and what handlers reach, once loaded (with the auth core, after the handshake). */
+  private loaded: { methods: Record<string, MethodEntry>; context: MethodContext } | null = null;
+  private loading: Promise<void> | null = null;
+  private loadError: WireError | null = null;
   private initialized = false;
+  /** `clientInfo.name` from `initialize`. */
+  private clientName: string | undefined;
   /** Requests not started yet, in arrival order (`head` is the next one). */
   private queue: Array<RequestMessage | undefined> = [];
   private head = 0;
@@ -109,17 +109,7 @@ export class AppServer {
       },
       onError: (error) => options.logger.error(`input error: ${error.message}`),
     });
-    this.context = Promise.resolve(options.core).then((core) => {
-      if (!this.closing) {
-        this.stopNotifications = core.onNotification((notification) => this.notify(notification));
-        // The parent answers account/chatgptAuthTokens/refresh; the chart enforces the timeout and a
-        // late answer finds no request waiting.
-        core.setParentRequester((method, params) => this.sendRequest(method, params));
-      }
-      return { core, config: options.config, logger: options.logger };
-    });
-    // A core that fails to start is answered per request; never an unhandled rejection.
-    this.context.catch(() => {});
+    if (typeof options.core !== 'function') void this.load();
   }
 
   /** Starts reading stdin. */
@@ -162,12 +152,37 @@ export class AppServer {
   close(): void {
     if (this.closing) return;
     this.closing = true;
-    void this.context.then(({ core }) => core.setParentRequester(null), () => {});
+    this.loaded?.context.core.setParentRequester(null);
     this.stopNotifications();
     this.stopReading?.();
     this.writer.flush();
     this.rejectOutgoing('the connection to the parent application is closed');
     this.resolveClosed();
+  }
+
+  /**
+   * Loads the method catalogue (with the zod schemas of every account method) and the auth core, once.
+   * Never rejects: a failure is kept in `loadError` and answered to each request.
+   */
+  private load(): Promise<void> {
+    if (this.loading) return this.loading;
+    const { core, config, logger } = this.options;
+    this.loading = Promise.all([import('./methods.js'), typeof core === 'function' ? core() : core]).then(
+      ([{ METHODS }, loaded]) => {
+        if (!this.closing) {
+          this.stopNotifications = loaded.onNotification((notification) => this.notify(notification));
+          // The parent answers account/chatgptAuthTokens/refresh; the chart enforces the timeout and a
+          // late answer finds no request waiting.
+          loaded.setParentRequester((method, params) => this.sendRequest(method, params));
+        }
+        this.loaded = { methods: METHODS, context: { core: loaded, config, logger, clientName: this.clientName } };
+      },
+      (error: unknown) => {
+        logger.error('the auth core failed to start', { error: (error as Error)?.stack ?? String(error) });
+        this.loadError = new WireError(ErrorCodes.InternalError, `the auth core failed to start: ${(error as Error)?.message ?? String(error)}`);
+      },
+    );
+    return this.loading;
   }
 
   private onMessage(incoming: Incoming): void {
@@ -191,6 +206,15 @@ export class AppServer {
   private pump(): void {
     while (!this.inOrderBusy && this.head < this.queue.length && !this.closing) {
       const request = this.queue[this.head] as RequestMessage;
+      if (this.initialized && !this.loaded && !this.loadError && request.method !== 'initialize') {
+        // Whether it runs in order is the catalogue's to say: wait for it, in order.
+        this.inOrderBusy = true;
+        void this.load().then(() => {
+          this.inOrderBusy = false;
+          this.pump();
+        });
+        return;
+      }
       this.queue[this.head] = undefined;
       this.head += 1;
       if (this.head === this.queue.length) {
@@ -202,7 +226,7 @@ export class AppServer {
   }
 
   private start(request: RequestMessage): void {
-    const inOrder = METHODS[request.method]?.concurrent !== true;
+    const inOrder = this.loaded?.methods[request.method]?.concurrent !== true;
     if (inOrder) this.inOrderBusy = true;
     this.dispatch(request)
       .then(
@@ -220,11 +244,12 @@ export class AppServer {
     const { id, method, params } = request;
     if (method === 'initialize') return this.initialize(params);
     if (!this.initialized) throw invalidRequest('Not initialized');
-    const entry = METHODS[method];
+    if (!this.loaded) throw this.loadError ?? new WireError(ErrorCodes.InternalError, 'the method catalogue is not loaded');
+    const { methods, context } = this.loaded;
+    const entry = Object.hasOwn(methods, method) ? methods[method] : undefined;
     if (!entry) throw new WireError(ErrorCodes.MethodNotFound, `Method not found: ${method}`);
     const parsed = entry.params.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for ${method}: ${describeIssues(parsed.error)}`);
-    const context = await this.context;
     if (!entry.concurrent) this.held = { id, notifications: [] };
     return entry.handle(parsed.data, context);
   }
@@ -237,22 +262,15 @@ export class AppServer {
 
   private initialize(params: unknown): unknown {
     if (this.initialized) throw invalidRequest('Already initialized');
-    const parsed = InitializeParamsSchema.safeParse(params);
-    if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for initialize: ${describeIssues(parsed.error)}`);
-    const { name, version } = parsed.data.clientInfo;
-    if (CONTROL_CHARS.test(name)) {
-      throw invalidRequest(`Invalid clientInfo.name: '${name}'. Must be a valid HTTP header value.`);
-    }
+    const { clientInfo, result } = initializeResult(params, { version: this.options.version, codexHome: this.options.config.codexHome });
     this.initialized = true;
-    // The originator of browser logins, for handlers that run once the core is there.
-    void this.context.then((context) => (context.clientName = name), () => {});
-    this.options.logger.debug(`initialized by ${name} ${version}`);
-    return {
-      userAgent: `authchart/${this.options.version} (${platformDescription()}) (${name}; ${version})`,
-      codexHome: this.options.config.codexHome,
-      platformFamily: process.platform === 'win32' ? 'windows' : 'unix',
-      platformOs: process.platform === 'darwin' ? 'macos' : process.platform === 'win32' ? 'windows' : 'linux',
-    };
+    // The originator of browser logins (the context may exist already when the core was given loaded).
+    this.clientName = clientInfo.name;
+    if (this.loaded) this.loaded.context.clientName = clientInfo.name;
+    this.options.logger.debug(`initialized by ${clientInfo.name} ${clientInfo.version}`);
+    // The response is written at the end of this turn; the catalogue and the core load right after.
+    setImmediate(() => void this.load());
+    return result;
   }
 
   private respond(id: Id, response: WireMessage): void {

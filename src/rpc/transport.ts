@@ -1,5 +1,6 @@
 /**
- * vscode-jsonrpc over newline-delimited JSON. The stock stream reader/writer speak LSP's
+ * vscode-jsonrpc over newline-delimited JSON, for parents written in TypeScript (the app-server itself
+ * uses its own lighter wire I/O, src/rpc/wire.ts). The stock stream reader/writer speak LSP's
  * `Content-Length` framing and would buffer NDJSON forever, so these replace them. The reader also
  * sorts out what vscode-jsonrpc cannot answer itself (non-JSON, non-messages, over-long lines), and the
  * writer drops the `"jsonrpc"` member that Codex never sends and honours back-pressure.
@@ -16,6 +17,9 @@ import {
 } from 'vscode-jsonrpc/node';
 import { ErrorCodes } from './errors';
 import { LineBuffer } from './framing';
+import { classifyMessage as classify, parseErrorMessage } from './messages';
+
+export { parseErrorMessage };
 
 /** A wire message as authchart writes it (no `"jsonrpc"` member). */
 export type WireMessage = Record<string, unknown>;
@@ -25,38 +29,10 @@ export type Classified =
   | { kind: 'request' | 'notification' | 'response'; message: Message }
   | { kind: 'invalid'; reason: string };
 
-function isId(value: unknown): value is string | number {
-  return typeof value === 'string' || (typeof value === 'number' && Number.isFinite(value));
-}
-
-/** Sorts a parsed JSON value into request / notification / response, or says why it is none. */
+/** Sorts a parsed JSON value into request / notification / response (as vscode-jsonrpc messages), or says why it is none. */
 export function classifyMessage(value: unknown): Classified {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { kind: 'invalid', reason: Array.isArray(value) ? 'batch requests are not supported' : 'a message must be a JSON object' };
-  }
-  const record = value as Record<string, unknown>;
-  const message = { jsonrpc: '2.0', ...record } as unknown as Message;
-  if ('method' in record) {
-    if (typeof record.method !== 'string' || record.method.length === 0) return { kind: 'invalid', reason: 'method must be a non-empty string' };
-    if (!('id' in record)) return { kind: 'notification', message };
-    if (!isId(record.id)) return { kind: 'invalid', reason: 'id must be an integer or a string' };
-    return { kind: 'request', message };
-  }
-  if ('id' in record && ('result' in record || 'error' in record)) {
-    if (!isId(record.id) && record.id !== null) return { kind: 'invalid', reason: 'id must be an integer or a string' };
-    return { kind: 'response', message };
-  }
-  return { kind: 'invalid', reason: 'a message needs a method (request, notification) or a result/error (response)' };
-}
-
-/**
- * `Parse error: …` without echoing the input: V8's JSON messages quote a snippet of the line, which may
- * hold a token. Only the position survives.
- */
-export function parseErrorMessage(error: unknown, text: string): string {
-  const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
-  const where = position ? ` at character ${position[1]}` : '';
-  return `Parse error: the line is not valid JSON${where} (${Buffer.byteLength(text)} bytes); send one JSON-RPC object per line`;
+  const classified = classify(value);
+  return classified.kind === 'invalid' ? classified : { kind: classified.kind, message: { jsonrpc: '2.0', ...classified.message } as unknown as Message };
 }
 
 /** What the reader reports besides messages. */

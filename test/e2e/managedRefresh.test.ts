@@ -55,7 +55,10 @@ describe('managed token refresh (PROTOCOL.md §6, chatgpt)', () => {
   it('adopts the tokens another process already saved, without a POST', async () => {
     const elsewhere = { ...T0, accessToken: chatgptJwt({ accountId: 'acct-1', exp: 4102444800, extra: { by: 'another process' } }) };
     const { client } = await setUp();
-    writeAuthJson(home.dir, elsewhere); // another authchart (or Codex) refreshed meanwhile
+    // The auth core reads auth.json right after the handshake; once it has (any account call), another
+    // authchart (or Codex) refreshes meanwhile.
+    await client.readAccount();
+    writeAuthJson(home.dir, elsewhere);
     expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
     expect(tokens.posts()).toHaveLength(0);
     expect(bearers()).toEqual([T0.accessToken, elsewhere.accessToken]);

@@ -10,12 +10,13 @@ import { WireWriter } from '../../src/rpc/wire';
 /** An AppServer on in-memory pipes, with every chunk written to its output recorded. */
 async function harness(options: { core?: Promise<AuthCore> } = {}) {
   const config = await parseConfig(null, '/tmp/authchart-test-home', {});
-  const core = options.core ?? AuthCore.open({ config, store: new EphemeralCredentialStore() });
+  let core: Promise<AuthCore> | null = null;
+  const loadCore = () => (core ??= options.core ?? AuthCore.open({ config, store: new EphemeralCredentialStore() }));
   const input = new PassThrough();
   const output = new PassThrough();
   const chunks: string[] = [];
   output.on('data', (chunk: Buffer) => chunks.push(chunk.toString()));
-  const server = new AppServer({ input, output, core, config, logger: silentLogger, version: '0.0.0-test' });
+  const server = new AppServer({ input, output, core: loadCore, config, logger: silentLogger, version: '0.0.0-test' });
   server.listen();
   const messages = () => chunks.join('').split('\n').filter(Boolean).map((line) => JSON.parse(line));
   const until = async (predicate: () => boolean) => {
@@ -24,7 +25,7 @@ async function harness(options: { core?: Promise<AuthCore> } = {}) {
   };
   const send = (...lines: object[]) => input.write(lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
   const initialize = { id: 0, method: 'initialize', params: { clientInfo: { name: 't', version: '1' } } };
-  return { server, input, chunks, messages, until, send, initialize, stop: async () => (server.close(), (await core).stop()) };
+  return { server, input, chunks, messages, until, send, initialize, stop: async () => (server.close(), (await loadCore()).stop()) };
 }
 
 describe('WireWriter batching', () => {
@@ -83,6 +84,31 @@ describe('AppServer dispatch', () => {
     } finally {
       await h.stop();
     }
+  });
+
+  it('loads the auth core after the initialize response, not before', async () => {
+    let loads = 0;
+    const config = await parseConfig(null, '/tmp/authchart-test-home', {});
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const lines: string[] = [];
+    output.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => `${l} (loads: ${loads})`)));
+    let core: Promise<AuthCore> | null = null;
+    const server = new AppServer({
+      input,
+      output,
+      core: () => (loads += 1, core ??= AuthCore.open({ config, store: new EphemeralCredentialStore() })),
+      config,
+      logger: silentLogger,
+      version: '0',
+    });
+    server.listen();
+    input.write('{"id":0,"method":"initialize","params":{"clientInfo":{"name":"t","version":"1"}}}\n');
+    for (let i = 0; i < 100 && !core; i += 1) await new Promise((resolve) => setImmediate(resolve));
+    expect(lines).toEqual([expect.stringMatching(/^\{"id":0,"result":.*\(loads: 0\)$/)]);
+    expect(loads).toBe(1);
+    server.close();
+    (await core!).stop();
   });
 
   it('answers initialize before the auth core is ready, and account methods once it is', async () => {
