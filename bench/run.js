@@ -65,8 +65,8 @@ async function main() {
   if (codexNote) log(codexNote);
 
   if (options.only.has('startup')) {
-    log(`cold start: ${options.spawns} spawns per target (+1 warm-up), interleaved`);
-    const cold = await coldStart(targets, options.spawns);
+    log(`cold start: ${options.spawns} spawns to initialize + ${options.spawns} to a pipelined account/read, per target (+1 warm-up), interleaved`);
+    const cold = await coldStart(targets, options.spawns * 2);
     for (const t of targets) results.targets[t.name].startup = cold[t.name];
   }
   if (options.only.has('steady')) {

@@ -103,15 +103,31 @@ class AppServerChild {
     });
   }
 
-  /** The handshake: `initialize` (answered) then `initialized`. Resolves with the response and its delay after spawn. */
-  async initialize(timeoutMs = 10_000) {
-    const { message, at } = await this.requestRaw(
+  /**
+   * The handshake: `initialize` (answered) then `initialized`. With `thenRead`, `initialized` and an
+   * `account/read` are written right behind `initialize`, before its answer (as eager clients do), and
+   * the delay after spawn of that read's answer is reported too.
+   */
+  async initialize(timeoutMs = 10_000, { thenRead = false } = {}) {
+    const init = this.requestRaw(
       { id: 0, method: 'initialize', params: { clientInfo: { name: 'authchart_bench', title: 'authchart bench', version: '0.0.0' }, capabilities: { experimentalApi: true } } },
       timeoutMs,
     );
+    let read = null;
+    if (thenRead) {
+      this.send({ method: 'initialized' });
+      read = this.request('account/read', {}, timeoutMs);
+    }
+    const { message, at } = await init;
     if (message.error) throw new BenchError(`${this.label}: initialize failed: ${JSON.stringify(message.error)}`);
-    this.send({ method: 'initialized' });
-    return { message, msSinceSpawn: Number(at - this.spawnedAt) / 1e6 };
+    if (!thenRead) this.send({ method: 'initialized' });
+    const out = { message, msSinceSpawn: Number(at - this.spawnedAt) / 1e6 };
+    if (read) {
+      const answer = await read;
+      if (answer.message.error) throw new BenchError(`${this.label}: account/read failed: ${JSON.stringify(answer.message.error)}`);
+      out.readMsSinceSpawn = Number(answer.at - this.spawnedAt) / 1e6;
+    }
+    return out;
   }
 
   /** Closes stdin and waits (bounded) for the process to exit; kills the tree when it does not. */

@@ -8,15 +8,15 @@ const { spawnSync } = require('node:child_process');
 const { openSync, readSync, closeSync, realpathSync } = require('node:fs');
 const path = require('node:path');
 
-const BIN = path.resolve(__dirname, '../../bin/authchart.js');
+/** The bin under test: this checkout's, or AUTHCHART_BIN (another build, to compare runs). */
+const BIN = path.resolve(process.env.AUTHCHART_BIN || path.join(__dirname, '../../bin/authchart.js'));
 
 /** The environment a server is started with: the bench's own, minus what would change its behaviour. */
 function baseEnv(codexHome, extra = {}) {
-  const env = { ...process.env, CODEX_HOME: codexHome, ...extra };
+  const env = { ...process.env };
   for (const key of Object.keys(env)) {
-    if (key.startsWith('CODEX_') && key !== 'CODEX_HOME') delete env[key];
+    if (key.startsWith('CODEX_') || key.startsWith('AUTHCHART_')) delete env[key];
   }
-  delete env.AUTHCHART_LOG;
   delete env.NODE_OPTIONS;
   delete env.RUST_LOG;
   return { ...env, ...extra, CODEX_HOME: codexHome };
@@ -25,7 +25,7 @@ function baseEnv(codexHome, extra = {}) {
 /** authchart's app-server, started as a parent would: `node bin/authchart.js app-server`. */
 const authchart = {
   name: 'authchart',
-  describe: () => `node ${path.relative(process.cwd(), BIN)} app-server (Node ${process.version})`,
+  describe: () => `node ${path.relative(process.cwd(), BIN) || BIN} app-server (Node ${process.version})`,
   spawnSpec: (codexHome, extraEnv) => ({
     label: 'authchart',
     command: process.execPath,
@@ -50,12 +50,15 @@ function isNodeLauncher(file) {
   }
 }
 
-/** The command prefix that cuts the network off: a new net namespace with loopback up. */
-function netnsPrefix() {
-  const script = 'ip link set lo up && exec "$@"';
+const NETNS_SCRIPT = 'ip link set lo up && exec "$@"';
+/** Also starts the bridge to the bench's backend ($1 = port, $2 = Unix socket), in the background. */
+const NETNS_BRIDGE_SCRIPT = `ip link set lo up && { "${process.execPath}" "${path.join(__dirname, 'netns-bridge.js')}" "$1" "$2" & } && shift 2 && exec "$@"`;
+
+/** The `unshare` command that gives a program a network namespace of its own (only loopback), or null. */
+function unshareCommand() {
   for (const unshare of [['unshare', '-n'], ['unshare', '-rn']]) {
-    const probe = spawnSync(unshare[0], [...unshare.slice(1), 'sh', '-c', script, 'sh', 'true'], { stdio: 'ignore', timeout: 5000 });
-    if (probe.status === 0) return [...unshare, 'sh', '-c', script, 'sh'];
+    const probe = spawnSync(unshare[0], [...unshare.slice(1), 'sh', '-c', NETNS_SCRIPT, 'sh', 'true'], { stdio: 'ignore', timeout: 5000 });
+    if (probe.status === 0) return unshare;
   }
   return null;
 }
@@ -68,8 +71,8 @@ function codexTarget(codexBin) {
   } catch (error) {
     return { error: `CODEX_BIN=${codexBin}: ${error.message}` };
   }
-  const prefix = netnsPrefix();
-  if (!prefix) {
+  const unshare = unshareCommand();
+  if (!unshare) {
     return { error: 'cannot cut the network off for CODEX_BIN (`unshare -n` and `unshare -rn` both failed); not running it' };
   }
   const version = spawnSync(file, ['--version'], { encoding: 'utf8', timeout: 10_000 });
@@ -79,13 +82,17 @@ function codexTarget(codexBin) {
     file,
     launcher,
     version: (version.stdout || '').trim() || 'unknown version',
+    /** Its loopback is its own: the bench's backend is reached through a bridge (netns-bridge.js). */
+    needsBridge: true,
     describe() {
-      return `${prefix.slice(0, -4).join(' ')} … ${codexBin} app-server (${this.version}${launcher ? ', Node launcher + native binary' : ', native binary'})`;
+      return `${unshare.join(' ')} (loopback only) ${codexBin} app-server (${this.version}${launcher ? ', Node launcher + native binary' : ', native binary'})`;
     },
-    spawnSpec: (codexHome, extraEnv) => ({
+    spawnSpec: (codexHome, extraEnv, bridge) => ({
       label: 'codex',
-      command: prefix[0],
-      args: [...prefix.slice(1), file, 'app-server'],
+      command: unshare[0],
+      args: bridge
+        ? [...unshare.slice(1), 'sh', '-c', NETNS_BRIDGE_SCRIPT, 'sh', String(bridge.port), bridge.socketPath, file, 'app-server']
+        : [...unshare.slice(1), 'sh', '-c', NETNS_SCRIPT, 'sh', file, 'app-server'],
       env: baseEnv(codexHome, extraEnv),
     }),
   };
