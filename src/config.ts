@@ -3,7 +3,7 @@
  * (PROTOCOL.md §9). Unknown keys are Codex's business and are ignored; a known key of the wrong type,
  * or a file that is not TOML, stops start-up with a ConfigError naming the file, the line and the key.
  */
-import { readFile } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { ForcedLoginMethod } from '../machines/types';
@@ -149,8 +149,7 @@ export async function loadConfig(codexHome: string, env: NodeJS.ProcessEnv = pro
   const configFile = path.join(codexHome, 'config.toml');
   let text: string | null = null;
   try {
-    // The callback API: node:fs/promises costs ~2 ms to load, and this runs before every handshake.
-    text = await new Promise<string>((resolve, reject) => readFile(configFile, 'utf8', (error, data) => (error ? reject(error) : resolve(data))));
+    text = await readFile(configFile, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') {

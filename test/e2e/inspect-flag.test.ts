@@ -2,8 +2,10 @@
  * `--inspect` is strictly opt-in: without it the app-server listens on nothing and never loads the
  * inspector's code (HTTP/WebSocket server, Graphviz); with it, it listens on 127.0.0.1 only. Sockets are
  * read from /proc (the process's own socket inodes matched against the LISTEN entries of /proc/net/tcp*),
- * modules from Node's own loader trace (NODE_DEBUG=module).
+ * modules from Node's own loader traces (NODE_DEBUG=module,esm: the bin loads the ESM bundle and its
+ * chunks; CommonJS packages such as ws go through the CommonJS loader).
  */
+import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
 import { AppServerProcess, tempCodexHome } from '../support/appServer';
@@ -40,12 +42,14 @@ function listeningSockets(pid: number): string[] {
   return found;
 }
 
-/** Module files the CommonJS loader loaded, from its NODE_DEBUG=module trace. */
+/** Module files the CommonJS and ESM loaders loaded, from their NODE_DEBUG=module,esm traces. */
 function loadedModules(stderr: string): string[] {
-  return [...stderr.matchAll(/MODULE \d+: load "([^"]+)"/g)].map((match) => match[1]);
+  const commonjs = [...stderr.matchAll(/MODULE \d+: load "([^"]+)"/g)].map((match) => match[1]);
+  const esm = [...stderr.matchAll(/ESM \d+: Storing (file:\/\/\S+)/g)].map((match) => fileURLToPath(match[1]));
+  return [...commonjs, ...esm];
 }
 
-const INSPECTOR_CODE = /\/dist\/src\/(inspect|visualize)\/|\/node_modules\/(ws|@viz-js)\//;
+const INSPECTOR_CODE = /\/dist\/(src\/(inspect|visualize)\/|bundle\/chunks\/(inspect|visualize)-)|\/node_modules\/(ws|@viz-js)\//;
 
 function get(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -72,17 +76,17 @@ describeOnLinux('app-server --inspect is opt-in', () => {
   });
 
   it('without --inspect: nothing listens, no inspector code is loaded, no URL is printed', async () => {
-    server = await AppServerProcess.started({ codexHome: home.dir, env: { NODE_DEBUG: 'module' } });
+    server = await AppServerProcess.started({ codexHome: home.dir, env: { NODE_DEBUG: 'module,esm' } });
     expect((await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-test-000000' })).result).toEqual({ type: 'apiKey' });
     expect(listeningSockets(server.child.pid!)).toEqual([]);
     const loaded = loadedModules(server.stderr);
-    expect(loaded.some((file) => file.endsWith('/dist/src/cli.js'))).toBe(true); // the trace works
+    expect(loaded.some((file) => file.endsWith('/dist/bundle/cli.mjs'))).toBe(true); // the trace works
     expect(loaded.filter((file) => INSPECTOR_CODE.test(file))).toEqual([]);
     expect(server.stderr).not.toContain('inspector');
   });
 
   it('with --inspect: listens on 127.0.0.1 only, at the printed port', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'], env: { NODE_DEBUG: 'module' } });
+    server = AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'], env: { NODE_DEBUG: 'module,esm' } });
     const url = await inspectorUrl(server);
     await server.initialize();
     const port = Number(new URL(url).port);
