@@ -4,8 +4,7 @@
  * creates `<file>.lock` atomically (mkdir), keeps its mtime fresh while held, and treats a lock whose
  * holder died (mtime older than `staleMs`) as free. Waiting is bounded and ends with a clear error.
  */
-import { lock } from 'proper-lockfile';
-import { formatSeconds } from '../../machines/auth.machine';
+import { formatSeconds } from '../../machines/policy';
 import { silentLogger, type Logger } from '../log';
 
 /** How long a process waits for the store lock before giving up (15 s). */
@@ -32,6 +31,8 @@ export async function withFileLock<T>(file: string, critical: () => Promise<T>, 
   const lockPath = `${file}.lock`;
   let release: () => Promise<void>;
   try {
+    // Loaded on first use (a refresh): proper-lockfile brings graceful-fs, which patches fs when loaded.
+    const { lock } = await import('proper-lockfile');
     release = await lock(file, {
       realpath: false, // the file itself may not exist yet
       lockfilePath: lockPath,

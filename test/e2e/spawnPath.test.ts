@@ -44,7 +44,7 @@ describe('the spawn path of the bundle', () => {
     expect(sources).not.toContain(marker);
   });
 
-  it.each(['commander', 'smol-toml', 'write-file-atomic', 'ws', '@viz-js/viz', 'vscode-jsonrpc'])('imports %s only dynamically', (name) => {
+  it.each(['commander', 'smol-toml', 'write-file-atomic', 'proper-lockfile', 'ws', '@viz-js/viz', 'vscode-jsonrpc'])('imports %s only dynamically', (name) => {
     expect(sources).not.toMatch(new RegExp(`from\\s*"${name}"|require\\("${name}"\\)`));
     expect(sources).not.toContain(`// node_modules/${name}/`);
   });
