@@ -2,6 +2,12 @@
  * The ChatGPT backend client: every call made with ChatGPT credentials goes through one 401 recovery
  * loop (PROTOCOL.md §6). The chart decides whether the call may go ahead and runs the refresh; this only
  * sets the headers, reports the 401 and retries once with whatever credentials the refresh left.
+ *
+ * At most {@link MAX_CONCURRENT_BACKEND_CALLS} calls per origin are on the wire at once; the others wait
+ * for a slot and only then take their credentials. So when a burst of calls meets a 401, the few in
+ * flight report it and the one refresh starts, and every call still waiting takes the refreshed token
+ * instead of spending a request on the stale one: 1000 concurrent calls meeting an expired token cost
+ * 16 refused requests, not 1000 (and keep-alive connections are reused instead of one socket per call).
  */
 import type { AuthCore, BackendTicket } from './core';
 
@@ -15,6 +21,44 @@ export interface AuthorizedFetchOptions {
 
 /** The default `purpose` of a backend call. */
 export const DEFAULT_PURPOSE = 'call the ChatGPT backend';
+
+/** Calls per origin on the wire at once (see the file comment). */
+export const MAX_CONCURRENT_BACKEND_CALLS = 16;
+
+/** A counting semaphore: `acquire()` resolves when a slot is free, in arrival order. */
+class Slots {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly size: number) {}
+
+  async acquire(): Promise<void> {
+    if (this.active < this.size) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** Hands the slot to the next waiting call, or frees it. */
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
+const slotsByOrigin = new Map<string, Slots>();
+
+function slotsFor(input: string | URL): Slots {
+  const origin = new URL(input).origin;
+  let slots = slotsByOrigin.get(origin);
+  if (!slots) {
+    slots = new Slots(MAX_CONCURRENT_BACKEND_CALLS);
+    slotsByOrigin.set(origin, slots);
+  }
+  return slots;
+}
 
 function withCredentials(init: RequestInit, ticket: BackendTicket): RequestInit {
   const headers = new Headers(init.headers);
@@ -38,10 +82,17 @@ export async function authorizedFetch(
 ): Promise<Response> {
   const purpose = options.purpose ?? DEFAULT_PURPOSE;
   const send = options.fetch ?? fetch;
-  const ticket = await core.beginBackendCall(purpose);
-  const first = await send(input, withCredentials(init, ticket));
-  if (first.status !== 401) return first;
-  await first.body?.cancel().catch(() => undefined); // frees the connection; the body is not needed
-  await core.recoverFromUnauthorized(ticket);
-  return send(input, withCredentials(init, await core.beginBackendCall(purpose)));
+  const slots = slotsFor(input);
+  await slots.acquire();
+  try {
+    // Credentials are taken once the call has its slot: a refresh started meanwhile is waited out.
+    const ticket = await core.beginBackendCall(purpose);
+    const first = await send(input, withCredentials(init, ticket));
+    if (first.status !== 401) return first;
+    await first.body?.cancel().catch(() => undefined); // frees the connection; the body is not needed
+    await core.recoverFromUnauthorized(ticket);
+    return await send(input, withCredentials(init, await core.beginBackendCall(purpose)));
+  } finally {
+    slots.release();
+  }
 }

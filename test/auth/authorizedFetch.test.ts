@@ -1,5 +1,5 @@
 /** authorizedFetch as a library API: an in-process core, the host answering refreshes itself. */
-import { authorizedFetch } from '../../src/auth/backend';
+import { MAX_CONCURRENT_BACKEND_CALLS, authorizedFetch } from '../../src/auth/backend';
 import { AuthCallError, AuthCore } from '../../src/auth/core';
 import { EphemeralCredentialStore } from '../../src/auth/credentials';
 import { decodeExternalTokens } from '../../src/auth/externalTokens';
@@ -70,5 +70,21 @@ describe('authorizedFetch', () => {
     expect(error).toBeInstanceOf(AuthCallError);
     expect(error).toMatchObject({ code: -32600, message: 'codex account authentication required to list tasks' });
     expect(server.seen).toHaveLength(0);
+  });
+
+  it('lets a burst meeting a 401 spend only the requests already on the wire: the rest wait and take the new token', async () => {
+    let asked = 0;
+    const c = await openCore(async () => {
+      asked += 1;
+      return { accessToken: NEW, chatgptAccountId: 'acct-1' };
+    });
+    await login(c, { accessToken: OLD, chatgptAccountId: 'acct-1' });
+    const responses = await Promise.all(Array.from({ length: 100 }, () => authorizedFetch(c, `${server.origin}/backend-api/x`)));
+    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(201));
+    expect(asked).toBe(1);
+    const refused = server.seen.filter((r) => bearerOf(r) === OLD).length;
+    expect(refused).toBeGreaterThan(0);
+    expect(refused).toBeLessThanOrEqual(MAX_CONCURRENT_BACKEND_CALLS);
+    expect(server.seen).toHaveLength(100 + refused);
   });
 });
