@@ -70,10 +70,9 @@ async function main() {
     for (const t of targets) results.targets[t.name].startup = cold[t.name];
   }
   if (options.only.has('steady')) {
-    for (const t of targets) {
-      log(`${t.name}: 1000 sequential account/read, 10 000 with 100 in flight (×${options.repeats})`);
-      results.targets[t.name].steady = await steadyState(t, { sequential: 1000, concurrent: 10_000, inFlight: 100, repeats: options.repeats });
-    }
+    log(`steady state: 1000 sequential account/read, 10 000 with 100 in flight (×${options.repeats}), targets in turns`);
+    const steady = await steadyState(targets, { sequential: 1000, concurrent: 10_000, inFlight: 100, repeats: options.repeats });
+    for (const t of targets) results.targets[t.name].steady = steady[t.name];
   }
   if (options.only.has('refresh')) {
     for (const t of targets) {

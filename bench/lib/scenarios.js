@@ -97,40 +97,83 @@ async function burst(server, method, params, total, inFlight, timeoutMs = 60_000
 }
 
 /**
- * Steady state on one server logged in with an API key: sequential `account/read` (median/p99), then
- * `account/read` with 100 in flight (req/s, p99), then the server's peak RSS.
+ * A CODEX_HOME as a user who ran `codex login` has it: auth.json with ChatGPT tokens (unsigned JWTs
+ * valid for a year, refreshed just now), so that `account/read` answers a ChatGPT account and nothing
+ * needs the network.
  */
-async function steadyState(target, { sequential, concurrent, inFlight, repeats }) {
-  return withServer(target, {}, async (server) => {
-    await server.initialize(15_000);
-    const login = await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-bench-0000000000000000' });
-    if (login.message.error) throw new BenchError(`${target.name}: API key login failed: ${JSON.stringify(login.message.error)}`);
-    // Warm-up (JIT, buffers): not recorded.
-    await burst(server, 'account/read', {}, 500, 1);
-    await burst(server, 'account/read', {}, 2000, inFlight);
+function loggedInFiles() {
+  const idToken = fakeJwt(accountClaims());
+  return {
+    'auth.json': `${JSON.stringify({
+      auth_mode: 'chatgpt',
+      OPENAI_API_KEY: null,
+      tokens: { id_token: idToken, access_token: fakeJwt(accountClaims({ jti: 'bench-steady' })), refresh_token: 'bench-rt-steady', account_id: 'acct-bench' },
+      last_refresh: new Date().toISOString(),
+    })}\n`,
+  };
+}
 
-    const sequentialRuns = [];
-    const concurrentRuns = [];
-    for (let i = 0; i < repeats; i += 1) {
-      const seq = await burst(server, 'account/read', {}, sequential, 1);
-      if (seq.errors > 0) throw new BenchError(`${target.name}: account/read failed: ${JSON.stringify(seq.firstError)}`);
-      sequentialRuns.push(summarize(seq.latencies));
-      const conc = await burst(server, 'account/read', {}, concurrent, inFlight);
-      if (conc.errors > 0) throw new BenchError(`${target.name}: account/read failed: ${JSON.stringify(conc.firstError)}`);
-      concurrentRuns.push({ ...summarize(conc.latencies), wallMs: conc.wallMs, reqPerSec: concurrent / (conc.wallMs / 1000) });
+/** The run with the median figure (of an odd count), whole, so that its median and p99 belong together. */
+function medianRun(runs, key, higherIsBetter) {
+  const sorted = [...runs].sort((a, b) => (higherIsBetter ? b[key] - a[key] : a[key] - b[key]));
+  return { ...sorted[(sorted.length - 1) >> 1], runs: runs.map((r) => r[key]) };
+}
+
+/**
+ * Steady state, one server per target, all running at once and measured in turns (so that background
+ * load hits them alike), each logged in from auth.json: `repeats` × (1000 sequential `account/read`
+ * (median/p99), then 10 000 with 100 in flight (req/s, p99)); then each server's peak RSS.
+ */
+async function steadyState(targets, { sequential, concurrent, inFlight, repeats }) {
+  const homes = [];
+  const servers = [];
+  try {
+    for (const target of targets) {
+      const home = freshHome(loggedInFiles());
+      homes.push(home);
+      const server = new AppServerChild(target.spawnSpec(home.dir));
+      servers.push(server);
+      await server.initialize(15_000);
+      const first = await server.request('account/read', {});
+      if (first.message.error || first.message.result?.account?.type !== 'chatgpt') {
+        throw new BenchError(`${target.name}: account/read did not answer the ChatGPT account of auth.json: ${JSON.stringify(first.message)}`);
+      }
+      // Warm-up (JIT, buffers): not recorded.
+      await burst(server, 'account/read', {}, 500, 1);
+      await burst(server, 'account/read', {}, 2000, inFlight);
     }
-    const rss = peakRss(server.pid);
-    const pick = (runs, key, higherIsBetter) => {
-      // The run with the median figure (of an odd count), whole, so its median and p99 belong together.
-      const sorted = [...runs].sort((a, b) => (higherIsBetter ? b[key] - a[key] : a[key] - b[key]));
-      return { ...sorted[(sorted.length - 1) >> 1], runs: runs.map((r) => r[key]) };
+    const runs = targets.map(() => ({ sequential: [], concurrent: [] }));
+    const check = (target, result) => {
+      if (result.errors > 0) throw new BenchError(`${target.name}: account/read failed: ${JSON.stringify(result.firstError)}`);
+      return result;
     };
-    return {
-      sequential: pick(sequentialRuns, 'median', false),
-      concurrent: pick(concurrentRuns, 'reqPerSec', true),
-      rss,
-    };
-  });
+    for (let i = 0; i < repeats; i += 1) {
+      for (const [n, target] of targets.entries()) {
+        const seq = check(target, await burst(servers[n], 'account/read', {}, sequential, 1));
+        runs[n].sequential.push(summarize(seq.latencies));
+      }
+      for (const [n, target] of targets.entries()) {
+        const conc = check(target, await burst(servers[n], 'account/read', {}, concurrent, inFlight));
+        runs[n].concurrent.push({ ...summarize(conc.latencies), wallMs: conc.wallMs, reqPerSec: concurrent / (conc.wallMs / 1000) });
+      }
+    }
+    const out = {};
+    for (const [n, target] of targets.entries()) {
+      out[target.name] = {
+        state: 'logged in from auth.json (ChatGPT tokens)',
+        sequential: medianRun(runs[n].sequential, 'median', false),
+        concurrent: medianRun(runs[n].concurrent, 'reqPerSec', true),
+        rss: peakRss(servers[n].pid),
+      };
+    }
+    return out;
+  } finally {
+    for (const server of servers) {
+      await server.close(3000).catch(() => server.dispose());
+      server.dispose();
+    }
+    for (const home of homes) home.cleanup();
+  }
 }
 
 module.exports = { coldStart, steadyState, burst, withServer, freshHome, BackendProcess, fakeJwt, accountClaims };
