@@ -167,12 +167,13 @@ export class AppServer {
   private load(): Promise<void> {
     if (this.loading) return this.loading;
     const { core, config, logger } = this.options;
-    this.loading = Promise.all([import('./methods.js'), typeof core === 'function' ? core() : core]).then(
+    const loadCore = async () => (typeof core === 'function' ? core() : core);
+    this.loading = Promise.all([import('./methods.js'), loadCore()]).then(
       ([{ METHODS }, loaded]) => {
         if (!this.closing) {
           this.stopNotifications = loaded.onNotification((notification) => this.notify(notification));
-          // The parent answers account/chatgptAuthTokens/refresh; the chart enforces the timeout and a
-          // late answer finds no request waiting.
+          // The parent answers account/chatgptAuthTokens/refresh. The chart enforces the timeout and
+          // ignores a late answer; the request stays pending here until answered or the connection closes.
           loaded.setParentRequester((method, params) => this.sendRequest(method, params));
         }
         this.loaded = { methods: METHODS, context: { core: loaded, config, logger, clientName: this.clientName } };
