@@ -136,7 +136,7 @@ export class AuthCore {
           this.managed = null;
         }),
         managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(({ input, signal }) =>
-          this.loggingFailure(`managed token refresh (${input.reason})`, () => {
+          this.loggingFailure(`managed token refresh (${input.reason})`, signal, () => {
             const current = this.managed;
             if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
             const deps = { store: this.store, tokenUrl: config.tokenUrl, logger: this.logger, fetchImpl: options.fetch };
@@ -144,7 +144,7 @@ export class AuthCore {
           }),
         ),
         externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(({ input, signal }) =>
-          this.loggingFailure('external token refresh', () =>
+          this.loggingFailure('external token refresh', signal, () =>
             requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger }),
           ),
         ),
@@ -363,11 +363,12 @@ export class AuthCore {
   }
 
   /** Runs a refresh effect; its failure is logged once here (however many calls wait on it) and rethrown. */
-  private async loggingFailure<T>(what: string, effect: () => Promise<T>): Promise<T> {
+  /** Runs an effect, logging its failure once; an effect the chart abandoned (signal aborted) is not a failure. */
+  private async loggingFailure<T>(what: string, signal: AbortSignal, effect: () => Promise<T>): Promise<T> {
     try {
       return await effect();
     } catch (error) {
-      this.logger.warn(`${what} failed: ${(error as Error).message}`);
+      if (!signal.aborted) this.logger.warn(`${what} failed: ${(error as Error).message}`);
       throw error;
     }
   }

@@ -12,7 +12,7 @@ import { decodeExternalTokens } from './externalTokens';
 export { EXTERNAL_REFRESH_METHOD };
 
 /** Sends a request to the parent application and resolves with its result (rejects with its error). */
-export type ParentRequester = (method: string, params: unknown) => Promise<unknown>;
+export type ParentRequester = (method: string, params: unknown, options?: { signal?: AbortSignal }) => Promise<unknown>;
 
 function isWireError(error: unknown): error is { code: number; message: string } {
   return typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'number';
@@ -30,12 +30,10 @@ export async function requestExternalRefresh(
   signal.addEventListener('abort', () =>
     logger.warn(`stopped waiting for the parent's answer to ${EXTERNAL_REFRESH_METHOD} after ${formatSeconds(Date.now() - started)}; the previous tokens stay in use`),
   );
-  const pending = Promise.resolve().then(() => send(EXTERNAL_REFRESH_METHOD, input)); // a sync throw becomes a failure too
-  // An answer after the chart stopped waiting is expected (slow parent), not a failure: note it and drop it.
-  const late = () => {
-    if (signal.aborted) logger.debug(`ignored a late answer to ${EXTERNAL_REFRESH_METHOD}: that refresh had already ended`);
-  };
-  pending.then(late, late);
+  // The signal aborts when the chart stops waiting (timeout, logout): the connection then forgets the
+  // request, so a parent that never answers leaves nothing pending and a late answer is dropped there.
+  const pending = Promise.resolve().then(() => send(EXTERNAL_REFRESH_METHOD, input, { signal })); // a sync throw becomes a failure too
+  pending.catch(() => {}); // after an abort nobody awaits it
   let result: unknown;
   try {
     result = await pending;

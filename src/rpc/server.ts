@@ -174,7 +174,7 @@ export class AppServer {
           this.stopNotifications = loaded.onNotification((notification) => this.notify(notification));
           // The parent answers account/chatgptAuthTokens/refresh. The chart enforces the timeout and
           // ignores a late answer; the request stays pending here until answered or the connection closes.
-          loaded.setParentRequester((method, params) => this.sendRequest(method, params));
+          loaded.setParentRequester((method, params, options) => this.sendRequest(method, params, options));
         }
         this.loaded = { methods: METHODS, context: { core: loaded, config, logger, clientName: this.clientName } };
       },

@@ -91,7 +91,9 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
     expect(bearers()).toEqual([OLD, OLD]);
     expect(await tokenInUse(p)).toBe(OLD);
     expect(p.serverRequests()).toHaveLength(1);
-    expect(p.stderr()).toContain('ignored a late answer to account/chatgptAuthTokens/refresh');
+    // The chart abandoned the request at the timeout, so the connection no longer knows its id.
+    expect(p.stderr()).toContain('ignored a response to an unknown or abandoned request (id 0)');
+    expect(p.stderr()).not.toContain('external token refresh failed');
     expect(p.stderr()).not.toMatch(/authchart error/);
   });
 
