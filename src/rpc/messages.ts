@@ -2,6 +2,8 @@
  * JSON-RPC message shapes as authchart reads and writes them (PROTOCOL.md §1): sorting a parsed line into
  * request / notification / response, and the parse-error text. Pure; no stream, no library.
  */
+import { ErrorCodes } from './errors';
+import type { Frame } from './framing';
 
 /** A wire message as authchart writes it (no `"jsonrpc"` member). */
 export type WireMessage = Record<string, unknown>;
@@ -77,4 +79,26 @@ export function parseErrorMessage(error: unknown, text: string): string {
   const position = /position (\d+)/.exec(error instanceof Error ? error.message : '');
   const where = position ? ` at character ${position[1]}` : '';
   return `Parse error: the line is not valid JSON${where} (${Buffer.byteLength(text)} bytes); send one JSON-RPC object per line`;
+}
+
+/** What one frame of input decodes to: a message, or the error to answer it with (id null). */
+export type DecodedFrame = { ok: true; message: Incoming; raw: unknown } | { ok: false; error: { code: number; message: string } };
+
+/**
+ * Decodes one frame of the line buffer: an over-long line, a line that is not JSON and a JSON value that
+ * is not a message each become the error of PROTOCOL.md §1 (without echoing the line).
+ */
+export function decodeFrame(frame: Frame): DecodedFrame {
+  if (frame.kind === 'overflow') {
+    return { ok: false, error: { code: ErrorCodes.InvalidRequest, message: `message too long: ${frame.bytes} bytes exceed the 10 MiB line limit; it was dropped` } };
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(frame.text);
+  } catch (error) {
+    return { ok: false, error: { code: ErrorCodes.ParseError, message: parseErrorMessage(error, frame.text) } };
+  }
+  const classified = classifyMessage(raw);
+  if (classified.kind === 'invalid') return { ok: false, error: { code: ErrorCodes.InvalidRequest, message: `Invalid request: ${classified.reason}` } };
+  return { ok: true, message: classified, raw };
 }

@@ -15,9 +15,8 @@ import {
   type Message,
   type MessageWriter,
 } from 'vscode-jsonrpc/node';
-import { ErrorCodes } from './errors';
 import { LineBuffer } from './framing';
-import { classifyMessage as classify, parseErrorMessage } from './messages';
+import { classifyMessage as classify, decodeFrame, parseErrorMessage } from './messages';
 
 export { parseErrorMessage };
 
@@ -32,7 +31,12 @@ export type Classified =
 /** Sorts a parsed JSON value into request / notification / response (as vscode-jsonrpc messages), or says why it is none. */
 export function classifyMessage(value: unknown): Classified {
   const classified = classify(value);
-  return classified.kind === 'invalid' ? classified : { kind: classified.kind, message: { jsonrpc: '2.0', ...classified.message } as unknown as Message };
+  return classified.kind === 'invalid' ? classified : { kind: classified.kind, message: withJsonrpc(classified.message) };
+}
+
+/** The message as vscode-jsonrpc expects it, with the "jsonrpc" member NDJSON peers may leave out. */
+function withJsonrpc(message: object): Message {
+  return { jsonrpc: '2.0', ...message } as unknown as Message;
 }
 
 /** What the reader reports besides messages. */
@@ -61,25 +65,15 @@ export class NdjsonMessageReader extends AbstractMessageReader {
   listen(callback: DataCallback): Disposable {
     const deliver = (frames: ReturnType<LineBuffer['push']>) => {
       for (const frame of frames) {
-        if (frame.kind === 'overflow') {
-          this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `message too long: ${frame.bytes} bytes exceed the 10 MiB line limit; it was dropped` });
+        const decoded = decodeFrame(frame);
+        if (!decoded.ok) {
+          this.hooks.onBadLine(decoded.error);
           continue;
         }
-        let value: unknown;
+        const message = withJsonrpc(decoded.message.message);
+        this.hooks.onMessage?.({ kind: decoded.message.kind, message }, decoded.raw);
         try {
-          value = JSON.parse(frame.text);
-        } catch (error) {
-          this.hooks.onBadLine({ code: ErrorCodes.ParseError, message: parseErrorMessage(error, frame.text) });
-          continue;
-        }
-        const classified = classifyMessage(value);
-        if (classified.kind === 'invalid') {
-          this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `Invalid request: ${classified.reason}` });
-          continue;
-        }
-        this.hooks.onMessage?.(classified, value);
-        try {
-          callback(classified.message);
+          callback(message);
         } catch (error) {
           this.fireError(error);
         }

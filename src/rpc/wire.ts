@@ -6,9 +6,8 @@
  * back-pressure. (src/rpc/transport.ts adapts the same framing to vscode-jsonrpc for authchart/client.)
  */
 import type { Readable, Writable } from 'node:stream';
-import { ErrorCodes } from './errors';
 import { LineBuffer } from './framing';
-import { classifyMessage, parseErrorMessage, type Incoming, type WireMessage } from './messages';
+import { decodeFrame, type Incoming, type WireMessage } from './messages';
 
 /** What the reader reports. */
 export interface WireReaderHooks {
@@ -64,25 +63,12 @@ export class WireReader {
 
   private deliver(frames: ReturnType<LineBuffer['push']>): void {
     for (const frame of frames) {
-      if (frame.kind === 'overflow') {
-        this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `message too long: ${frame.bytes} bytes exceed the 10 MiB line limit; it was dropped` });
-        continue;
-      }
-      let value: unknown;
-      try {
-        value = JSON.parse(frame.text);
-      } catch (error) {
-        this.hooks.onBadLine({ code: ErrorCodes.ParseError, message: parseErrorMessage(error, frame.text) });
-        continue;
-      }
-      const classified = classifyMessage(value);
-      if (classified.kind === 'invalid') {
-        this.hooks.onBadLine({ code: ErrorCodes.InvalidRequest, message: `Invalid request: ${classified.reason}` });
-        continue;
-      }
-      this.hooks.onMessage(classified);
+      const decoded = decodeFrame(frame);
+      if (decoded.ok) this.hooks.onMessage(decoded.message);
+      else this.hooks.onBadLine(decoded.error);
     }
   }
+
 }
 
 /**
