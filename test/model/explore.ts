@@ -218,22 +218,25 @@ export function groupsOf(explored: Explored): Map<string, Group[]> {
 }
 
 /**
- * Walks that take every group at least once: from the current state, go by the shortest route to the
- * nearest state with an untaken group and take it. A walk ends when nothing untaken is reachable or it
- * reaches `maxGroups`; the next walk starts from the initial state (a fresh server process).
+ * Walks that take every group at least once. The group graph has one-way parts (a restored mode is left
+ * for good, a deep-history record is overwritten), so the order matters: from the current state the walk
+ * goes, by the shortest route, to the untaken group that lies earliest in the graph's one-way order
+ * (strongly connected components in topological order), taking the groups that stay inside a component
+ * before those that leave it, nearest first. A walk ends when nothing untaken is reachable or it reaches
+ * `maxGroups`; the next walk starts from the initial state (a fresh server process).
  */
 export function coveringWalks(explored: Explored, maxGroups = 120): ModelPath[] {
   const { fixture } = explored;
   const groups = groupsOf(explored);
+  const rank = componentRanks(groups, explored.initialKey);
   const untaken = new Set([...groups.values()].flat().map((g) => g.id));
   const walks: ModelPath[] = [];
   while (untaken.size > 0) {
     const steps: PathStep[] = [];
     let at = explored.initialKey;
     let taken = 0;
-    let progressed = false;
     while (taken < maxGroups) {
-      const route = routeToUntaken(groups, at, untaken);
+      const route = routeToUntaken(groups, rank, at, untaken);
       if (!route) break;
       for (const group of route) {
         untaken.delete(group.id);
@@ -241,9 +244,8 @@ export function coveringWalks(explored: Explored, maxGroups = 120): ModelPath[] 
         at = group.to;
         taken += 1;
       }
-      progressed = true;
     }
-    if (!progressed) break; // what remains is unreachable from the initial state; coverage reports it
+    if (taken === 0) break; // what remains is unreachable from the initial state; coverage reports it
     // Recompute along the walk so every step's `before` is exactly the previous step's `after`.
     const replayed = runStimuli(explored, steps.map((s) => s.stimulus));
     walks.push({ fixture, origin: `walk ${walks.length + 1}`, steps: replayed, description: describePath(fixture, replayed, `walk ${walks.length + 1}`) });
@@ -251,28 +253,71 @@ export function coveringWalks(explored: Explored, maxGroups = 120): ModelPath[] 
   return walks;
 }
 
-/** Breadth-first: the groups leading from `from` to (and including) the nearest untaken group. */
-function routeToUntaken(groups: Map<string, Group[]>, from: string, untaken: Set<string>): Group[] | null {
+/** Rank of each state's strongly connected component in topological order (Tarjan, iterative enough for ~100 states). */
+function componentRanks(groups: Map<string, Group[]>, initial: string): Map<string, number> {
+  const index = new Map<string, number>();
+  const low = new Map<string, number>();
+  const onStack = new Set<string>();
+  const stack: string[] = [];
+  const component = new Map<string, number>();
+  let counter = 0;
+  let components = 0;
+  const connect = (v: string) => {
+    index.set(v, counter);
+    low.set(v, counter);
+    counter += 1;
+    stack.push(v);
+    onStack.add(v);
+    for (const g of groups.get(v) ?? []) {
+      if (!index.has(g.to)) {
+        connect(g.to);
+        low.set(v, Math.min(low.get(v)!, low.get(g.to)!));
+      } else if (onStack.has(g.to)) {
+        low.set(v, Math.min(low.get(v)!, index.get(g.to)!));
+      }
+    }
+    if (low.get(v) === index.get(v)) {
+      let w: string;
+      do {
+        w = stack.pop()!;
+        onStack.delete(w);
+        component.set(w, components);
+      } while (w !== v);
+      components += 1;
+    }
+  };
+  connect(initial);
+  // Tarjan completes components sinks first: reverse for topological order.
+  return new Map([...component].map(([state, c]) => [state, components - 1 - c]));
+}
+
+/** The route (groups) from `from` to the best untaken group: earliest component, staying inside it first, nearest. */
+function routeToUntaken(groups: Map<string, Group[]>, rank: Map<string, number>, from: string, untaken: Set<string>): Group[] | null {
   const previous = new Map<string, { key: string; group: Group } | null>([[from, null]]);
+  const distance = new Map([[from, 0]]);
   const queue = [from];
+  let best: { group: Group; score: [number, number, number] } | null = null;
   while (queue.length) {
     const key = queue.shift()!;
-    const out = groups.get(key) ?? [];
-    const next = out.find((g) => untaken.has(g.id));
-    if (next) {
-      const route = [next];
-      let back = previous.get(key);
-      while (back) {
-        route.unshift(back.group);
-        back = previous.get(back.key);
+    for (const group of groups.get(key) ?? []) {
+      if (untaken.has(group.id)) {
+        const score: [number, number, number] = [rank.get(key)!, rank.get(group.to) === rank.get(key) ? 0 : 1, distance.get(key)!];
+        if (!best || score[0] < best.score[0] || (score[0] === best.score[0] && (score[1] < best.score[1] || (score[1] === best.score[1] && score[2] < best.score[2])))) {
+          best = { group, score };
+        }
       }
-      return route;
-    }
-    for (const group of out) {
       if (previous.has(group.to)) continue;
       previous.set(group.to, { key, group });
+      distance.set(group.to, distance.get(key)! + 1);
       queue.push(group.to);
     }
   }
-  return null;
+  if (!best) return null;
+  const route = [best.group];
+  let back = previous.get(best.group.from);
+  while (back) {
+    route.unshift(back.group);
+    back = previous.get(back.key);
+  }
+  return route;
 }
