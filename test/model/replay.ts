@@ -23,6 +23,7 @@ export function withEnvironmentText(value: unknown): unknown {
     const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
     return expect.stringMatching(new RegExp(`^${value.split(ENVIRONMENT_TEXT).map(escape).join('.+')}$`, 's'));
   }
+  if (value && typeof (value as { asymmetricMatch?: unknown }).asymmetricMatch === 'function') return value;
   if (Array.isArray(value)) return value.map(withEnvironmentText);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironmentText(v)]));
   return value;
@@ -94,6 +95,11 @@ export class ReplaySession {
     }
   }
 
+  /** Adds token bytes that must never reach a file under CODEX_HOME (e.g. sent in bad input). */
+  rememberSecrets(secrets: readonly string[]): void {
+    secrets.forEach((s) => this.secrets.add(s));
+  }
+
   /** Fails when any token handed over by an external login appears in a file under CODEX_HOME. */
   checkNoSecretsOnDisk(): void {
     for (const file of filesUnder(this.home.dir)) {
@@ -116,7 +122,8 @@ export class ReplaySession {
     }
   }
 
-  private async replayGroup(group: PathStep[], where: string): Promise<void> {
+  /** Replays one group (a request and the actor results that end its effect); returns the response. */
+  async replayGroup(group: PathStep[], where: string): Promise<Msg> {
     const [request, ...outcomes] = group;
     const wire = request.stimulus.wire;
     if (wire.kind !== 'request') throw new Error(`${where}: a group must start with a request`);
@@ -142,6 +149,25 @@ export class ReplaySession {
     const last = group[group.length - 1].model;
     const readBack = await this.readBack(last);
     this.expectSince(from, [response, ...notifications, ...readBack], where);
+    return this.server.since(from)[0];
+  }
+
+  /**
+   * Writes one raw line that is not a valid request of the catalogue (bad input), and checks the wire:
+   * exactly `reply` (or nothing, for a notification) and no notification, then the projection of
+   * `model` (which bad input must not have changed).
+   */
+  async sendBadLine(line: string, reply: Msg | null, model: ModelStep, where: string): Promise<void> {
+    const from = this.server.messages.length;
+    this.server.writeLine(line);
+    const readBack = await this.readBack(model);
+    this.expectSince(from, reply ? [reply, ...readBack] : readBack, where);
+  }
+
+  /** Checks `account/read` and `getAuthStatus` against a model state, with nothing else on the wire. */
+  async checkProjection(model: ModelStep, where: string): Promise<void> {
+    const from = this.server.messages.length;
+    this.expectSince(from, await this.readBack(model), where);
   }
 
   /** Sends `account/read` and `getAuthStatus`; returns what the model says they must answer. */
@@ -161,6 +187,8 @@ export class ReplaySession {
     const actual = this.server.since(from);
     try {
       expect(actual).toEqual(withEnvironmentText(expected));
+      // Strict clients drop the connection on a notification off Codex's schema.
+      expect(this.server.schemaViolations).toEqual([]);
     } catch (error) {
       (error as Error).message = `${where}\n\n${(error as Error).message}\n\nserver stderr (tail):\n${this.server.stderr.slice(-2000)}`;
       throw error;

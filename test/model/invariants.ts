@@ -1,0 +1,93 @@
+/**
+ * Invariants of the auth chart, checked on every step of random event sequences (properties.test.ts
+ * against the pure chart, properties.server.test.ts against the real server):
+ *
+ *   1. a refused request never changes the state (also when the refusal comes from a failed effect);
+ *   2. every request sent while the chart is idle gets exactly one answer by the time it is idle again;
+ *   3. external tokens are never in the chart (and, on the server, never on disk);
+ *   4. `failed` is left only by a login or a logout;
+ *   5. at most one refresh is in flight.
+ *
+ * 4 and 5 name the states and actors of the refresh feature by convention (a state node keyed `failed`,
+ * invoked actors whose id contains `refresh`); `Vacuity` counts how often each was actually exercised,
+ * so a chart that has them but a run that never reached them is reported, not silently passed.
+ */
+import type { AuthEmitted } from '../../machines/types';
+import type { AuthSnapshot } from '../../machines/views';
+import { answerTo, type ModelStep } from './model';
+
+/** How often the conditional invariants had something to check. */
+export interface Vacuity {
+  stepsFromFailed: number;
+  stepsWithRefreshRunning: number;
+  requestsRefused: number;
+}
+
+/** A fresh counter. */
+export function newVacuity(): Vacuity {
+  return { stepsFromFailed: 0, stepsWithRefreshRunning: 0, requestsRefused: 0 };
+}
+
+/** True when the snapshot is in a state node keyed `failed`. */
+export function inFailed(snapshot: AuthSnapshot): boolean {
+  return snapshot._nodes.some((node) => node.key === 'failed');
+}
+
+/** The invoked refresh actors running in a snapshot. */
+export function refreshesRunning(snapshot: AuthSnapshot): string[] {
+  return Object.keys(snapshot.children).filter((id) => /refresh/i.test(id));
+}
+
+/** State value and context: what a refused request must leave as it was (history records may move). */
+export function observableState(snapshot: AuthSnapshot): string {
+  return JSON.stringify({ value: snapshot.value, context: { ...snapshot.context, pending: null } });
+}
+
+function reqOf(step: ModelStep): number | null {
+  const req = (step.event as { req?: unknown }).req;
+  return typeof req === 'number' ? req : null;
+}
+
+function isCommand(step: ModelStep): boolean {
+  return reqOf(step) !== null && /^(login\.|logout$)/.test(step.event.type);
+}
+
+/** Invariants 3–5 on one step; returns the violations. */
+export function checkStep(step: ModelStep, secrets: readonly string[], vacuity: Vacuity): string[] {
+  const violations: string[] = [];
+  const dump = JSON.stringify({ value: step.after.value, context: step.after.context, children: Object.keys(step.after.children) });
+  for (const secret of secrets) if (dump.includes(secret)) violations.push(`a token is in the chart after ${step.event.type}`);
+  if (inFailed(step.before)) {
+    vacuity.stepsFromFailed += 1;
+    if (!inFailed(step.after) && !/^(login\.|logout$)/.test(step.event.type)) violations.push(`failed was left by ${step.event.type}`);
+  }
+  const refreshes = refreshesRunning(step.after);
+  if (refreshes.length > 0) vacuity.stepsWithRefreshRunning += 1;
+  if (refreshes.length > 1) violations.push(`${refreshes.length} refreshes in flight after ${step.event.type}: ${refreshes.join(', ')}`);
+  return violations;
+}
+
+/**
+ * Invariants 1–2 on one request: `steps` start with the command and run until the chart is idle again
+ * (a command sent while busy is a group of one step, refused on the spot).
+ */
+export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): string[] {
+  const [first] = steps;
+  if (!first || !isCommand(first)) return [];
+  const violations: string[] = [];
+  const req = reqOf(first)!;
+  const last = steps[steps.length - 1];
+  const emitted: AuthEmitted[] = steps.flatMap((s) => s.emitted);
+  const answers = emitted.filter((e) => (e.type === 'answer.done' || e.type === 'answer.refused') && e.req === req);
+  const sentWhileIdle = !first.before.hasTag('busy');
+  if (sentWhileIdle && answers.length !== 1) violations.push(`${first.event.type} got ${answers.length} answers`);
+  const answer = answerTo(emitted, req);
+  if (answer?.type === 'answer.refused') {
+    vacuity.requestsRefused += 1;
+    if (observableState(last.after) !== observableState(first.before)) {
+      violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${observableState(first.before)} to ${observableState(last.after)}`);
+    }
+    if (emitted.some((e) => e.type.startsWith('notify.'))) violations.push(`refused ${first.event.type} sent a notification`);
+  }
+  return violations;
+}

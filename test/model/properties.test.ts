@@ -1,0 +1,102 @@
+/**
+ * Property-based layer, pure: random event sequences (catalogue stimuli, including commands sent while
+ * the chart is busy, plus bad input: unknown events and unreadable tokens) against the chart's pure
+ * transition, checking the invariants of invariants.ts after every step and every request.
+ */
+import fc from 'fast-check';
+import type { AnyEventObject } from 'xstate';
+import { authMachine } from '../../machines/auth.machine';
+import { Secret } from '../../machines/secret';
+import { COMMAND_STIMULI, FIXTURES, stimuliFor } from './catalogue';
+import { chartShape } from './chart';
+import { checkRequest, checkStep, newVacuity, type Vacuity } from './invariants';
+import { ModelStepper, type ModelStep } from './model';
+
+/** Token bytes handed over by external logins of the catalogue: never to be found in the chart. */
+const SECRETS = COMMAND_STIMULI.flatMap((s) => (s.wire.kind === 'request' ? (s.wire.secrets ?? []) : []));
+
+/** One pick of a random sequence. */
+type Pick =
+  | { kind: 'stimulus'; index: number }
+  | { kind: 'unknown event'; type: string }
+  | { kind: 'unreadable token'; reason: string };
+
+const pickArbitrary: fc.Arbitrary<Pick> = fc.oneof(
+  { weight: 10, arbitrary: fc.nat({ max: 1000 }).map((index) => ({ kind: 'stimulus' as const, index })) },
+  // Not `xstate.*`: those are the runtime's own events (an unhandled xstate.error.* stops any machine).
+  { weight: 1, arbitrary: fc.string({ maxLength: 24 }).filter((t) => !t.startsWith('xstate.')).map((type) => ({ kind: 'unknown event' as const, type })) },
+  { weight: 1, arbitrary: fc.string({ maxLength: 40 }).map((reason) => ({ kind: 'unreadable token' as const, reason })) },
+);
+
+function eventOf(pick: Pick, snapshot: ModelStep['after']): { label: string; event: AnyEventObject } {
+  switch (pick.kind) {
+    case 'stimulus': {
+      const available = stimuliFor(snapshot);
+      return available[pick.index % available.length];
+    }
+    case 'unknown event':
+      return { label: `unknown event ${JSON.stringify(pick.type)}`, event: { type: pick.type, req: 900 } };
+    case 'unreadable token':
+      return { label: `login.externalTokens(unreadable: ${JSON.stringify(pick.reason)})`, event: {
+        type: 'login.externalTokens',
+        req: 901,
+        tokens: { accessToken: new Secret('access-random-model-secret'), idToken: null },
+        claims: { ok: false, reason: pick.reason },
+      } };
+  }
+}
+
+/** Runs picks on the pure chart; returns the violations (empty = every invariant held). */
+function runPicks(fixtureIndex: number, picks: readonly Pick[], vacuity: Vacuity): string[] {
+  const fixture = FIXTURES[fixtureIndex % FIXTURES.length];
+  const stepper = new ModelStepper(authMachine, fixture.input);
+  let snapshot = stepper.initial().after;
+  const found: string[] = [];
+  const labels: string[] = [];
+  const violations = { push: (...what: string[]) => found.push(...what.map((w) => `[${fixture.name}] ${labels.join(' → ')}: ${w}`)) };
+  let open: ModelStep[] | null = null;
+  for (const pick of picks) {
+    const { label, event } = eventOf(pick, snapshot);
+    labels.push(label);
+    const step = stepper.step(snapshot, event);
+    violations.push(...checkStep(step, SECRETS, vacuity));
+    const isCommand = typeof (step.event as { req?: unknown }).req === 'number' && /^(login\.|logout$)/.test(step.event.type);
+    if (isCommand && step.before.hasTag('busy')) {
+      violations.push(...checkRequest([step], vacuity));
+    } else if (isCommand) {
+      open = [step];
+    } else if (open) {
+      open.push(step);
+    }
+    if (open && !step.after.hasTag('busy')) {
+      violations.push(...checkRequest(open, vacuity));
+      open = null;
+    }
+    snapshot = step.after;
+  }
+  return found;
+}
+
+describe('properties of the chart (pure transition)', () => {
+  const vacuity = newVacuity();
+
+  it('keeps every invariant over random event sequences, bad input included', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.array(pickArbitrary, { maxLength: 40 }), (fixtureIndex, picks) => {
+        expect(runPicks(fixtureIndex, picks, vacuity)).toEqual([]);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('exercised the conditional invariants wherever the chart has what they talk about', () => {
+    const shape = chartShape(authMachine);
+    expect(vacuity.requestsRefused).toBeGreaterThan(0);
+    if (shape.states.some((s) => s.node.key === 'failed')) expect(vacuity.stepsFromFailed).toBeGreaterThan(0);
+    if (shape.invokes.some((i) => /refresh/i.test(i.id))) expect(vacuity.stepsWithRefreshRunning).toBeGreaterThan(0);
+    console.log(
+      `invariants exercised: ${vacuity.requestsRefused} refused requests, ${vacuity.stepsFromFailed} steps from failed, ` +
+        `${vacuity.stepsWithRefreshRunning} steps with a refresh running`,
+    );
+  });
+});
