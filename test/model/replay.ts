@@ -15,7 +15,8 @@ import * as path from 'node:path';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
 import { ENVIRONMENT_TEXT, wireNotification, type Fixture, type Undo } from './catalogue';
 import type { PathStep } from './explore';
-import { answerTo, notificationsIn, projectionOf, stateLabel, type ModelStep } from './model';
+import { explorationOf, type ModelSuite, type ReplaySessionPlan, type SessionEntry } from './suite';
+import { answerTo, notificationsIn, projectionOf, stateLabel, type ModelStep, type Projection } from './model';
 
 /** Expected values may hold ENVIRONMENT_TEXT: such strings become matchers for "this, with any text there". */
 export function withEnvironmentText(value: unknown): unknown {
@@ -27,6 +28,31 @@ export function withEnvironmentText(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withEnvironmentText);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironmentText(v)]));
   return value;
+}
+
+/** What the wire must show for a group: the response (without its id), then the notifications, then the projection. */
+export interface WireExpectation {
+  response: { result: unknown } | { error: { code: number; message: string } } | null;
+  notifications: Array<{ method: string; params: unknown }>;
+  projection: Projection;
+}
+
+/** The wire traffic the model prescribes for one group (its request and the actor results ending its effect). */
+export function expectedWire(group: readonly PathStep[]): WireExpectation {
+  const [request] = group;
+  const wire = request.stimulus.wire;
+  if (wire.kind !== 'request') throw new Error(`a group must start with a request, not ${request.stimulus.label}`);
+  const emitted = group.flatMap((s) => s.model.emitted);
+  const answer = answerTo(emitted, Number(request.stimulus.event.req));
+  return {
+    response: !answer
+      ? null
+      : answer.type === 'answer.done'
+        ? { result: wire.result(answer.value) }
+        : { error: { code: answer.code, message: answer.message } },
+    notifications: notificationsIn(emitted).map(wireNotification),
+    projection: projectionOf(group[group.length - 1].model.after),
+  };
 }
 
 /** Splits a path into groups: a request followed by the actor results that end its effect. */
@@ -140,15 +166,10 @@ export class ReplaySession {
     } finally {
       for (const u of undo.reverse()) await u();
     }
-    const emitted = group.flatMap((s) => s.model.emitted);
-    const req = Number(request.stimulus.event.req);
-    const answer = answerTo(emitted, req);
-    if (!answer) throw new Error(`${where}: the model never answers this request`);
-    const response: Msg = answer.type === 'answer.done' ? { id, result: wire.result(answer.value) } : { id, error: { code: answer.code, message: answer.message } };
-    const notifications = notificationsIn(emitted).map(wireNotification);
-    const last = group[group.length - 1].model;
-    const readBack = await this.readBack(last);
-    this.expectSince(from, [response, ...notifications, ...readBack], where);
+    const expected = expectedWire(group);
+    if (!expected.response) throw new Error(`${where}: the model never answers this request`);
+    const readBack = await this.readBack(group[group.length - 1].model);
+    this.expectSince(from, [{ id, ...expected.response }, ...expected.notifications, ...readBack], where);
     return this.server.since(from)[0];
   }
 
@@ -193,5 +214,20 @@ export class ReplaySession {
       (error as Error).message = `${where}\n\n${(error as Error).message}\n\nserver stderr (tail):\n${this.server.stderr.slice(-2000)}`;
       throw error;
     }
+  }
+}
+
+/** Replays a whole session plan (or its first entries) on one fresh server process; throws at the first mismatch. */
+export async function replaySessionPlan(suite: ModelSuite, plan: ReplaySessionPlan, entries: readonly SessionEntry[] = plan.entries): Promise<void> {
+  const session = await ReplaySession.start(plan.fixture);
+  try {
+    await session.checkStart(explorationOf(suite, plan.fixture).initial);
+    for (const entry of entries) {
+      if (entry.reset.length) await session.replay(entry.reset, `[${plan.fixture.name}] reset before ${entry.path.origin}`);
+      await session.replay(entry.steps, `[${plan.fixture.name}] ${entry.path.origin}`);
+    }
+    session.checkNoSecretsOnDisk();
+  } finally {
+    await session.close();
   }
 }

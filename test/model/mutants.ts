@@ -1,0 +1,109 @@
+/**
+ * Mutation check of the model-based suite. For each guard the chart references, a mutant is the real
+ * machine with that guard inverted (`.provide({ guards: { g: not(g) } })`). The suite is generated from
+ * the mutant, as it would be if the chart had been written that way, and must then fail against the real
+ * server, which runs the real chart.
+ *
+ * "The suite fails for a mutant" is established in two stages, to stay bounded in time:
+ *   1. pure: every replay session of the mutant's suite is run against the real chart standing in for
+ *      the server (the unmutated suite passing on the real server is what licenses the stand-in), group
+ *      by group: the mutant's expected response, notifications and projection against the real chart's.
+ *      The first difference names the path and request that kill the mutant;
+ *   2. wire: that session, up to and including the killing path, is replayed against the real bin and
+ *      must fail.
+ * A mutant is killed when both stages fail the suite. The score is killed / mutants.
+ */
+import { not, type AnyStateMachine } from 'xstate';
+import { authMachine, type AuthMachine } from '../../machines/auth.machine';
+import { stimuliFor } from './catalogue';
+import { chartShape } from './chart';
+import type { PathStep } from './explore';
+import { ModelStepper, projectionOf, stateLabel } from './model';
+import { expectedWire, groupSteps } from './replay';
+import { batchPaths, modelSuite, type ModelSuite, type ReplaySessionPlan } from './suite';
+
+/** One mutant: the chart with one guard inverted. */
+export interface Mutant {
+  guard: string;
+  machine: AuthMachine;
+}
+
+/** Where the mutant's suite first disagrees with the real chart. */
+export interface Kill {
+  plan: ReplaySessionPlan;
+  /** Index in `plan.entries` of the path that fails (entries after it are not needed). */
+  entry: number;
+  /** The path description and the request that differs, for the report. */
+  where: string;
+  expected: string;
+  actual: string;
+}
+
+/** A mutant per guard the chart's transitions reference. */
+export function guardMutants(machine: AuthMachine = authMachine): Mutant[] {
+  const guards = (machine as AnyStateMachine).implementations.guards as Record<string, unknown>;
+  return chartShape(machine).guardNames.map((guard) => {
+    const original = guards[guard];
+    if (original === undefined) throw new Error(`guard ${guard} is referenced but has no implementation`);
+    return { guard, machine: machine.provide({ guards: { [guard]: not(original as never) } } as never) as AuthMachine };
+  });
+}
+
+/** The replay plans (paths and walks) of a suite, as the replay tests batch them. */
+export function replayPlans(suite: ModelSuite): ReplaySessionPlan[] {
+  return [...batchPaths(suite, suite.paths), ...batchPaths(suite, suite.walks)];
+}
+
+/**
+ * Runs a mutant's replay plans against the real chart (pure stand-in for the server) and returns the
+ * first place where the wire would differ, or null when the suite would pass: the mutant survives.
+ */
+export function findKill(mutantSuite: ModelSuite, real: AuthMachine = authMachine): Kill | null {
+  for (const plan of replayPlans(mutantSuite)) {
+    const stepper = new ModelStepper(real, plan.fixture.input);
+    const mutantStart = mutantSuite.explorations.find((e) => e.fixture === plan.fixture)!.initial;
+    let state = stepper.initial().after;
+    const startExpected = JSON.stringify(projectionOf(mutantStart.after));
+    const startActual = JSON.stringify(projectionOf(state));
+    if (startExpected !== startActual) {
+      return { plan, entry: 0, where: `[${plan.fixture.name}] start-up`, expected: startExpected, actual: startActual };
+    }
+    for (let e = 0; e < plan.entries.length; e += 1) {
+      const entry = plan.entries[e];
+      for (const group of groupSteps([...entry.reset, ...entry.steps])) {
+        const realGroup = runGroupOnRealChart(stepper, state, group);
+        const expected = JSON.stringify(expectedWire(group));
+        const actual = realGroup.length ? JSON.stringify(expectedWire(realGroup)) : 'no answer';
+        if (expected !== actual) {
+          const name = entry.path.description.length > 160 ? `${entry.path.description.slice(0, 160)}…` : entry.path.description;
+          const where = `${name}\n    at ${group.map((s) => s.stimulus.label).join(' → ')} from ${stateLabel(group[0].model.before)}`;
+          return { plan, entry: e, where, expected, actual };
+        }
+        state = realGroup[realGroup.length - 1].model.after;
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * What the real chart does with a group of the mutant's plan: the same request, then the planned actor
+ * results for as long as the real chart runs that actor (the environment arranges them either way).
+ * Empty when the real chart would stay busy without an answer.
+ */
+function runGroupOnRealChart(stepper: ModelStepper, from: PathStep['model']['after'], group: readonly PathStep[]): PathStep[] {
+  const [request, ...outcomes] = group;
+  const steps: PathStep[] = [{ stimulus: request.stimulus, model: stepper.step(from, request.stimulus.event) }];
+  for (const outcome of outcomes) {
+    const at = steps[steps.length - 1].model.after;
+    if (!at.hasTag('busy')) break;
+    if (!stimuliFor(at).some((s) => s.event.type === outcome.stimulus.event.type)) break;
+    steps.push({ stimulus: outcome.stimulus, model: stepper.step(at, outcome.stimulus.event) });
+  }
+  return steps[steps.length - 1].model.after.hasTag('busy') ? [] : steps;
+}
+
+/** The suite generated from a mutant (not memoized: mutants are used once). */
+export function mutantSuite(mutant: Mutant): ModelSuite {
+  return modelSuite(mutant.machine);
+}
