@@ -49,19 +49,24 @@ export interface ChartShape {
   invokes: ChartInvoke[];
   /** `xstate.after.<delay>.<stateId>` event types of every delayed transition. */
   delayedEvents: string[];
-  /** Guard names the chart's transitions reference (the mutation targets). */
+  /** Guard names the chart's transitions reference by name (the mutation targets). */
   guardNames: string[];
+  /** Guards written inline in a transition (reported: `.provide()` cannot invert them). */
+  inlineGuards: string[];
 }
 
 /** The event descriptor of eventless (`always`) transitions, as shown in the report. */
 export const ALWAYS = '(always)';
 
-/** A guard as a readable name. */
+/** Prefix of the name of a guard written inline (e.g. `stateIn(...)` in a transition), not referenced by name. */
+export const INLINE_GUARD = 'inline ';
+
+/** A guard as a readable name; inline guards are marked, since `.provide()` cannot replace them. */
 export function guardName(guard: unknown): string | null {
   if (guard === undefined || guard === null) return null;
   if (typeof guard === 'string') return guard;
   if (typeof guard === 'object' && 'type' in (guard as object)) return String((guard as { type: unknown }).type);
-  if (typeof guard === 'function') return guard.name || 'inline guard';
+  if (typeof guard === 'function') return `${INLINE_GUARD}${guard.name || 'guard'}`;
   return String(guard);
 }
 
@@ -98,8 +103,10 @@ export function chartShape(machine: AnyStateMachine): ChartShape {
   }
   const byDefinition = new Map(transitions.map((t) => [t.definition, t]));
   const eventDescriptors = [...new Set(transitions.map((t) => t.event).filter((e) => e !== ALWAYS))];
-  const guardNames = [...new Set(transitions.map((t) => t.guard).filter((g): g is string => g !== null))];
-  const shape = { states, transitions, byDefinition, eventDescriptors, invokes, delayedEvents, guardNames };
+  const guards = [...new Set(transitions.map((t) => t.guard).filter((g): g is string => g !== null))];
+  const guardNames = guards.filter((g) => !g.startsWith(INLINE_GUARD));
+  const inlineGuards = transitions.filter((t) => t.guard?.startsWith(INLINE_GUARD)).map((t) => describeTransition(t));
+  const shape = { states, transitions, byDefinition, eventDescriptors, invokes, delayedEvents, guardNames, inlineGuards };
   shapes.set(machine, shape);
   return shape;
 }
