@@ -159,16 +159,17 @@ export class ReplaySession {
       if (outcome.stimulus.wire.kind !== 'outcome') throw new Error(`${where}: ${outcome.stimulus.label} is not an actor result`);
       undo.push(await outcome.stimulus.wire.arrange({ codexHome: this.home.dir, server: this.server }));
     }
+    const expected = expectedWire(group);
+    if (!expected.response) throw new Error(`${where}: the model never answers this request`);
     const from = this.server.messages.length;
     const id = this.nextId++;
+    let readBack: Msg[];
     try {
-      await this.server.request(wire.method, wire.params, id);
+      // Pipelined, as real clients do: the reads are queued behind the request and must see its outcome.
+      [, readBack] = await Promise.all([this.server.request(wire.method, wire.params, id), this.readBack(group[group.length - 1].model)]);
     } finally {
       for (const u of undo.reverse()) await u();
     }
-    const expected = expectedWire(group);
-    if (!expected.response) throw new Error(`${where}: the model never answers this request`);
-    const readBack = await this.readBack(group[group.length - 1].model);
     this.expectSince(from, [{ id, ...expected.response }, ...expected.notifications, ...readBack], where);
     return this.server.since(from)[0];
   }
@@ -192,17 +193,22 @@ export class ReplaySession {
   }
 
   /** Sends `account/read` and `getAuthStatus`; returns what the model says they must answer. */
+  /**
+   * Sends `account/read` and `getAuthStatus` right away (behind whatever is in flight: the server handles
+   * requests in arrival order, as pipelining clients rely on) and resolves, once both are answered, with
+   * what the model says they must answer.
+   */
   private async readBack(model: ModelStep): Promise<Msg[]> {
     const projection = projectionOf(model.after);
     const readId = this.nextId++;
     const statusId = this.nextId++;
-    await this.server.request('account/read', {}, readId);
-    await this.server.request('getAuthStatus', {}, statusId);
+    await Promise.all([this.server.request('account/read', {}, readId), this.server.request('getAuthStatus', {}, statusId)]);
     return [
       { id: readId, result: { account: projection.account, requiresOpenaiAuth: true } },
       { id: statusId, result: { authMethod: projection.authMode, authToken: null, requiresOpenaiAuth: true } },
     ];
   }
+
 
   private expectSince(from: number, expected: Msg[], where: string): void {
     const actual = this.server.since(from);
