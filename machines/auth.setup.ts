@@ -139,12 +139,14 @@ export const authSetup = setup({
     })),
     setAccount: assign({ account: (_, params: { account: AccountInfo | null }) => params.account }),
     setTiming: assign({ timing: (_, params: { timing: TokenTiming | null }) => params.timing }),
-    /** The bearer changed: 401s reported for older generations no longer start a refresh. */
-    tokensChanged: assign({ credentialGeneration: ({ context }) => context.credentialGeneration + 1, lastRefreshError: null }),
+    /**
+     * The bearer changed: 401s reported for older generations no longer start a refresh, and a dead
+     * refresh token's failure no longer applies. (Not on leaving `failed`: an effect that fails returns there.)
+     */
+    tokensChanged: assign({ credentialGeneration: ({ context }) => context.credentialGeneration + 1, lastRefreshError: null, failure: null }),
     recordRefreshError: assign({ lastRefreshError: (_, params: { message: string }) => params.message }),
     /** The managed login is dead (permanent refresh failure): calls are refused with this message. */
     recordFailure: assign({ failure: (_, params: { message: string }) => params.message }),
-    clearFailure: assign({ failure: null }),
     /** Lets a backend call go ahead (the caller then reads the bearer, waiting out a refresh under way). */
     allowCall: emit(({ event }) => ({ type: 'answer.done' as const, req: reqOf(event) ?? -1 })),
     /** `account/login/completed` for the browser login under way. */

@@ -173,7 +173,6 @@ export const sessionRegion = authSetup.createStateConfig({
          */
         failed: {
           tags: ['managed'],
-          exit: 'clearFailure',
           on: {
             'backend.call': {
               actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
