@@ -1,309 +1,489 @@
 /**
- * The one catalogue the model-based tests are driven by. Everything the chart can receive is listed
- * here once, with how the replay produces it against the real server:
+ * The one catalogue the model-based tests are driven by. Two layers:
  *
- *   FIXTURES        inputs of the chart (policy, restored credentials) and the CODEX_HOME that yields each;
- *   COMMANDS        event generators keyed by event type: a model event and the JSON-RPC request that
- *                   becomes it, with the wire result a successful answer encodes to;
- *   ACTOR_RESULTS   actor-result generators keyed by invoke id: a synthetic `xstate.done.actor.<id>` /
- *                   `xstate.error.actor.<id>` and how the environment makes the real effect end that way;
- *   TIMERS          synthetic `xstate.after.*` events keyed by event type (none in the chart yet).
+ *   Stimuli: everything the chart can receive, generated from the snapshot at hand: COMMANDS (event
+ *   generators keyed by event type, internal events included), ACTOR_RESULTS (keyed by invoke id) and
+ *   TIMERS (keyed by delay). Each says where it can happen and how the real environment is made to
+ *   produce it (a save that fails, a token endpoint that refuses, a parent that never answers).
  *
- * When the chart grows, the type of COMMANDS (keyed by AuthEvent['type']) and of ACTOR_RESULTS (keyed by
- * the machine's actor names) stop compiling until the new events have generators, and `catalogueGaps`
- * names any descriptor, invoke or delay of the chart that nothing here can produce.
+ *   Wire actions: the JSON-RPC requests a parent sends, each with a script that mirrors what the
+ *   adapter makes the chart receive for it (a rate-limit read is a backend call, maybe a 401, a refresh,
+ *   a retry) and the response the model prescribes. Where the environment decides (does the save fail?
+ *   does the backend answer 401?), the script offers a choice and every option becomes its own path.
+ *
+ * When the chart grows, COMMANDS (keyed by AuthEvent['type']), ACTOR_RESULTS (keyed by the machine's
+ * actor names) and TIMERS (keyed by its delays) stop compiling until the new things have generators,
+ * and `catalogueGaps` names any descriptor, invoke or delay the catalogue cannot produce.
  */
-import { mkdir, rename, rmdir, stat } from 'node:fs/promises';
-import * as path from 'node:path';
 import type { AnyEventObject } from 'xstate';
 import type { AuthMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
-import type { AccountInfo, AuthEmitted, AuthEvent, AuthInput } from '../../machines/types';
-import type { AuthSnapshot } from '../../machines/views';
-import type { AppServerProcess } from '../support/appServer';
+import type { AccountInfo, AuthEmitted, AuthEvent, AuthInput, AuthPolicy } from '../../machines/types';
+import { accountViewOf, type AuthSnapshot } from '../../machines/views';
+import { USAGE_RESULT, issuedTokens } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { chartShape, descriptorMatches } from './chart';
+import { blockCredentialFile, type ReplayEnv } from './env';
+import { answerTo, type ModelStep } from './model';
 
-/** What an environment arrangement works on during a replay. */
-export interface ReplayEnv {
-  codexHome: string;
-  server: AppServerProcess;
-}
+export type { ReplayEnv } from './env';
 
-/** Undoes an environment arrangement once the step it served is over. */
+/** Undoes an environment arrangement once the request it served is over. */
 export type Undo = () => Promise<void>;
 
-/** How the replay produces a model event against the real server. */
-export type WireRealization =
-  /** A request from the parent; the chart's answer to `event.req` becomes its response. */
-  | {
-      kind: 'request';
-      method: string;
-      params?: unknown;
-      /** The wire result of a successful answer carrying `value` (the adapter's encoding, methods.ts). */
-      result(value: unknown): unknown;
-      /** Token bytes this request hands over that must never be written to CODEX_HOME. */
-      secrets?: string[];
-    }
-  /**
-   * The end of an effect the chart started (an actor result): the environment is arranged before the
-   * request that starts the effect, so the real effect ends this way, and undone after its response.
-   */
-  | { kind: 'outcome'; arrange(env: ReplayEnv): Promise<Undo> };
+/** What kind of thing a stimulus is: it decides where replay can produce it. */
+export type StimulusKind = 'command' | 'internal' | 'result' | 'timer';
 
-/** One thing the model can receive: its event and how to make the real server receive it. */
+/** One thing the chart can receive. */
 export interface Stimulus {
   /** Short name used in path descriptions (test names). */
   label: string;
-  event: AnyEventObject;
-  wire: WireRealization;
+  kind: StimulusKind;
+  /** The event's type. */
+  type: string;
+  /** The request key, for commands (the chart answers it). */
+  req?: number;
+  /** The event, for the snapshot it is sent in (a 401 names the credential generation in use). */
+  event(snapshot: AuthSnapshot): AnyEventObject;
+  /** Where it can happen at all: an actor's result while the actor runs, a timer while it is armed. */
+  available(snapshot: AuthSnapshot): boolean;
+  /** Makes the real environment produce it during the request that holds it; returns the undo. */
+  arrange?(env: ReplayEnv): Promise<Undo>;
+  /** Token bytes it hands the server, which must never be found on disk. */
+  secrets?: string[];
+}
+
+/** One step of a path: the stimulus and what the model did with it. */
+export interface PathStep {
+  stimulus: Stimulus;
+  model: ModelStep;
+}
+
+/** What the environment may do at a decision point of a wire action's script. */
+export interface Choice {
+  label: string;
+  /** The stimulus the chart then receives; none when the choice is the quiet one (the backend answers 200). */
+  stimulus?: Stimulus;
+}
+
+/** A wire action's script runs against this: the model at hand and the environment's choices. */
+export interface Script {
+  readonly snapshot: AuthSnapshot;
+  send(stimulus: Stimulus): ModelStep;
+  /**
+   * The environment picks one option. With a `key`, a later choice under the same key repeats the first
+   * one: the environment is arranged once per request (a token endpoint that refuses refuses every time).
+   */
+  choose(options: Choice[], key?: string): Choice;
+  /** The action means nothing from here (e.g. two overlapping calls where no refresh can start). */
+  skip(): never;
+}
+
+/** A response without its id. */
+export type WireResponse = { result: unknown } | { error: { code: number; message: string } };
+
+/** A request from the parent, mapped to the chart. */
+export interface WireAction {
+  label: string;
+  method: string;
+  params?: unknown;
+  /** The server runs it beside later requests (backend calls): read-backs must wait for its response. */
+  concurrent?: boolean;
+  /** Token bytes in the request, never to be found on disk. */
+  secrets?: string[];
+  /** What the adapter makes the chart receive for this request, from a settled snapshot. */
+  script(run: Script): void;
+  /** The response the model prescribes for the steps the script took; null when the model never answers. */
+  response(steps: readonly PathStep[]): WireResponse | null;
+  /**
+   * A second request sent while the first one's refresh is held in flight (the refresh is released once
+   * the chart has taken the second request's first event, `fenceAfter`).
+   */
+  overlap?: { method: string; params?: unknown; fenceAfter: Stimulus; response(steps: readonly PathStep[]): WireResponse | null };
 }
 
 /** A chart input and how to give the real app-server the same input. */
 export interface Fixture {
   name: string;
   input: AuthInput;
-  /** Text of `$CODEX_HOME/config.toml`; absent = no file. */
-  configToml?: string;
+  /** Top-level lines and `[authchart]` lines of config.toml, besides the fakes' URLs. */
+  config?: { top?: string[]; authchart?: string[] };
   /** Content of `$CODEX_HOME/auth.json`; absent = no file. */
   authJson?: Record<string, unknown>;
+  /** Labels of wire actions and environment choices this fixture replays (default: everything but timers). */
+  allows?(label: string): boolean;
+  /**
+   * False where the start state is left for good (a restored managed login cannot be recreated without a
+   * restart), so every simple path would need a process of its own; shortest paths and walks still take
+   * every request from there.
+   */
+  simplePaths?: boolean;
 }
 
 /**
- * Error text the environment supplies (an OS error message, a temp file name). A model message holding
- * it matches any non-empty text there; everything the chart puts around it is compared exactly.
+ * Text the environment supplies (an OS error, a URL with a port). A model message holding it matches any
+ * non-empty text there; everything the chart puts around it is compared exactly.
  */
-export const ENVIRONMENT_TEXT = '<environment error text>';
+export const ENVIRONMENT_TEXT = '<environment text>';
 
-const NO_POLICY = { forcedLoginMethod: null, forcedWorkspaceIds: null } as const;
+/** The clock the model's backend calls carry; fixtures keep every expiry far from it and from the real one. */
+export const MODEL_NOW = Date.parse('2026-06-01T00:00:00Z');
+const FAR_EXP = 4102444800; // 2100
+const PAST_EXP = 1000000000; // 2001
 
+const POLICY: AuthPolicy = { forcedLoginMethod: null, forcedWorkspaceIds: null, externalRefreshTimeoutMs: 10_000, proactiveRefreshSkewSeconds: 300 };
+const policy = (over: Partial<AuthPolicy> = {}): AuthPolicy => ({ ...POLICY, ...over });
+
+/** The managed login the `restored chatgpt` fixtures start with (the token endpoint's round 0 refresh token). */
 const RESTORED_ACCOUNT: AccountInfo = { email: 'rita@example.com', planType: 'pro', accountId: 'acct-R', userId: 'user-rita' };
+const RESTORED_LAST_REFRESH = '2026-01-29T23:46:04.123Z';
 
-/** The chart inputs the suite walks, each with the CODEX_HOME that produces it. */
-export const FIXTURES: Fixture[] = [
-  { name: 'fresh', input: { policy: NO_POLICY, restored: null } },
-  {
-    name: 'restored apiKey',
-    input: { policy: NO_POLICY, restored: { mode: 'apiKey' } },
-    authJson: { auth_mode: 'apikey', OPENAI_API_KEY: 'sk-restored-model' },
-  },
-  {
-    name: 'restored chatgpt',
-    input: { policy: NO_POLICY, restored: { mode: 'chatgpt', account: RESTORED_ACCOUNT } },
+function restoredChatgpt(exp: number): Pick<Fixture, 'input' | 'authJson'> {
+  return {
+    input: {
+      policy: policy(),
+      restored: { mode: 'chatgpt', account: RESTORED_ACCOUNT, timing: { expiresAt: exp * 1000, lastRefreshAt: Date.parse(RESTORED_LAST_REFRESH) } },
+    },
     authJson: {
       auth_mode: 'chatgpt',
       OPENAI_API_KEY: null,
       tokens: {
-        id_token: chatgptJwt({ email: RESTORED_ACCOUNT.email!, plan: 'pro', accountId: 'acct-R', userId: 'user-rita' }),
-        access_token: chatgptJwt({ email: RESTORED_ACCOUNT.email!, accountId: 'acct-R' }),
-        refresh_token: 'rt-restored-model',
+        id_token: chatgptJwt({ email: 'rita@example.com', plan: 'pro', accountId: 'acct-R', userId: 'user-rita' }),
+        access_token: chatgptJwt({ accountId: 'acct-R', exp, extra: { restored: true } }),
+        refresh_token: issuedTokens(0).refreshToken,
         account_id: 'acct-R',
       },
-      last_refresh: '2026-01-29T23:46:04.123Z',
+      last_refresh: RESTORED_LAST_REFRESH,
     },
+  };
+}
+
+const isTimer = (label: string) => label.startsWith('timeout');
+
+/** The chart inputs the suite walks, each with the CODEX_HOME that produces it. */
+export const FIXTURES: Fixture[] = [
+  { name: 'fresh', input: { policy: policy(), restored: null } },
+  {
+    name: 'restored apiKey',
+    input: { policy: policy(), restored: { mode: 'apiKey' } },
+    authJson: { auth_mode: 'apikey', OPENAI_API_KEY: 'sk-restored-model' },
+  },
+  { name: 'restored chatgpt', ...restoredChatgpt(FAR_EXP), simplePaths: false },
+  {
+    // Only what a token already expired at start-up changes: backend calls refresh first.
+    name: 'restored chatgpt, token expired',
+    ...restoredChatgpt(PAST_EXP),
+    simplePaths: false,
+    allows: (label) => !isTimer(label) && !/^login\.(externalTokens|chatgpt|cancel)/.test(label),
   },
   {
     name: 'forced chatgpt login',
-    input: { policy: { forcedLoginMethod: 'chatgpt', forcedWorkspaceIds: null }, restored: null },
-    configToml: 'forced_login_method = "chatgpt"\n',
+    input: { policy: policy({ forcedLoginMethod: 'chatgpt' }), restored: null },
+    config: { top: ['forced_login_method = "chatgpt"'] },
   },
   {
     name: 'forced api login',
-    input: { policy: { forcedLoginMethod: 'api', forcedWorkspaceIds: null }, restored: null },
-    configToml: 'forced_login_method = "api"\n',
+    input: { policy: policy({ forcedLoginMethod: 'api' }), restored: null },
+    config: { top: ['forced_login_method = "api"'] },
   },
   {
     name: 'forced workspace',
-    input: { policy: { forcedLoginMethod: null, forcedWorkspaceIds: ['acct-A'] }, restored: null },
-    configToml: 'forced_chatgpt_workspace_id = "acct-A"\n',
+    input: { policy: policy({ forcedWorkspaceIds: ['acct-A'] }), restored: null },
+    config: { top: ['forced_chatgpt_workspace_id = "acct-A"'] },
   },
   {
     name: 'forced workspaces',
-    input: { policy: { forcedLoginMethod: null, forcedWorkspaceIds: ['acct-A', 'acct-B'] }, restored: null },
-    configToml: 'forced_chatgpt_workspace_id = ["acct-A", "acct-B"]\n',
+    input: { policy: policy({ forcedWorkspaceIds: ['acct-A', 'acct-B'] }), restored: null },
+    config: { top: ['forced_chatgpt_workspace_id = ["acct-A", "acct-B"]'] },
+  },
+  {
+    // A parent that never answers: only here, with a short timeout, so the rest of the suite never waits.
+    name: 'slow parent',
+    input: { policy: policy({ externalRefreshTimeoutMs: 300 }), restored: null },
+    config: { authchart: ['external_refresh_timeout_ms = 300'] },
+    allows: (label) =>
+      ['login.externalTokens(A: ada, plus, acct-A)', 'logout', 'cleared', 'account/rateLimits/read', 'backend 200', 'backend 401', 'timeout externalRefreshTimeout'].includes(label),
   },
 ];
 
-type CommandEvent<T extends AuthEvent['type']> = Omit<Extract<AuthEvent, { type: T }>, 'req'>;
-type CommandGenerator<T extends AuthEvent['type']> = {
-  label: string;
-  event: CommandEvent<T>;
-  wire: Extract<WireRealization, { kind: 'request' }>;
-};
+/** Whether a fixture replays a wire action or environment choice. */
+export function fixtureAllows(fixture: Fixture, label: string): boolean {
+  return fixture.allows ? fixture.allows(label) : !isTimer(label);
+}
+
+/** config.toml for a fixture, pointing the backend and the token endpoint at the fakes. */
+export function configToml(fixture: Fixture, urls: { backend: string; tokens: string }): string {
+  return [
+    ...(fixture.config?.top ?? []),
+    `chatgpt_base_url = ${JSON.stringify(`${urls.backend}/backend-api/`)}`,
+    '[authchart]',
+    `token_url = ${JSON.stringify(`${urls.tokens}/oauth/token`)}`,
+    ...(fixture.config?.authchart ?? []),
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stimuli
+
+const always = () => true;
+
+/** A stimulus with a constant event. */
+function constant(label: string, kind: StimulusKind, event: AnyEventObject, extra: Partial<Stimulus> = {}): Stimulus {
+  return { label, kind, type: event.type, event: () => event, available: always, ...extra };
+}
+
+let nextReq = 1;
+/** A command; each variant gets its own request key, so answers and pending requests are unambiguous. */
+function command<T extends AuthEvent['type']>(label: string, event: Omit<Extract<AuthEvent, { type: T }>, 'req'>, extra: Partial<Stimulus> = {}): Stimulus {
+  const req = nextReq++;
+  const full: AnyEventObject = { ...event, req };
+  return { label, kind: 'command', type: full.type, req, event: () => full, available: always, ...extra };
+}
+
+/** The wire params of an external login, with the tokens that must never reach the disk. */
+interface ExternalLogin {
+  stimulus: Stimulus;
+  params: Record<string, unknown>;
+}
 
 /** An external-token login of generation A (`{idToken, accessToken}`) for an account. */
-function externalA(label: string, account: AccountInfo, plan: string): CommandGenerator<'login.externalTokens'> {
+function externalA(label: string, account: AccountInfo, plan: string): ExternalLogin {
   const idToken = chatgptJwt({ email: account.email ?? undefined, plan, accountId: account.accountId ?? undefined, userId: account.userId ?? undefined });
   const accessToken = `access-${account.accountId}-model-secret`;
+  const event = { type: 'login.externalTokens' as const, tokens: { accessToken: new Secret(accessToken), idToken: new Secret(idToken) }, claims: { ok: true as const, account } };
   return {
-    label,
-    event: {
-      type: 'login.externalTokens',
-      tokens: { accessToken: new Secret(accessToken), idToken: new Secret(idToken) },
-      claims: { ok: true, account },
-    },
-    wire: {
-      kind: 'request',
-      method: 'account/login/start',
-      params: { type: 'chatgptAuthTokens', idToken, accessToken },
-      result: () => ({ type: 'chatgptAuthTokens' }),
-      secrets: [idToken, accessToken],
-    },
+    stimulus: command<'login.externalTokens'>(label, event, { secrets: [idToken, accessToken] }),
+    params: { type: 'chatgptAuthTokens', idToken, accessToken },
   };
 }
 
 /** An external-token login of generation B (`{accessToken, chatgptAccountId, chatgptPlanType}`). */
-function externalB(label: string, account: AccountInfo & { accountId: string }): CommandGenerator<'login.externalTokens'> {
+function externalB(label: string, account: AccountInfo & { accountId: string }): ExternalLogin {
   const accessToken = chatgptJwt({ email: account.email ?? undefined, userId: account.userId ?? undefined });
+  const event = { type: 'login.externalTokens' as const, tokens: { accessToken: new Secret(accessToken), idToken: null }, claims: { ok: true as const, account } };
   return {
-    label,
-    event: {
-      type: 'login.externalTokens',
-      tokens: { accessToken: new Secret(accessToken), idToken: null },
-      claims: { ok: true, account },
-    },
-    wire: {
-      kind: 'request',
-      method: 'account/login/start',
-      params: { type: 'chatgptAuthTokens', accessToken, chatgptAccountId: account.accountId, chatgptPlanType: account.planType },
-      result: () => ({ type: 'chatgptAuthTokens' }),
-      secrets: [accessToken],
-    },
+    stimulus: command<'login.externalTokens'>(label, event, { secrets: [accessToken] }),
+    params: { type: 'chatgptAuthTokens', accessToken, chatgptAccountId: account.accountId, chatgptPlanType: account.planType },
   };
 }
 
-/** Event generators keyed by event type: every command the chart accepts, in the variants the policy distinguishes. */
-export const COMMANDS: { [T in AuthEvent['type']]: Array<CommandGenerator<T>> } = {
-  'login.apiKey': [
-    {
-      label: 'login.apiKey',
-      event: { type: 'login.apiKey', apiKey: new Secret('sk-model-key') },
-      wire: { kind: 'request', method: 'account/login/start', params: { type: 'apiKey', apiKey: 'sk-model-key' }, result: () => ({ type: 'apiKey' }) },
-    },
-  ],
-  'login.chatgpt': [
-    {
-      label: 'login.chatgpt',
-      event: { type: 'login.chatgpt' },
-      wire: {
-        kind: 'request',
-        method: 'account/login/start',
-        params: { type: 'chatgpt' },
-        result: (value) => ({ type: 'chatgpt', ...(value as object) }),
-      },
-    },
-  ],
-  'login.externalTokens': [
-    externalA('login.externalTokens(A: ada, plus, acct-A)', { email: 'ada@example.com', planType: 'plus', accountId: 'acct-A', userId: 'user-ada' }, 'plus'),
-    externalB('login.externalTokens(B: bob, team, acct-B)', { email: 'bob@example.com', planType: 'team', accountId: 'acct-B', userId: 'user-bob' }),
-    externalA('login.externalTokens(A: zed, free, acct-Z)', { email: 'zed@example.com', planType: 'free', accountId: 'acct-Z', userId: 'user-zed' }, 'free'),
-    {
-      label: 'login.externalTokens(unreadable token)',
-      event: {
+const EXTERNAL_LOGINS: ExternalLogin[] = [
+  externalA('login.externalTokens(A: ada, plus, acct-A)', { email: 'ada@example.com', planType: 'plus', accountId: 'acct-A', userId: 'user-ada' }, 'plus'),
+  externalB('login.externalTokens(B: bob, team, acct-B)', { email: 'bob@example.com', planType: 'team', accountId: 'acct-B', userId: 'user-bob' }),
+  externalA('login.externalTokens(A: zed, free, acct-Z)', { email: 'zed@example.com', planType: 'free', accountId: 'acct-Z', userId: 'user-zed' }, 'free'),
+  {
+    stimulus: command<'login.externalTokens'>(
+      'login.externalTokens(unreadable token)',
+      {
         type: 'login.externalTokens',
         tokens: { accessToken: new Secret('access-unreadable-model-secret'), idToken: new Secret('not-a-jwt') },
         claims: { ok: false, reason: 'token must have three dot-separated segments, found 1' },
       },
-      wire: {
-        kind: 'request',
-        method: 'account/login/start',
-        params: { type: 'chatgptAuthTokens', idToken: 'not-a-jwt', accessToken: 'access-unreadable-model-secret' },
-        result: () => ({ type: 'chatgptAuthTokens' }),
-        secrets: ['access-unreadable-model-secret'],
-      },
-    },
-  ],
-  'login.cancel': [
-    {
-      label: 'login.cancel',
-      event: { type: 'login.cancel', loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' },
-      wire: {
-        kind: 'request',
-        method: 'account/login/cancel',
-        params: { loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' },
-        result: (value) => value,
-      },
-    },
-  ],
-  logout: [{ label: 'logout', event: { type: 'logout' }, wire: { kind: 'request', method: 'account/logout', result: () => ({}) } }],
+      { secrets: ['access-unreadable-model-secret'] },
+    ),
+    params: { type: 'chatgptAuthTokens', idToken: 'not-a-jwt', accessToken: 'access-unreadable-model-secret' },
+  },
+];
+
+const LOGIN_API_KEY = command<'login.apiKey'>('login.apiKey', { type: 'login.apiKey', apiKey: new Secret('sk-model-key') });
+const LOGIN_CHATGPT = command<'login.chatgpt'>('login.chatgpt', { type: 'login.chatgpt' });
+const LOGIN_CANCEL = command<'login.cancel'>('login.cancel', { type: 'login.cancel', loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' });
+const LOGOUT = command<'logout'>('logout', { type: 'logout' });
+
+/** The purpose the adapter names in a rate-limit read's backend call. */
+const RATE_LIMITS_PURPOSE = 'read rate limits';
+const BACKEND_CALL = command<'backend.call'>('backend.call', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
+/** The retry after a proactive refresh: the adapter asks again without a clock, so no second refresh starts. */
+const BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
+
+/** The backend calls of a second, overlapping rate-limit read (its own request keys). */
+const SECOND_BACKEND_CALL = command<'backend.call'>('backend.call (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
+const SECOND_BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock) (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
+
+/** A 401 from the backend to the bearer in use (realized by the fake backend refusing the next call). */
+const UNAUTHORIZED: Stimulus = {
+  label: 'backend 401',
+  kind: 'internal',
+  type: 'auth.unauthorized',
+  event: (snapshot) => ({ type: 'auth.unauthorized', generation: snapshot.context.credentialGeneration }),
+  available: always,
+  arrange: async (env) => {
+    env.backend.rejectNext();
+    return async () => {};
+  },
+};
+const REFRESH_REQUESTED = constant('refresh.requested', 'internal', { type: 'refresh.requested' });
+
+/** Event generators keyed by event type: every event the chart accepts, in the variants its guards distinguish. */
+export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
+  'login.apiKey': [LOGIN_API_KEY],
+  'login.chatgpt': [LOGIN_CHATGPT],
+  'login.externalTokens': EXTERNAL_LOGINS.map((l) => l.stimulus),
+  'login.cancel': [LOGIN_CANCEL],
+  logout: [LOGOUT],
+  'backend.call': [BACKEND_CALL, BACKEND_CALL_NO_CLOCK, SECOND_BACKEND_CALL, SECOND_BACKEND_CALL_NO_CLOCK],
+  'auth.unauthorized': [UNAUTHORIZED],
+  'refresh.requested': [REFRESH_REQUESTED],
 };
 
-/**
- * Makes the credential file impossible to write or remove, for real: `auth.json` becomes a directory
- * (rename onto it and unlink of it fail with EISDIR, even for root). Undo puts the previous file back.
- */
-async function blockCredentialFile(env: ReplayEnv): Promise<Undo> {
-  const file = path.join(env.codexHome, 'auth.json');
-  const aside = path.join(env.codexHome, 'auth.json.model-aside');
-  const existed = await stat(file).then(
-    () => true,
-    () => false,
-  );
-  if (existed) await rename(file, aside);
-  await mkdir(file);
-  return async () => {
-    await rmdir(file);
-    if (existed) await rename(aside, file);
-  };
+/** An actor's result, offered while the actor runs. */
+function result(invoke: string, label: string, event: AnyEventObject, arrange?: Stimulus['arrange'], secrets?: string[]): Stimulus {
+  return { label, kind: 'result', type: event.type, event: () => event, available: (snapshot) => invoke in snapshot.children, arrange, secrets };
 }
 
 const nothingToArrange = async (): Promise<Undo> => async () => {};
+
+/** New external tokens the parent answers a refresh with, and the account they describe. */
+function parentTokens(name: string, account: AccountInfo & { accountId: string }) {
+  const idToken = chatgptJwt({ email: account.email ?? undefined, plan: account.planType, accountId: account.accountId, userId: account.userId ?? undefined });
+  const accessToken = `access-refreshed-${name}-model-secret`;
+  return {
+    answer: { idToken, accessToken },
+    output: { tokens: { accessToken: new Secret(accessToken), idToken: new Secret(idToken) }, account },
+  };
+}
+const REFRESHED_ADA = parentTokens('ada', { email: 'ada@example.com', planType: 'pro', accountId: 'acct-A', userId: 'user-ada' });
+const REFRESHED_ZED = parentTokens('zed', { email: 'zed@example.com', planType: 'team', accountId: 'acct-Z', userId: 'user-zed' });
+const PARENT_ERROR = { code: -32001, message: 'the parent could not refresh' };
+
+/** What the token endpoint's round-1 tokens say (the fake rotates; every round has these claims). */
+const MANAGED_REFRESHED_ACCOUNT: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'acct-R', userId: null };
 
 /** The machine's actor names; ACTOR_RESULTS must have an entry for each. */
 type ActorName = keyof AuthMachine['implementations']['actors'];
 
 /** Actor-result generators keyed by invoke id (every invoke's id is its actor's name). */
-export const ACTOR_RESULTS: Record<ActorName, Array<Omit<Stimulus, 'event'> & { event: AnyEventObject }>> = {
+export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
   saveApiKey: [
-    { label: 'saved', event: { type: 'xstate.done.actor.saveApiKey', output: undefined }, wire: { kind: 'outcome', arrange: nothingToArrange } },
-    {
-      label: 'save failed',
-      event: { type: 'xstate.error.actor.saveApiKey', error: new Error(ENVIRONMENT_TEXT) },
-      wire: { kind: 'outcome', arrange: blockCredentialFile },
-    },
+    result('saveApiKey', 'saved', { type: 'xstate.done.actor.saveApiKey', output: undefined }, nothingToArrange),
+    result('saveApiKey', 'save failed', { type: 'xstate.error.actor.saveApiKey', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
   ],
   clearCredentials: [
-    { label: 'cleared', event: { type: 'xstate.done.actor.clearCredentials', output: undefined }, wire: { kind: 'outcome', arrange: nothingToArrange } },
-    {
-      label: 'clear failed',
-      event: { type: 'xstate.error.actor.clearCredentials', error: new Error(ENVIRONMENT_TEXT) },
-      wire: { kind: 'outcome', arrange: blockCredentialFile },
-    },
+    result('clearCredentials', 'cleared', { type: 'xstate.done.actor.clearCredentials', output: undefined }, nothingToArrange),
+    result('clearCredentials', 'clear failed', { type: 'xstate.error.actor.clearCredentials', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  managedRefresh: [
+    result(
+      'managedRefresh',
+      'token endpoint refreshes',
+      {
+        type: 'xstate.done.actor.managedRefresh',
+        output: {
+          credentials: { tokens: { idToken: new Secret('(new)'), accessToken: new Secret('(new)'), refreshToken: new Secret('(new)'), accountId: 'acct-R' }, lastRefresh: null, apiKey: null },
+          account: MANAGED_REFRESHED_ACCOUNT,
+          timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
+          source: 'refreshed',
+        },
+      },
+      async (env) => {
+        env.tokens.override(null);
+        return async () => {};
+      },
+    ),
+    result(
+      'managedRefresh',
+      'token endpoint refuses (expired)',
+      {
+        type: 'xstate.error.actor.managedRefresh',
+        error: { kind: 'permanent', message: 'Your access token could not be refreshed because your refresh token has expired. Please log out and sign in again.' },
+      },
+      async (env) => {
+        env.tokens.override({ status: 401, body: { error: { code: 'refresh_token_expired' } } });
+        return async () => env.tokens.override(null);
+      },
+    ),
+    result(
+      'managedRefresh',
+      'token endpoint unavailable',
+      {
+        type: 'xstate.error.actor.managedRefresh',
+        error: {
+          kind: 'transient',
+          message: `could not refresh the ChatGPT access token: the token endpoint answered 503 Service Unavailable (${ENVIRONMENT_TEXT}). The saved credentials were kept; the next request tries again.`,
+        },
+      },
+      async (env) => {
+        env.tokens.override({ status: 503, body: { error: 'try later' } });
+        return async () => env.tokens.override(null);
+      },
+    ),
+  ],
+  externalRefresh: [
+    result('externalRefresh', 'parent refreshes (ada)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ADA.output }, async (env) =>
+      env.parent.arrange({ kind: 'tokens', result: REFRESHED_ADA.answer }),
+    ),
+    result('externalRefresh', 'parent refreshes (zed)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ZED.output }, async (env) =>
+      env.parent.arrange({ kind: 'tokens', result: REFRESHED_ZED.answer }),
+    ),
+    result(
+      'externalRefresh',
+      'parent refuses',
+      { type: 'xstate.error.actor.externalRefresh', error: new Error(`auth refresh request failed: code=${PARENT_ERROR.code} message=${PARENT_ERROR.message}`) },
+      async (env) => env.parent.arrange({ kind: 'error', ...PARENT_ERROR }),
+    ),
   ],
 };
 
-/** Synthetic timer events keyed by `xstate.after.<delay>.<stateId>`; the chart has no delays yet. */
-export const TIMERS: Record<string, Stimulus[]> = {};
+/** The machine's named delays; TIMERS must say how the environment lets each run out. */
+type DelayName = keyof AuthMachine['implementations']['delays'];
 
-/** Every command stimulus, each with its own request key (so answers and pending requests are unambiguous). */
-export const COMMAND_STIMULI: Stimulus[] = Object.values(COMMANDS)
-  .flat()
-  .map((generator, index) => ({ label: generator.label, event: { ...generator.event, req: index + 1 }, wire: generator.wire }));
+/** How the environment lets a timer run out for real (the model gets the synthetic `xstate.after.*` event). */
+export const TIMERS: Record<DelayName, { arrange(env: ReplayEnv): Promise<Undo> }> = {
+  // The parent holds its answer (and gives it late, after the request is over: it must be ignored).
+  externalRefreshTimeout: { arrange: async (env) => env.parent.arrange({ kind: 'hold' }) },
+};
 
-/**
- * What the chart can receive in `snapshot`: every command (refused or not), the results of the actors
- * running in it, and the timers armed in it. An actor result is offered only while its actor runs: a
- * stray `xstate.error.actor.*` is not something any environment can produce.
- */
-export function stimuliFor(snapshot: AuthSnapshot): Stimulus[] {
-  const results = Object.entries(ACTOR_RESULTS)
-    .filter(([id]) => id in snapshot.children)
-    .flatMap(([, list]) => list);
-  const timers = Object.entries(TIMERS)
-    .filter(([eventType]) => snapshot._nodes.some((node) => node.after.some((t) => t.eventType === eventType)))
-    .flatMap(([, list]) => list);
-  return [...COMMAND_STIMULI, ...results, ...timers];
+/** The timer stimuli of the chart: one per delayed transition, offered while its state is active. */
+function timerStimuli(machine: AuthMachine): Stimulus[] {
+  return chartShape(machine).delayedEvents.map((type) => {
+    const delay = type.split('.')[2] as DelayName;
+    return {
+      label: `timeout ${delay}`,
+      kind: 'timer' as const,
+      type,
+      event: () => ({ type }),
+      available: (snapshot: AuthSnapshot) => snapshot._nodes.some((node) => node.after.some((t) => t.eventType === type)),
+      arrange: TIMERS[delay]?.arrange,
+    };
+  });
 }
 
-/** Every stimulus of the catalogue. */
-export function allStimuli(): Stimulus[] {
-  return [...COMMAND_STIMULI, ...Object.values(ACTOR_RESULTS).flat(), ...Object.values(TIMERS).flat()];
+const registry = new WeakMap<object, Stimulus>();
+const timerCache = new WeakMap<AuthMachine, Stimulus[]>();
+
+/** Every stimulus template of the catalogue (timers as the machine declares them). */
+export function allStimuli(machine: AuthMachine): Stimulus[] {
+  let timers = timerCache.get(machine);
+  if (!timers) timerCache.set(machine, (timers = timerStimuli(machine)));
+  return [...Object.values(COMMANDS).flat(), ...Object.values(ACTOR_RESULTS).flat(), ...timers];
+}
+
+/** The stimuli that can happen in `snapshot`, each with its event for this snapshot. */
+export function stimuliFor(snapshot: AuthSnapshot): Stimulus[] {
+  return allStimuli(snapshot.machine as unknown as AuthMachine).filter((s) => s.available(snapshot));
+}
+
+/** The events of `stimuliFor(snapshot)`, remembered so `stimulusOfEvent` can find their stimulus again. */
+export function eventsFor(snapshot: AuthSnapshot): AnyEventObject[] {
+  return stimuliFor(snapshot).map((stimulus) => {
+    const event = stimulus.event(snapshot);
+    registry.set(event, stimulus);
+    return event;
+  });
+}
+
+/** The stimulus an event object of `eventsFor` came from. */
+export function stimulusOfEvent(event: AnyEventObject): Stimulus {
+  const stimulus = registry.get(event);
+  if (!stimulus) throw new Error(`no catalogue stimulus produced event ${event.type}`);
+  return stimulus;
 }
 
 /** Descriptors, invokes and delays of the chart that the catalogue cannot produce (empty = complete). */
 export function catalogueGaps(machine: AuthMachine): string[] {
   const shape = chartShape(machine);
-  const types = allStimuli().map((s) => s.event.type);
+  const types = allStimuli(machine).map((s) => s.type);
   const gaps: string[] = [];
   for (const descriptor of shape.eventDescriptors) {
     if (!types.some((type) => descriptorMatches(descriptor, type))) gaps.push(`event ${descriptor} has no generator`);
@@ -312,10 +492,194 @@ export function catalogueGaps(machine: AuthMachine): string[] {
     if (!(invoke.id in ACTOR_RESULTS)) gaps.push(`invoke ${invoke.id} (in ${invoke.source}) has no actor-result generator`);
   }
   for (const delayed of shape.delayedEvents) {
-    if (!(delayed in TIMERS)) gaps.push(`timer ${delayed} has no generator`);
+    if (!(delayed.split('.')[2] in TIMERS)) gaps.push(`timer ${delayed} has no arrangement`);
   }
+  for (const action of WIRE_ACTIONS) if (!action.label) gaps.push('a wire action has no label');
   return gaps;
 }
+
+// ---------------------------------------------------------------------------------------------------
+// Wire actions
+
+/** Tags the adapter waits out before it answers a request: an effect under way, a refresh under way. */
+export const SETTLING_TAGS = ['busy', 'refreshing'];
+
+/** True when no effect and no refresh is under way: where requests start and end. */
+export function isSettled(snapshot: AuthSnapshot): boolean {
+  return !SETTLING_TAGS.some((tag) => snapshot.hasTag(tag));
+}
+
+/** Lets the running effects end, the way the environment chooses (each way is a path of its own). */
+function settle(run: Script): void {
+  for (let i = 0; !isSettled(run.snapshot); i += 1) {
+    if (i >= 8) throw new Error('the chart did not settle after 8 actor results');
+    const endings = stimuliFor(run.snapshot).filter((s) => s.kind === 'result' || s.kind === 'timer');
+    if (endings.length === 0) throw new Error('the chart is busy with nothing the catalogue can end');
+    // Keyed by what is running: two refreshes in one request end the same way (one arrangement).
+    const key = Object.keys(run.snapshot.children).sort().join('+');
+    run.send(run.choose(endings.map((s) => ({ label: s.label, stimulus: s })), key).stimulus!);
+  }
+}
+
+function reqOf(stimulus: Stimulus): number {
+  if (stimulus.req === undefined) throw new Error(`${stimulus.label} is not a command`);
+  return stimulus.req;
+}
+
+/** The response encoding the chart's answer to the command that opened the steps. */
+function commandResponse(encode: (value: unknown) => unknown) {
+  return (steps: readonly PathStep[]): WireResponse | null => {
+    const answer = answerTo(
+      steps.flatMap((s) => s.model.emitted),
+      reqOf(steps[0].stimulus),
+    );
+    if (!answer) return null;
+    return answer.type === 'answer.done' ? { result: encode(answer.value) } : { error: { code: answer.code, message: answer.message } };
+  };
+}
+
+/** A command request: the command, then whatever ends the effect it started. */
+function commandAction(stimulus: Stimulus, method: string, params: unknown, encode: (value: unknown) => unknown): WireAction {
+  return {
+    label: stimulus.label,
+    method,
+    params,
+    secrets: stimulus.secrets,
+    script: (run) => {
+      run.send(stimulus);
+      settle(run);
+    },
+    response: commandResponse(encode),
+  };
+}
+
+/**
+ * AuthCore.beginBackendCall: ask the chart; while it refreshes (one it started now, or one under way),
+ * wait for the refresh and ask again without a clock. A chart that refreshes on every call keeps the
+ * adapter asking forever: after a few rounds the script stops, and the request is never answered.
+ */
+function beginBackendCall(run: Script, first: Stimulus, again: Stimulus): 'allowed' | 'refused' | 'waiting' {
+  let call = first;
+  for (let i = 0; i < 4; i += 1) {
+    const step = run.send(call);
+    if (answerTo(step.emitted, reqOf(call))?.type === 'answer.refused') return 'refused';
+    if (!run.snapshot.hasTag('refreshing')) return 'allowed';
+    settle(run);
+    call = again;
+  }
+  return 'waiting';
+}
+
+/**
+ * `account/rateLimits/read`, as authorizedFetch runs it: ask the chart (waiting out a refresh it starts
+ * and asking again without a clock), call the backend; on a 401 report it, wait for the refresh, and
+ * retry once if the credentials changed, else fail with the refresh's message.
+ */
+const RATE_LIMITS_READ: WireAction = {
+  label: 'account/rateLimits/read',
+  method: 'account/rateLimits/read',
+  concurrent: true,
+  script(run) {
+    const begin = () => beginBackendCall(run, BACKEND_CALL, BACKEND_CALL_NO_CLOCK) === 'allowed';
+    if (!begin()) return;
+    const generation = run.snapshot.context.credentialGeneration;
+    const backend = run.choose([{ label: 'backend 200' }, { label: UNAUTHORIZED.label, stimulus: UNAUTHORIZED }]);
+    if (!backend.stimulus) return;
+    run.send(backend.stimulus);
+    settle(run);
+    if (run.snapshot.context.credentialGeneration !== generation) begin();
+  },
+  response(steps) {
+    const calls = steps.filter((s) => s.stimulus === BACKEND_CALL || s.stimulus === BACKEND_CALL_NO_CLOCK);
+    const last = calls[calls.length - 1];
+    const answer = answerTo(last.model.emitted, reqOf(last.stimulus));
+    // Still refreshing after its last call: the adapter would still be waiting.
+    if (!answer || (answer.type === 'answer.done' && last.model.after.hasTag('refreshing'))) return null;
+    if (answer.type === 'answer.refused') return { error: { code: answer.code, message: answer.message } };
+    const unauthorized = steps.findIndex((s) => s.stimulus === UNAUTHORIZED);
+    if (unauthorized !== -1 && steps.indexOf(last) < unauthorized) {
+      // No retry: the refresh failed. The chart's state says why.
+      const after = steps[steps.length - 1].model.after;
+      if (after.matches({ session: { mode: 'failed' } })) return { error: { code: -32603, message: after.context.failure ?? 'authentication failed' } };
+      return {
+        error: { code: -32603, message: after.context.lastRefreshError ?? 'the ChatGPT backend refused the access token (401) and it could not be refreshed' },
+      };
+    }
+    return { result: { rateLimits: USAGE_RESULT } };
+  },
+};
+
+/**
+ * Two rate-limit reads, the second sent while the refresh the first one's 401 started is in flight:
+ * the chart lets the second call wait for that one refresh (single flight), then both go on with its
+ * result. Offered only where a 401 starts a refresh.
+ */
+const RATE_LIMITS_DURING_REFRESH: WireAction = {
+  label: 'account/rateLimits/read ×2 (the second during the refresh)',
+  method: 'account/rateLimits/read',
+  concurrent: true,
+  script(run) {
+    const first = run.send(BACKEND_CALL);
+    if (answerTo(first.emitted, reqOf(BACKEND_CALL))?.type !== 'answer.done' || run.snapshot.hasTag('refreshing')) run.skip();
+    const generation = run.snapshot.context.credentialGeneration;
+    run.send(UNAUTHORIZED);
+    if (!run.snapshot.hasTag('refreshing')) run.skip();
+    run.send(SECOND_BACKEND_CALL);
+    settle(run);
+    // The first retries if the credentials changed; the second asks again without a clock.
+    if (run.snapshot.context.credentialGeneration !== generation) {
+      if (beginBackendCall(run, BACKEND_CALL, BACKEND_CALL_NO_CLOCK) === 'waiting') return;
+    }
+    beginBackendCall(run, SECOND_BACKEND_CALL_NO_CLOCK, SECOND_BACKEND_CALL_NO_CLOCK);
+  },
+  response: (steps) => RATE_LIMITS_READ.response(steps),
+  overlap: {
+    method: 'account/rateLimits/read',
+    fenceAfter: SECOND_BACKEND_CALL,
+    response(steps) {
+      const last = steps.filter((s) => s.stimulus === SECOND_BACKEND_CALL_NO_CLOCK).at(-1);
+      const answer = last && answerTo(last.model.emitted, reqOf(SECOND_BACKEND_CALL_NO_CLOCK));
+      if (!answer || (answer.type === 'answer.done' && last.model.after.hasTag('refreshing'))) return null;
+      return answer.type === 'answer.refused' ? { error: { code: answer.code, message: answer.message } } : { result: { rateLimits: USAGE_RESULT } };
+    },
+  },
+};
+
+/** `account/read {"refreshToken":true}`: a forced managed refresh, then the account. */
+const ACCOUNT_READ_REFRESH: WireAction = {
+  label: 'account/read(refreshToken)',
+  method: 'account/read',
+  params: { refreshToken: true },
+  script(run) {
+    run.send(REFRESH_REQUESTED);
+    settle(run);
+  },
+  response: (steps) => ({ result: { account: accountViewOf(steps[steps.length - 1].model.after), requiresOpenaiAuth: true } }),
+};
+
+/** Every request the suite sends, each mapped to the chart by its script. */
+export const WIRE_ACTIONS: WireAction[] = [
+  commandAction(LOGIN_API_KEY, 'account/login/start', { type: 'apiKey', apiKey: 'sk-model-key' }, () => ({ type: 'apiKey' })),
+  commandAction(LOGIN_CHATGPT, 'account/login/start', { type: 'chatgpt' }, (value) => ({ type: 'chatgpt', ...(value as object) })),
+  ...EXTERNAL_LOGINS.map((login) => commandAction(login.stimulus, 'account/login/start', login.params, () => ({ type: 'chatgptAuthTokens' }))),
+  commandAction(LOGIN_CANCEL, 'account/login/cancel', { loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' }, (value) => value),
+  commandAction(LOGOUT, 'account/logout', undefined, () => ({})),
+  RATE_LIMITS_READ,
+  RATE_LIMITS_DURING_REFRESH,
+  ACCOUNT_READ_REFRESH,
+];
+
+/** Token bytes any stimulus or wire action of the catalogue hands over. */
+export const CATALOGUE_SECRETS: string[] = [
+  ...new Set([
+    ...Object.values(COMMANDS).flatMap((list) => list.flatMap((s) => s.secrets ?? [])),
+    ...WIRE_ACTIONS.flatMap((a) => a.secrets ?? []),
+    REFRESHED_ADA.answer.accessToken,
+    REFRESHED_ADA.answer.idToken,
+    REFRESHED_ZED.answer.accessToken,
+    REFRESHED_ZED.answer.idToken,
+  ]),
+];
 
 /** The wire form of a notification the chart emits (PROTOCOL.md §5). */
 export function wireNotification(event: Extract<AuthEmitted, { type: `notify.${string}` }>): { method: string; params: unknown } {

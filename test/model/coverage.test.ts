@@ -7,9 +7,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { authMachine } from '../../machines/auth.machine';
-import { catalogueGaps, stimuliFor } from './catalogue';
+import { catalogueGaps, isSettled, stimuliFor } from './catalogue';
 import { chartShape } from './chart';
 import { coverageGaps, coverageOf, formatCoverage } from './coverage';
+import { pathSteps } from './explore';
 import { modelSuite } from './suite';
 
 const suite = modelSuite();
@@ -28,10 +29,11 @@ describe('model-based suite: generation and coverage', () => {
     }
   });
 
-  it('ends every generated path in an idle state (a replay cannot stop in the middle of an effect)', () => {
+  it('starts and ends every request of every generated path in a settled state (a replay cannot stop mid-effect)', () => {
     for (const path of [...suite.paths, ...suite.walks]) {
-      const last = path.steps[path.steps.length - 1];
-      expect(last ? last.model.after.hasTag('busy') : false).toBe(false);
+      for (const group of path.groups) {
+        expect([isSettled(group.steps[0].model.before), isSettled(group.steps.at(-1)!.model.after)]).toEqual([true, true]);
+      }
     }
   });
 
@@ -40,9 +42,10 @@ describe('model-based suite: generation and coverage', () => {
     const report = [
       formatCoverage(coverage),
       '',
-      `Fixtures: ${suite.explorations.map((e) => `${e.fixture.name} (${e.states.size} states)`).join(', ')}`,
+      `Fixtures: ${suite.explorations.map((e, i) => `${e.fixture.name} (${e.states.size} states, ${suite.graphs[i].states.size} settled)`).join(', ')}`,
       `Paths replayed: ${suite.paths.length} (shortest + simple, deduplicated), ${suite.walks.length} covering walks; ` +
-        `${[...suite.paths, ...suite.walks].reduce((n, p) => n + p.steps.length, 0)} model steps`,
+        `${[...suite.paths, ...suite.walks].reduce((n, p) => n + p.groups.length, 0)} requests, ` +
+        `${[...suite.paths, ...suite.walks].reduce((n, p) => n + pathSteps(p).length, 0)} model steps`,
       `Chart: ${chartShape(authMachine).states.length} state nodes, ${chartShape(authMachine).transitions.length} transitions`,
     ].join('\n');
     const out = path.resolve(__dirname, '../../test-output');

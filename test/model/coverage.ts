@@ -6,7 +6,7 @@
  */
 import type { AuthMachine } from '../../machines/auth.machine';
 import { chartShape, describeTransition, type ChartState, type ChartTransition } from './chart';
-import { isBusy, type Explored, type ModelPath } from './explore';
+import { pathSteps as stepsOfPath, type Explored, type ModelPath } from './explore';
 import type { ModelStep } from './model';
 
 /** Why a transition needs no replay: the wire cannot reach it, by a rule of the adapter. */
@@ -60,7 +60,7 @@ function* pathSteps(paths: readonly ModelPath[], explorations: readonly Explored
   // A replay starts a server on the fixture: its start-up (the `restoring` transitions) is replayed too.
   const started = new Set(paths.map((p) => p.fixture));
   for (const explored of explorations) if (started.has(explored.fixture)) yield explored.initial;
-  for (const path of paths) for (const step of path.steps) yield step.model;
+  for (const path of paths) for (const step of stepsOfPath(path)) yield step.model;
 }
 
 /** Coverage of `machine` by the explorations (model) and the replayed paths (wire). */
@@ -72,7 +72,7 @@ export function coverageOf(machine: AuthMachine, explorations: readonly Explored
   const takenOutsideBusyCommands = new Set<string>();
   for (const explored of explorations) {
     for (const step of explorationSteps(explored)) {
-      const busyCommand = step.event.type !== 'xstate.init' && isBusy(step.before) && typeof (step.event as { req?: unknown }).req === 'number';
+      const busyCommand = step.event.type !== 'xstate.init' && step.before.hasTag('busy') && typeof (step.event as { req?: unknown }).req === 'number';
       if (!busyCommand) step.transitions.forEach((t) => takenOutsideBusyCommands.add(t.key));
     }
   }

@@ -38,9 +38,15 @@ export function refreshesRunning(snapshot: AuthSnapshot): string[] {
   return Object.keys(snapshot.children).filter((id) => /refresh/i.test(id));
 }
 
-/** State value and context: what a refused request must leave as it was (history records may move). */
+/**
+ * State value and context: what a refused request must leave as it was. History records may move, and
+ * a refresh in flight is not part of it: an effect (saving, clearing) abandons a running refresh on
+ * purpose and a failed effect returns to the mode `ready` (the chart's shallow `previous` history).
+ */
 export function observableState(snapshot: AuthSnapshot): string {
-  return JSON.stringify({ value: snapshot.value, context: { ...snapshot.context, pending: null } });
+  const settle = (value: unknown): unknown =>
+    value === 'refreshing' ? 'ready' : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, settle(v)])) : value;
+  return JSON.stringify({ value: settle(snapshot.value), context: { ...snapshot.context, pending: null } });
 }
 
 function reqOf(step: ModelStep): number | null {
@@ -48,8 +54,9 @@ function reqOf(step: ModelStep): number | null {
   return typeof req === 'number' ? req : null;
 }
 
-function isCommand(step: ModelStep): boolean {
-  return reqOf(step) !== null && /^(login\.|logout$)/.test(step.event.type);
+/** A command: an event the chart answers (it carries a request key). */
+export function isCommand(step: ModelStep): boolean {
+  return reqOf(step) !== null;
 }
 
 /** Invariants 3–5 on one step; returns the violations. */
@@ -88,6 +95,19 @@ export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): str
       violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${observableState(first.before)} to ${observableState(last.after)}`);
     }
     if (emitted.some((e) => e.type.startsWith('notify.'))) violations.push(`refused ${first.event.type} sent a notification`);
+  }
+  return violations;
+}
+
+/** Invariants 1–2 on every command of a request's steps (a rate-limit read holds several backend calls). */
+export function checkRequests(steps: readonly ModelStep[], vacuity: Vacuity): string[] {
+  const violations: string[] = [];
+  let start = -1;
+  for (let i = 0; i <= steps.length; i += 1) {
+    if (i === steps.length || isCommand(steps[i])) {
+      if (start !== -1) violations.push(...checkRequest(steps.slice(start, i), vacuity));
+      start = i;
+    }
   }
   return violations;
 }

@@ -21,6 +21,8 @@ export interface ModelStep {
   transitions: ChartTransition[];
   /** Ids of every state node active in any microstep of this step, transient ones included. */
   visited: string[];
+  /** Actors the step invoked, with their input (e.g. what a refresh request to the parent carries). */
+  spawned: Array<{ id: string; input: unknown }>;
 }
 
 /** What a client can observe of a snapshot. */
@@ -97,7 +99,13 @@ export class ModelStepper {
     const emitted = this.actions
       .filter((action) => action.type === 'xstate.emit')
       .map((action) => (action.params as { event: AuthEmitted }).event);
-    return { event, before, after, emitted, transitions, visited: [...visited] };
+    const spawned = this.actions
+      .filter((action) => action.type === 'xstate.spawnChild')
+      .map((action) => {
+        const params = action.params as { id: string; input?: unknown };
+        return { id: params.id, input: params.input };
+      });
+    return { event, before, after, emitted, transitions, visited: [...visited], spawned };
   }
 }
 
@@ -115,8 +123,17 @@ export function stateKey(snapshot: AuthSnapshot): string {
   const history = Object.fromEntries(
     Object.entries(snapshot.historyValue ?? {}).map(([id, nodes]) => [id, (nodes as Array<{ id: string }>).map((n) => n.id)]),
   );
-  return JSON.stringify({ value: snapshot.value, context: snapshot.context, history });
+  const context: Record<string, unknown> = { ...snapshot.context };
+  for (const field of RELATIVE_COUNTERS) if (field in context) context[field] = '(relative)';
+  return JSON.stringify({ value: snapshot.value, context, history });
 }
+
+/**
+ * Context counters that only matter relative to events generated from the same snapshot (a 401 names
+ * the credential generation in use). They grow without bound, so state identity leaves them out; the
+ * catalogue generates such events from the snapshot at hand, which keeps the abstraction exact.
+ */
+export const RELATIVE_COUNTERS = ['credentialGeneration'];
 
 /** The session part of a snapshot as a dotted path, for names and reports. */
 export function stateLabel(snapshot: AuthSnapshot): string {

@@ -15,12 +15,11 @@
  */
 import { not, type AnyStateMachine } from 'xstate';
 import { authMachine, type AuthMachine } from '../../machines/auth.machine';
-import { stimuliFor } from './catalogue';
 import { chartShape } from './chart';
-import type { PathStep } from './explore';
-import { ModelStepper, projectionOf, stateLabel } from './model';
-import { expectedWire, groupSteps } from './replay';
-import { batchPaths, modelSuite, type ModelSuite, type ReplaySessionPlan } from './suite';
+import { rerunGroup } from './explore';
+import { projectionOf, stateLabel } from './model';
+import { batchPaths, explorationOf, modelSuite, type ModelSuite, type ReplaySessionPlan } from './suite';
+import { expectedWire } from './wire';
 
 /** One mutant: the chart with one guard inverted. */
 export interface Mutant {
@@ -57,12 +56,14 @@ export function replayPlans(suite: ModelSuite): ReplaySessionPlan[] {
 /**
  * Runs a mutant's replay plans against the real chart (pure stand-in for the server) and returns the
  * first place where the wire would differ, or null when the suite would pass: the mutant survives.
+ * Each request is re-run on the real chart with the same environment choices; when the real chart does
+ * not even reach those choices (it refuses where the mutant went on), the wire differs there too.
  */
-export function findKill(mutantSuite: ModelSuite, real: AuthMachine = authMachine): Kill | null {
-  for (const plan of replayPlans(mutantSuite)) {
-    const stepper = new ModelStepper(real, plan.fixture.input);
-    const mutantStart = mutantSuite.explorations.find((e) => e.fixture === plan.fixture)!.initial;
-    let state = stepper.initial().after;
+export function findKill(mutant: ModelSuite, real: ModelSuite = modelSuite(authMachine)): Kill | null {
+  for (const plan of replayPlans(mutant)) {
+    const realExplored = explorationOf(real, plan.fixture);
+    const mutantStart = explorationOf(mutant, plan.fixture).initial;
+    let state = realExplored.initial.after;
     const startExpected = JSON.stringify(projectionOf(mutantStart.after));
     const startActual = JSON.stringify(projectionOf(state));
     if (startExpected !== startActual) {
@@ -70,37 +71,20 @@ export function findKill(mutantSuite: ModelSuite, real: AuthMachine = authMachin
     }
     for (let e = 0; e < plan.entries.length; e += 1) {
       const entry = plan.entries[e];
-      for (const group of groupSteps([...entry.reset, ...entry.steps])) {
-        const realGroup = runGroupOnRealChart(stepper, state, group);
+      for (const group of [...entry.reset, ...entry.groups]) {
+        const again = rerunGroup(realExplored, state, group);
         const expected = JSON.stringify(expectedWire(group));
-        const actual = realGroup.length ? JSON.stringify(expectedWire(realGroup)) : 'no answer';
+        const actual = again ? JSON.stringify(expectedWire(again)) : 'the real chart does not reach the environment choices of this request';
         if (expected !== actual) {
           const name = entry.path.description.length > 160 ? `${entry.path.description.slice(0, 160)}…` : entry.path.description;
-          const where = `${name}\n    at ${group.map((s) => s.stimulus.label).join(' → ')} from ${stateLabel(group[0].model.before)}`;
+          const where = `${name}\n    at ${group.label} from ${stateLabel(group.steps[0].model.before)}`;
           return { plan, entry: e, where, expected, actual };
         }
-        state = realGroup[realGroup.length - 1].model.after;
+        state = again!.steps.at(-1)!.model.after;
       }
     }
   }
   return null;
-}
-
-/**
- * What the real chart does with a group of the mutant's plan: the same request, then the planned actor
- * results for as long as the real chart runs that actor (the environment arranges them either way).
- * Empty when the real chart would stay busy without an answer.
- */
-function runGroupOnRealChart(stepper: ModelStepper, from: PathStep['model']['after'], group: readonly PathStep[]): PathStep[] {
-  const [request, ...outcomes] = group;
-  const steps: PathStep[] = [{ stimulus: request.stimulus, model: stepper.step(from, request.stimulus.event) }];
-  for (const outcome of outcomes) {
-    const at = steps[steps.length - 1].model.after;
-    if (!at.hasTag('busy')) break;
-    if (!stimuliFor(at).some((s) => s.event.type === outcome.stimulus.event.type)) break;
-    steps.push({ stimulus: outcome.stimulus, model: stepper.step(at, outcome.stimulus.event) });
-  }
-  return steps[steps.length - 1].model.after.hasTag('busy') ? [] : steps;
 }
 
 /** The suite generated from a mutant (not memoized: mutants are used once). */

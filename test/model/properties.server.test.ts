@@ -9,14 +9,15 @@
 import fc from 'fast-check';
 import type { Msg } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
-import { authMachine } from '../../machines/auth.machine';
-import { COMMAND_STIMULI, FIXTURES, stimuliFor } from './catalogue';
-import type { PathStep } from './explore';
-import { checkRequest, checkStep, newVacuity } from './invariants';
-import { ModelStepper, projectionOf, type ModelStep } from './model';
+import { CATALOGUE_SECRETS, WIRE_ACTIONS, fixtureAllows } from './catalogue';
+import { expandAction, type Explored, type Group } from './explore';
+import { checkRequests, checkStep, newVacuity } from './invariants';
+import { projectionOf, type ModelStep } from './model';
 import { ReplaySession } from './replay';
+import { modelSuite } from './suite';
 
-const SECRETS = COMMAND_STIMULI.flatMap((s) => (s.wire.kind === 'request' ? (s.wire.secrets ?? []) : []));
+const SECRETS = CATALOGUE_SECRETS;
+const suite = modelSuite();
 
 /** Input the catalogue does not produce, with the reply PROTOCOL.md §1 prescribes (null: no reply at all). */
 interface BadInput {
@@ -60,29 +61,21 @@ const garbageArbitrary: fc.Arbitrary<BadInput> = fc
   })
   .map((line) => ({ label: `garbage ${JSON.stringify(line)}`, line, reply: { id: null, error: { code: -32700, message: anyMessage() } } }));
 
-type Action = { kind: 'request'; index: number; outcomes: number[] } | { kind: 'bad'; input: BadInput };
+type Action = { kind: 'request'; index: number } | { kind: 'bad'; input: BadInput };
 
 const actionArbitrary: fc.Arbitrary<Action> = fc.oneof(
   {
     weight: 6,
-    arbitrary: fc.record({ index: fc.nat({ max: 1000 }), outcomes: fc.array(fc.nat({ max: 10 }), { minLength: 4, maxLength: 4 }) }).map((r) => ({ kind: 'request' as const, ...r })),
+    arbitrary: fc.nat({ max: 1000 }).map((index) => ({ kind: 'request' as const, index })),
   },
   { weight: 2, arbitrary: fc.constantFrom(...FIXED_BAD_INPUT).map((input) => ({ kind: 'bad' as const, input })) },
   { weight: 1, arbitrary: garbageArbitrary.map((input) => ({ kind: 'bad' as const, input })) },
 );
 
-/** The model steps of a request: the command, then the picked actor results until the chart is idle. */
-function requestSteps(stepper: ModelStepper, from: ModelStep, action: Extract<Action, { kind: 'request' }>): PathStep[] {
-  const stimulus = COMMAND_STIMULI[action.index % COMMAND_STIMULI.length];
-  const steps: PathStep[] = [{ stimulus, model: stepper.step(from.after, stimulus.event) }];
-  for (let i = 0; steps[steps.length - 1].model.after.hasTag('busy'); i += 1) {
-    if (i >= action.outcomes.length) throw new Error('the chart stayed busy longer than the sequence planned for');
-    const at = steps[steps.length - 1].model.after;
-    const outcomes = stimuliFor(at).filter((s) => s.wire.kind === 'outcome');
-    const outcome = outcomes[action.outcomes[i] % outcomes.length];
-    steps.push({ stimulus: outcome, model: stepper.step(at, outcome.event) });
-  }
-  return steps;
+/** A random request from `from`: one of the groups (request and environment's choices) the catalogue offers there. */
+function randomGroup(explored: Explored, from: ModelStep, index: number): Group {
+  const groups = WIRE_ACTIONS.filter((a) => fixtureAllows(explored.fixture, a.label)).flatMap((action) => expandAction(explored, from.after, action));
+  return groups[index % groups.length];
 }
 
 describe('properties of the real server', () => {
@@ -90,9 +83,9 @@ describe('properties of the real server', () => {
     const vacuity = newVacuity();
     await fc.assert(
       fc.asyncProperty(fc.nat(), fc.array(actionArbitrary, { minLength: 1, maxLength: 14 }), async (fixtureIndex, actions) => {
-        const fixture = FIXTURES[fixtureIndex % FIXTURES.length];
-        const stepper = new ModelStepper(authMachine, fixture.input);
-        let model = stepper.initial();
+        const explored = suite.explorations[fixtureIndex % suite.explorations.length];
+        const { fixture } = explored;
+        let model = explored.initial;
         const session = await ReplaySession.start(fixture);
         const done: string[] = [];
         try {
@@ -104,12 +97,13 @@ describe('properties of the real server', () => {
               session.rememberSecrets(action.input.secrets ?? []);
               await session.sendBadLine(action.input.line, action.input.reply, model, where());
             } else {
-              const steps = requestSteps(stepper, model, action);
-              done.push(steps.map((s) => s.stimulus.label).join(' → '));
-              const response = await session.replayGroup(steps, where());
+              const group = randomGroup(explored, model, action.index);
+              const { steps } = group;
+              done.push(group.label);
+              const response = await session.replayGroup(group, where());
               const last = steps[steps.length - 1].model;
               expect(steps.flatMap((s) => checkStep(s.model, SECRETS, vacuity))).toEqual([]);
-              expect(checkRequest(steps.map((s) => s.model), vacuity)).toEqual([]);
+              expect(checkRequests(steps.map((s) => s.model), vacuity)).toEqual([]);
               // The server's projection was just checked against the model's; a refusal must not have moved it.
               if ('error' in response) expect(projectionOf(last.after)).toEqual(projectionOf(model.after));
               model = last;

@@ -1,22 +1,28 @@
 /**
  * Replays model paths against the real app-server: `bin/authchart.js app-server` over real pipes, with a
- * real CODEX_HOME per fixture. Each group of a path (one request and the actor results that end its
- * effect) becomes one JSON-RPC request, preceded by the environment arrangements its outcomes need; after
- * it the wire is compared with the model, exactly:
+ * real CODEX_HOME per fixture, a real fake backend and token endpoint on 127.0.0.1, and this process as
+ * the parent. Each group of a path (one request with the environment's choices) is arranged, sent, and
+ * then the wire is compared with the model, exactly:
  *
- *   the response        = the chart's answer to the request (result encoded as the adapter does, or the
- *                         refusal's code and message);
+ *   server requests     = `account/chatgptAuthTokens/refresh` with the input of each refresh the model starts;
+ *   the response        = what the wire action's mapping makes of the chart's answers;
  *   the notifications   = the chart's notify.* events, in order, after the response and nothing else;
  *   `account/read`      = accountViewOf(model snapshot);
- *   `getAuthStatus`     = authModeOf(model snapshot), no token.
+ *   `getAuthStatus`     = authModeOf(model snapshot), no token;
+ *   the fakes           = as many token-endpoint POSTs and backend calls as the model makes.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
-import { ENVIRONMENT_TEXT, wireNotification, type Fixture, type Undo } from './catalogue';
-import type { PathStep } from './explore';
+import { CATALOGUE_SECRETS, ENVIRONMENT_TEXT, configToml, type Fixture, type Undo } from './catalogue';
+import { FakeParent, startFakes, type FakeBackend, type ReplayEnv, type TokenEndpoint } from './env';
+import type { Group } from './explore';
+import { projectionOf, stateLabel, type ModelStep } from './model';
 import { explorationOf, type ModelSuite, type ReplaySessionPlan, type SessionEntry } from './suite';
-import { answerTo, notificationsIn, projectionOf, stateLabel, type ModelStep, type Projection } from './model';
+import { expectedWire, type WireExpectation } from './wire';
+
+export { expectedWire, type WireExpectation } from './wire';
 
 /** Expected values may hold ENVIRONMENT_TEXT: such strings become matchers for "this, with any text there". */
 export function withEnvironmentText(value: unknown): unknown {
@@ -30,42 +36,6 @@ export function withEnvironmentText(value: unknown): unknown {
   return value;
 }
 
-/** What the wire must show for a group: the response (without its id), then the notifications, then the projection. */
-export interface WireExpectation {
-  response: { result: unknown } | { error: { code: number; message: string } } | null;
-  notifications: Array<{ method: string; params: unknown }>;
-  projection: Projection;
-}
-
-/** The wire traffic the model prescribes for one group (its request and the actor results ending its effect). */
-export function expectedWire(group: readonly PathStep[]): WireExpectation {
-  const [request] = group;
-  const wire = request.stimulus.wire;
-  if (wire.kind !== 'request') throw new Error(`a group must start with a request, not ${request.stimulus.label}`);
-  const emitted = group.flatMap((s) => s.model.emitted);
-  const answer = answerTo(emitted, Number(request.stimulus.event.req));
-  return {
-    response: !answer
-      ? null
-      : answer.type === 'answer.done'
-        ? { result: wire.result(answer.value) }
-        : { error: { code: answer.code, message: answer.message } },
-    notifications: notificationsIn(emitted).map(wireNotification),
-    projection: projectionOf(group[group.length - 1].model.after),
-  };
-}
-
-/** Splits a path into groups: a request followed by the actor results that end its effect. */
-export function groupSteps(steps: readonly PathStep[]): PathStep[][] {
-  const groups: PathStep[][] = [];
-  for (const step of steps) {
-    if (step.stimulus.wire.kind === 'request') groups.push([step]);
-    else if (groups.length === 0) throw new Error(`${step.stimulus.label} cannot start a replay group: nothing on the wire produces it on its own`);
-    else groups[groups.length - 1].push(step);
-  }
-  return groups;
-}
-
 /** Every file under a directory, recursively (CODEX_HOME is small). */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -74,30 +44,42 @@ function filesUnder(dir: string): string[] {
   });
 }
 
-/** One server process and its CODEX_HOME, driven step by step against the model. */
+/** One server process, its CODEX_HOME and its fakes, driven request by request against the model. */
 export class ReplaySession {
   private nextId = 1;
-  private readonly secrets = new Set<string>();
+  private parentRequestsSeen = 0;
+  private readonly secrets = new Set<string>(CATALOGUE_SECRETS);
 
   private constructor(
     readonly fixture: Fixture,
     readonly home: { dir: string; cleanup(): void },
     readonly server: AppServerProcess,
+    readonly backend: FakeBackend,
+    readonly tokens: TokenEndpoint,
+    readonly parent: FakeParent,
   ) {}
 
-  /** Creates the fixture's CODEX_HOME, spawns the real bin and completes the handshake. */
+  /** Starts the fakes, writes the fixture's CODEX_HOME, spawns the real bin and completes the handshake. */
   static async start(fixture: Fixture): Promise<ReplaySession> {
-    const home = tempCodexHome(fixture.configToml);
+    const { backend, tokens } = await startFakes('acct-R');
+    const home = tempCodexHome(configToml(fixture, { backend: backend.origin, tokens: tokens.origin }));
     let server: AppServerProcess | null = null;
     try {
       if (fixture.authJson) writeFileSync(path.join(home.dir, 'auth.json'), `${JSON.stringify(fixture.authJson, null, 2)}\n`, { mode: 0o600 });
-      server = await AppServerProcess.started({ codexHome: home.dir });
-      return new ReplaySession(fixture, home, server);
+      server = AppServerProcess.spawn({ codexHome: home.dir });
+      const parent = new FakeParent(server);
+      await server.initialize();
+      return new ReplaySession(fixture, home, server, backend, tokens, parent);
     } catch (error) {
       server?.kill();
       home.cleanup();
+      await Promise.all([backend.close(), tokens.close()]);
       throw error;
     }
+  }
+
+  private get env(): ReplayEnv {
+    return { codexHome: this.home.dir, server: this.server, backend: this.backend, tokens: this.tokens, parent: this.parent };
   }
 
   /** Checks the server's start-up state against the model's initial state (and that it said nothing). */
@@ -107,16 +89,15 @@ export class ReplaySession {
     this.expectSince(from, expected, `start-up in ${stateLabel(initial.after)}`);
   }
 
-  /** Replays steps group by group, checking the wire against the model after each. */
-  async replay(steps: readonly PathStep[], context: string): Promise<void> {
-    const groups = groupSteps(steps);
+  /** Replays groups in order, checking the wire against the model after each. */
+  async replay(groups: readonly Group[], context: string): Promise<void> {
     for (let i = 0; i < groups.length; i += 1) {
       const group = groups[i];
-      const before = groups.slice(Math.max(0, i - 4), i).map((g) => g.map((s) => s.stimulus.label).join(' → '));
+      const before = groups.slice(Math.max(0, i - 4), i).map((g) => g.label);
       const where =
-        `${context}: request ${i + 1} of ${groups.length}: ${group.map((s) => s.stimulus.label).join(' → ')}\n` +
-        `  model: ${stateLabel(group[0].model.before)} ⇒ ${stateLabel(group[group.length - 1].model.after)}\n` +
-        `  after: ${i > before.length ? '… → ' : ''}${before.length ? before.join(' → ') : '(start-up)'}`;
+        `${context}: request ${i + 1} of ${groups.length}: ${group.label}\n` +
+        `  model: ${stateLabel(group.steps[0].model.before)} ⇒ ${stateLabel(group.steps.at(-1)!.model.after)}\n` +
+        `  after: ${i > before.length ? '… ▸ ' : ''}${before.length ? before.join(' ▸ ') : '(start-up)'}`;
       await this.replayGroup(group, where);
     }
   }
@@ -126,8 +107,9 @@ export class ReplaySession {
     secrets.forEach((s) => this.secrets.add(s));
   }
 
-  /** Fails when any token handed over by an external login appears in a file under CODEX_HOME. */
+  /** Fails when any token handed over by an external login or refresh appears in a file under CODEX_HOME. */
   checkNoSecretsOnDisk(): void {
+    this.parent.handedOut.forEach((s) => this.secrets.add(s));
     for (const file of filesUnder(this.home.dir)) {
       const text = readFileSync(file, 'utf8');
       for (const secret of this.secrets) {
@@ -136,7 +118,7 @@ export class ReplaySession {
     }
   }
 
-  /** Ends the process (stdin EOF; killed if it does not exit) and removes CODEX_HOME. */
+  /** Ends the process (stdin EOF; killed if it does not exit), removes CODEX_HOME, stops the fakes. */
   async close(): Promise<void> {
     try {
       this.server.child.stdin.end();
@@ -145,34 +127,87 @@ export class ReplaySession {
     } finally {
       this.server.kill();
       this.home.cleanup();
+      await Promise.all([this.backend.close(), this.tokens.close()]);
     }
   }
 
-  /** Replays one group (a request and the actor results that end its effect); returns the response. */
-  async replayGroup(group: PathStep[], where: string): Promise<Msg> {
-    const [request, ...outcomes] = group;
-    const wire = request.stimulus.wire;
-    if (wire.kind !== 'request') throw new Error(`${where}: a group must start with a request`);
-    (wire.secrets ?? []).forEach((s) => this.secrets.add(s));
-    const undo: Undo[] = [];
-    for (const outcome of outcomes) {
-      if (outcome.stimulus.wire.kind !== 'outcome') throw new Error(`${where}: ${outcome.stimulus.label} is not an actor result`);
-      undo.push(await outcome.stimulus.wire.arrange({ codexHome: this.home.dir, server: this.server }));
-    }
+  /** Replays one group (a request and the environment's choices); returns the response. */
+  async replayGroup(group: Pick<Group, 'action' | 'steps'>, where: string): Promise<Msg> {
+    const { action } = group;
+    (action.secrets ?? []).forEach((s) => this.secrets.add(s));
     const expected = expectedWire(group);
-    if (!expected.response) throw new Error(`${where}: the model never answers this request`);
+    if (!expected.response) {
+      // The model's adapter would never answer: any answer from the server is a difference.
+      const answer = await this.server.request(action.method, action.params, this.nextId++);
+      throw new Error(`${where}\nthe model never answers this request, but the server answered ${JSON.stringify(answer)}`);
+    }
+    const undo: Undo[] = [];
+    const arranged = new Set<string>();
+    for (const step of group.steps) {
+      if (!step.stimulus.arrange || arranged.has(step.stimulus.label)) continue;
+      arranged.add(step.stimulus.label);
+      undo.push(await step.stimulus.arrange(this.env));
+    }
     const from = this.server.messages.length;
+    const posts = this.tokens.posts().length;
+    const calls = this.backend.usageCalls();
     const id = this.nextId++;
     let readBack: Msg[];
+    let between: Msg[] = [];
     try {
-      // Pipelined, as real clients do: the reads are queued behind the request and must see its outcome.
-      [, readBack] = await Promise.all([this.server.request(wire.method, wire.params, id), this.readBack(group[group.length - 1].model)]);
+      if (expected.overlap) {
+        between = await this.overlap(group, id, expected.overlap);
+        readBack = await this.readBack(group.steps.at(-1)!.model);
+      } else {
+        const request = this.server.request(action.method, action.params, id);
+        // Pipelined, as real clients do: ordered requests queue behind this one and must see its outcome.
+        // A request the server runs concurrently (a backend call) is read back after its response.
+        if (action.concurrent) {
+          await request;
+          readBack = await this.readBack(group.steps.at(-1)!.model);
+        } else {
+          [, readBack] = await Promise.all([request, this.readBack(group.steps.at(-1)!.model)]);
+        }
+      }
     } finally {
       for (const u of undo.reverse()) await u();
     }
-    this.expectSince(from, [{ id, ...expected.response }, ...expected.notifications, ...readBack], where);
-    return this.server.since(from)[0];
+    const parentRequests = expected.parentRequests.map((params) => ({ id: this.parentRequestsSeen++, method: EXTERNAL_REFRESH_METHOD, params }));
+    this.expectSince(from, [...parentRequests, ...between, { id, ...expected.response }, ...expected.notifications, ...readBack], where);
+    this.expectCounts(where, { tokenPosts: this.tokens.posts().length - posts, backendCalls: this.backend.usageCalls() - calls }, expected);
+    return this.server.since(from).find((m) => m.id === id && !('method' in m))!;
   }
+
+  /**
+   * Two overlapping requests: the first's refresh is held once it is in flight (the parent holds its
+   * answer, or the token endpoint its reply), the second request is sent, and a `getAuthStatus` behind it
+   * fences its first event into the chart (the server takes one message per turn of its event loop and
+   * hands a request to the chart without waiting on I/O, so the fence's answer means the chart has it).
+   * Then the refresh goes on and both requests complete. Returns what the wire must show between the
+   * parent's request and the first response: the fence's answer and the second response (the two
+   * responses may come in either order; the comparison puts them in request order).
+   */
+  private async overlap(group: Pick<Group, 'action' | 'steps'>, id: number, expected: NonNullable<WireExpectation['overlap']>): Promise<Msg[]> {
+    const external = group.steps.some((s) => s.model.spawned.some((c) => c.id === 'externalRefresh'));
+    const gate = external ? this.parent.hold() : this.tokens.hold();
+    const first = this.server.request(group.action.method, group.action.params, id);
+    await gate.reached();
+    const secondId = this.nextId++;
+    const second = this.server.request(group.action.overlap!.method, group.action.overlap!.params, secondId);
+    const fenceId = this.nextId++;
+    await this.server.request('getAuthStatus', {}, fenceId);
+    gate.open();
+    await Promise.all([first, second]);
+    if (!expected.response) throw new Error('the model never answers the second request');
+    this.overlapIds = [id, secondId];
+    return [
+      { id: fenceId, result: { authMethod: expected.fence.authMode, authToken: null, requiresOpenaiAuth: true } },
+      { id: secondId, ...expected.response },
+    ];
+  }
+
+  /** The ids of two overlapping requests whose responses may come in either order (null outside them). */
+  private overlapIds: [number, number] | null = null;
 
   /**
    * Writes one raw line that is not a valid request of the catalogue (bad input), and checks the wire:
@@ -192,11 +227,9 @@ export class ReplaySession {
     this.expectSince(from, await this.readBack(model), where);
   }
 
-  /** Sends `account/read` and `getAuthStatus`; returns what the model says they must answer. */
   /**
-   * Sends `account/read` and `getAuthStatus` right away (behind whatever is in flight: the server handles
-   * requests in arrival order, as pipelining clients rely on) and resolves, once both are answered, with
-   * what the model says they must answer.
+   * Sends `account/read` and `getAuthStatus` right away (behind whatever ordered request is in flight)
+   * and resolves, once both are answered, with what the model says they must answer.
    */
   private async readBack(model: ModelStep): Promise<Msg[]> {
     const projection = projectionOf(model.after);
@@ -209,9 +242,29 @@ export class ReplaySession {
     ];
   }
 
+  private expectCounts(where: string, actual: { tokenPosts: number; backendCalls: number }, expected: WireExpectation): void {
+    try {
+      expect(actual).toEqual({ tokenPosts: expected.tokenPosts, backendCalls: expected.backendCalls });
+    } catch (error) {
+      (error as Error).message = `${where}\n(token endpoint POSTs and backend calls)\n\n${(error as Error).message}`;
+      throw error;
+    }
+  }
 
   private expectSince(from: number, expected: Msg[], where: string): void {
     const actual = this.server.since(from);
+    if (this.overlapIds) {
+      // Responses of overlapping requests: compared in the order the expectation lists them.
+      const [a, b] = this.overlapIds;
+      this.overlapIds = null;
+      const ia = actual.findIndex((m) => m.id === a && !('method' in m));
+      const ib = actual.findIndex((m) => m.id === b && !('method' in m));
+      const ea = expected.findIndex((m) => m.id === a && !('method' in m));
+      const eb = expected.findIndex((m) => m.id === b && !('method' in m));
+      if (ia !== -1 && ib !== -1 && ea !== -1 && eb !== -1 && Math.sign(ia - ib) !== Math.sign(ea - eb)) {
+        [actual[ia], actual[ib]] = [actual[ib], actual[ia]];
+      }
+    }
     try {
       expect(actual).toEqual(withEnvironmentText(expected));
       // Strict clients drop the connection on a notification off Codex's schema.
@@ -230,7 +283,7 @@ export async function replaySessionPlan(suite: ModelSuite, plan: ReplaySessionPl
     await session.checkStart(explorationOf(suite, plan.fixture).initial);
     for (const entry of entries) {
       if (entry.reset.length) await session.replay(entry.reset, `[${plan.fixture.name}] reset before ${entry.path.origin}`);
-      await session.replay(entry.steps, `[${plan.fixture.name}] ${entry.path.origin}`);
+      await session.replay(entry.groups, `[${plan.fixture.name}] ${entry.path.origin}`);
     }
     session.checkNoSecretsOnDisk();
   } finally {

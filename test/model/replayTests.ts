@@ -31,7 +31,7 @@ export function describeReplaySessions(title: string, suite: ModelSuite, plans: 
         if (broken) throw new Error(`not replayed: an earlier path on this server process failed (${broken})`);
         try {
           if (entry.reset.length) await session!.replay(entry.reset, `[${plan.fixture.name}] reset before ${entry.path.origin}`);
-          await session!.replay(entry.steps, `[${plan.fixture.name}] ${entry.path.origin}`);
+          await session!.replay(entry.groups, `[${plan.fixture.name}] ${entry.path.origin}`);
         } catch (error) {
           broken = entry.path.description;
           throw error;

@@ -7,6 +7,7 @@
 import { createActor, fromPromise, type AnyStateMachine } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
 import type { AuthEmitted } from '../../machines/types';
+import { pathSteps } from './explore';
 import { modelSuite } from './suite';
 
 const suite = modelSuite();
@@ -28,9 +29,9 @@ describe('the pure stepper agrees with a running actor', () => {
       actor.start();
       try {
         expect(actor.getSnapshot().value).toEqual(explored.initial.after.value);
-        for (const step of path.steps) {
+        for (const step of pathSteps(path)) {
           emitted.length = 0;
-          actor.send(step.stimulus.event as never);
+          actor.send(step.model.event as never);
           const snapshot = actor.getSnapshot();
           expect({ label: step.stimulus.label, value: snapshot.value, context: snapshot.context, emitted: [...emitted] }).toEqual({
             label: step.stimulus.label,

@@ -1,0 +1,49 @@
+/**
+ * The wire traffic the model prescribes for one request: pure, shared by the replay (which compares the
+ * real wire with it), the request-graph minimization and the mutation check.
+ */
+import { wireNotification, type PathStep, type WireAction, type WireResponse } from './catalogue';
+import { answerTo, notificationsIn, projectionOf, type Projection } from './model';
+
+/** What the wire must show for a group, in order: requests to the parent, the response, notifications; then the projection. */
+export interface WireExpectation {
+  parentRequests: unknown[];
+  response: WireResponse | null;
+  notifications: Array<{ method: string; params: unknown }>;
+  projection: Projection;
+  /** Calls the fakes must receive: refresh grants at the token endpoint, usage calls at the backend. */
+  tokenPosts: number;
+  backendCalls: number;
+  /** For two overlapping requests: the second's response, and what a read sent in between shows. */
+  overlap?: { response: WireResponse | null; fence: Projection };
+}
+
+/** Backend calls the adapter makes in a group: one per backend.call the chart allowed outside a refresh. */
+function backendCallsOf(steps: readonly PathStep[]): number {
+  return steps.filter((s) => {
+    if (s.model.event.type !== 'backend.call') return false;
+    return answerTo(s.model.emitted, Number(s.stimulus.req))?.type === 'answer.done' && !s.model.after.hasTag('refreshing');
+  }).length;
+}
+
+/** The wire traffic the model prescribes for one group. */
+export function expectedWire(group: { action: WireAction; steps: readonly PathStep[] }): WireExpectation {
+  const { steps } = group;
+  const emitted = steps.flatMap((s) => s.model.emitted);
+  const spawned = steps.flatMap((s) => s.model.spawned);
+  return {
+    parentRequests: spawned.filter((s) => s.id === 'externalRefresh').map((s) => s.input),
+    response: group.action.response(steps),
+    notifications: notificationsIn(emitted).map(wireNotification),
+    projection: projectionOf(steps[steps.length - 1].model.after),
+    tokenPosts: spawned.filter((s) => s.id === 'managedRefresh').length,
+    backendCalls: backendCallsOf(steps),
+    ...(group.action.overlap && {
+      overlap: {
+        response: group.action.overlap.response(steps),
+        fence: projectionOf(steps.find((s) => s.stimulus === group.action.overlap!.fenceAfter)!.model.after),
+      },
+    }),
+  };
+}
+
