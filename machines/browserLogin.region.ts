@@ -153,18 +153,17 @@ export const browserLoginRegion = authSetup.createStateConfig({
               },
               { actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) } },
             ],
-            // A newer browser login replaces this one (the new server starts after this one closed).
-            'login.chatgpt': [
-              ...chatgptLoginRefusals,
-              {
-                target: '#auth.browserLogin.active',
-                reenter: true,
-                actions: [
-                  { type: 'notifyBrowserLoginCompleted', params: { success: false, error: LOGIN_MESSAGES.notCompleted } },
-                  'rememberRequest',
-                ],
-              },
-            ],
+            // A newer browser login replaces this one (the new server starts after this one closed). No
+            // refusals here: a login pending means ChatGPT login is allowed (the policy is fixed) and no
+            // external tokens are active (an accepted external login ends this one, below).
+            'login.chatgpt': {
+              target: '#auth.browserLogin.active',
+              reenter: true,
+              actions: [
+                { type: 'notifyBrowserLoginCompleted', params: { success: false, error: LOGIN_MESSAGES.notCompleted } },
+                'rememberRequest',
+              ],
+            },
             // Logins the session region accepts, and logouts, drop this one (as Codex does); refused ones do not.
             'login.apiKey': { guard: 'apiKeyLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
             'login.externalTokens': { guard: 'externalLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
