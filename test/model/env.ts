@@ -8,7 +8,54 @@ import { mkdir, rename, rmdir, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import type { AppServerProcess } from '../support/appServer';
-import { USAGE_BODY, issuedTokens, startFakeServer, type FakeServer, type Reply, type Seen } from '../support/httpFakes';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { USAGE_BODY, issuedTokens, startFakeServer, type FakeServer, type Seen } from '../support/httpFakes';
+import { chatgptJwt } from '../support/jwt';
+
+/** A reply of a fake server, with optional headers (a redirect's Location). */
+interface FakeReply {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+/** A real HTTP server on 127.0.0.1, port 0, answering every request with `handle` and recording them. */
+async function serve(handle: (request: Seen) => FakeReply | Promise<FakeReply>): Promise<FakeServer> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const request: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      seen.push(request);
+      Promise.resolve()
+        .then(() => handle(request))
+        .then(
+          (reply) => {
+            res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
+            res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
+          },
+          (error: Error) => {
+            res.writeHead(500, { 'content-type': 'text/plain' });
+            res.end(`fake server failed: ${error.message}`);
+          },
+        );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    origin: `http://127.0.0.1:${port}`,
+    seen,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
 
 /** The fake ChatGPT backend: the usage endpoint answers 200, or 401 to the next `rejections` calls. */
 export interface FakeBackend extends FakeServer {
@@ -61,40 +108,89 @@ export class Gate {
   }
 }
 
+/** Where the issuer's code grant says the signed-in account is (its id token's claims). */
+export interface IssuedAccount {
+  email: string;
+  plan: string;
+  accountId: string;
+}
+
 /**
- * The OAuth token endpoint: rotates refresh tokens like the real one (issuedTokens(n) of httpFakes),
- * answers a forced reply instead when told to, and can hold grants at a gate.
+ * The OAuth issuer, both of its jobs: `GET /oauth/authorize` redirects the browser back to the login's
+ * callback with a code; `POST /oauth/token` exchanges a code (form-encoded, PKCE checked) or a refresh
+ * token (JSON). Refresh tokens rotate like the real one (issuedTokens(n) of httpFakes: the code grant
+ * hands out the current round's, a refresh grant moves to the next); a forced reply replaces either
+ * grant's answer when told to, and grants can be held at a gate.
  */
-export interface TokenEndpoint extends FakeServer {
+export interface FakeIssuer extends FakeServer {
+  /** Refresh grants received. */
   posts(): Seen[];
-  /** Answers the next grants with `reply` instead (null = rotate normally). */
-  override(reply: Reply | null): void;
+  /** Code grants received. */
+  codeGrants(): Seen[];
+  /** Answers the next grants with `reply` instead (null = normally). */
+  override(reply: FakeReply | null): void;
+  /** The account the next code grants sign in. */
+  signIn(account: IssuedAccount): void;
   /** Holds grants until the returned gate opens. */
   hold(): Gate;
 }
 
-/** Starts the token endpoint whose valid refresh token is `issuedTokens(0).refreshToken`. */
-export async function startTokenEndpoint(accountId: string): Promise<TokenEndpoint> {
+/** Starts the issuer whose valid refresh token is `issuedTokens(0).refreshToken`. */
+export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedAccount): Promise<FakeIssuer> {
   let round = 0;
-  let forced: Reply | null = null;
+  let forced: FakeReply | null = null;
   let gate: Gate | null = null;
-  const server = await startFakeServer(async (request) => {
-    if (request.method !== 'POST' || !request.path.endsWith('/oauth/token')) return { status: 404 };
+  let account = firstSignIn;
+  const codes = new Map<string, { challenge: string; redirectUri: string }>();
+  let nextCode = 0;
+  const server = await serve(async (request) => {
+    const url = new URL(request.path, 'http://127.0.0.1');
+    if (request.method === 'GET' && url.pathname === '/oauth/authorize') {
+      const code = `code-model-${(nextCode += 1)}`;
+      const redirectUri = url.searchParams.get('redirect_uri') ?? '';
+      codes.set(code, { challenge: url.searchParams.get('code_challenge') ?? '', redirectUri });
+      const query = new URLSearchParams({ code, state: url.searchParams.get('state') ?? '' });
+      return { status: 302, headers: { Location: `${redirectUri}?${query}` } };
+    }
+    if (request.method !== 'POST' || url.pathname !== '/oauth/token') return { status: 404 };
     const held = gate;
     const reply = forced;
     if (held) await held.pass();
     if (reply) return reply;
-    const body = JSON.parse(request.body) as { refresh_token?: string };
+    if (request.headers['content-type']?.startsWith('application/x-www-form-urlencoded')) {
+      const form = new URLSearchParams(request.body);
+      const issued = codes.get(form.get('code') ?? '');
+      const verified = issued && createHash('sha256').update(form.get('code_verifier') ?? '').digest('base64url') === issued.challenge;
+      if (form.get('grant_type') !== 'authorization_code' || !issued || !verified || form.get('redirect_uri') !== issued.redirectUri) {
+        return { status: 400, body: { error: 'invalid_grant', error_description: 'the code exchange does not match the authorize request' } };
+      }
+      codes.delete(form.get('code') ?? '');
+      const tokens = issuedTokens(round, account.accountId);
+      return {
+        status: 200,
+        body: {
+          id_token: chatgptJwt({ email: account.email, plan: account.plan, accountId: account.accountId }),
+          access_token: tokens.accessToken,
+          refresh_token: tokens.refreshToken,
+        },
+      };
+    }
+    const body = JSON.parse(request.body) as { grant_type?: string; refresh_token?: string };
+    if (body.grant_type !== 'refresh_token') return { status: 400, body: { error: 'invalid_request' } };
     if (body.refresh_token !== issuedTokens(round).refreshToken) return { status: 401, body: { error: { code: 'refresh_token_invalidated' } } };
     round += 1;
-    const next = issuedTokens(round, accountId);
+    const next = issuedTokens(round, refreshAccountId);
     return { status: 200, body: { id_token: next.idToken, access_token: next.accessToken, refresh_token: next.refreshToken } };
   });
   return {
     ...server,
-    posts: () => server.seen.filter((r) => r.method === 'POST'),
+    posts: () => server.seen.filter((r) => r.method === 'POST' && r.headers['content-type']?.startsWith('application/json')),
+    codeGrants: () => server.seen.filter((r) => r.method === 'POST' && r.headers['content-type']?.startsWith('application/x-www-form-urlencoded')),
     override: (reply) => {
       forced = reply;
+    },
+    signIn: (next) => {
+      account = next;
     },
     hold: () => (gate = new Gate()),
   };
@@ -149,15 +245,20 @@ export interface ReplayEnv {
   codexHome: string;
   server: AppServerProcess;
   backend: FakeBackend;
-  tokens: TokenEndpoint;
+  /** The OAuth issuer: browser logins' code grants and managed refreshes' refresh grants. */
+  tokens: FakeIssuer;
   parent: FakeParent;
+  /** Model placeholders (a login id, an authorize URL) and the values the server chose for them. */
+  bindings: Map<string, string>;
+  /** The browser-login port of a fixture that fixes it. */
+  loginPort: number;
 }
 
 /** Starts the HTTP fakes of an environment (the server and parent come later, with the process). */
-export async function startFakes(accountId: string): Promise<{ backend: FakeBackend; tokens: TokenEndpoint }> {
+export async function startFakes(accountId: string, signIn: IssuedAccount): Promise<{ backend: FakeBackend; tokens: FakeIssuer }> {
   const backend = await startBackend();
   try {
-    return { backend, tokens: await startTokenEndpoint(accountId) };
+    return { backend, tokens: await startIssuer(accountId, signIn) };
   } catch (error) {
     await backend.close();
     throw error;

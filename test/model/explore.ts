@@ -11,7 +11,7 @@
  *   xstate's getSimplePaths enumerates every simple path to every state, which does not finish on this
  *   dense graph), and walks that take every group at least once.
  */
-import { fromTransition, type AnyEventObject, type AnyStateMachine } from 'xstate';
+import { fromTransition, type AnyEventObject } from 'xstate';
 import { TestModel, getAdjacencyMap, type AdjacencyMap } from 'xstate/graph';
 import type { AuthMachine } from '../../machines/auth.machine';
 import type { AuthSnapshot } from '../../machines/views';
@@ -80,37 +80,49 @@ export function pathSteps(path: { groups: readonly Group[] }): PathStep[] {
 // ---------------------------------------------------------------------------------------------------
 // Event level
 
-/** Explores every state reachable from the fixture's initial state, trying every stimulus in each. */
-export function explore(machine: AuthMachine, fixture: Fixture): Explored {
+/**
+ * Explores every state reachable from the fixture's initial state, trying every stimulus in each, with
+ * xstate/graph's adjacency map over the chart. The traversal steps the chart through the model stepper,
+ * so each edge keeps what the chart emitted and which transitions it took. With `events: false` only the
+ * initial state is computed (fixtures that replay a narrow slice, covered at the event level elsewhere).
+ */
+export function explore(machine: AuthMachine, fixture: Fixture, options: { events?: boolean } = {}): Explored {
   const stepper = new ModelStepper(machine, fixture.input);
   const initial = stepper.initial();
+  const states = new Map<string, AuthSnapshot>();
+  const edges = new Map<string, Edge[]>();
+  const explored = { machine, fixture, stepper, initial, initialKey: stateKey(initial.after), states, edges };
+  if (options.events === false) return explored;
+  const steps = new WeakMap<AuthSnapshot, Map<AnyEventObject, ModelStep>>();
+  // The chart as actor logic whose transition is the stepper's (one step per edge, remembered).
+  const logic = {
+    getInitialSnapshot: () => initial.after,
+    transition: (snapshot: AuthSnapshot, event: AnyEventObject) => {
+      const step = stepper.step(snapshot, event);
+      let bySnapshot = steps.get(snapshot);
+      if (!bySnapshot) steps.set(snapshot, (bySnapshot = new Map()));
+      bySnapshot.set(event, step);
+      return step.after;
+    },
+  };
   // A function of the snapshot: an events array would be taken as the whole event set (STACK.md trap 4).
-  const options = {
-    input: fixture.input,
+  const adjacency: AdjacencyMap<AuthSnapshot, AnyEventObject> = getAdjacencyMap(logic as never, {
     fromState: initial.after,
     events: (snapshot: AuthSnapshot) => eventsFor(snapshot),
     serializeState: (snapshot: AuthSnapshot) => stateKey(snapshot),
-  };
-  // The graph helpers are typed for `AnyStateMachine`; the emitted-event type of our chart does not unify with it.
-  const adjacency: AdjacencyMap<AuthSnapshot, AnyEventObject> = getAdjacencyMap(machine as AnyStateMachine, options as never);
-  const states = new Map<string, AuthSnapshot>();
-  const edges = new Map<string, Edge[]>();
+  } as never);
   for (const [key, value] of Object.entries(adjacency)) {
     const snapshot = value.state;
     states.set(key, snapshot);
     const out: Edge[] = [];
     for (const transition of Object.values(value.transitions) as Array<{ event: AnyEventObject; state: AuthSnapshot }>) {
-      const stimulus = stimulusOfEvent(transition.event);
-      const step = stepper.step(snapshot, transition.event);
-      const to = stateKey(step.after);
-      if (to !== stateKey(transition.state)) {
-        throw new Error(`xstate/graph and the model stepper disagree on ${stimulus.label} from ${stateLabel(snapshot)}`);
-      }
-      out.push({ from: key, stimulus, step, to });
+      const step = steps.get(snapshot)?.get(transition.event);
+      if (!step) throw new Error(`xstate/graph tried ${transition.event.type} without the model stepper`);
+      out.push({ from: key, stimulus: stimulusOfEvent(transition.event), step, to: stateKey(step.after) });
     }
     edges.set(key, out);
   }
-  return { machine, fixture, stepper, initial, initialKey: stateKey(initial.after), states, edges };
+  return explored;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -139,7 +151,7 @@ function runAction(explored: Explored, from: AuthSnapshot, action: WireAction, f
       return model;
     },
     choose(options: Choice[], key?: string): Choice {
-      const allowed = options.filter((o) => fixtureAllows(explored.fixture, o.label));
+      const allowed = options.filter((o) => fixtureAllows(explored.fixture, o.label, from));
       const repeated = key === undefined ? undefined : byKey.get(key);
       if (repeated !== undefined) {
         const again = allowed.find((o) => o.label === repeated);
@@ -239,7 +251,7 @@ export function wireGraph(explored: Explored): WireGraph {
     const out: Group[] = [];
     const seen = new Set<string>();
     for (const action of WIRE_ACTIONS) {
-      if (!fixtureAllows(explored.fixture, action.label)) continue;
+      if (!fixtureAllows(explored.fixture, action.label, snapshot) || (action.onlyIf && !action.onlyIf(snapshot))) continue;
       for (const group of expandAction(explored, snapshot, action)) {
         // Options that make the same steps (a refused request never reaches its effect) are one group.
         const identity = `${action.label}|${group.steps.map((s) => s.stimulus.label).join('|')}`;
@@ -247,7 +259,7 @@ export function wireGraph(explored: Explored): WireGraph {
         seen.add(identity);
         out.push(group);
         // A request the model never answers leaves the connection waiting: nothing comes after it.
-        if (!group.action.response(group.steps) || (group.action.overlap && !group.action.overlap.response(group.steps))) continue;
+        if (group.action.method && (!group.action.response(group.steps) || (group.action.overlap && !group.action.overlap.response(group.steps)))) continue;
         if (!isSettled(group.steps.at(-1)!.model.after)) {
           throw new Error(`${group.label} from ${stateLabel(snapshot)} answers but leaves the chart unsettled (${stateLabel(group.steps.at(-1)!.model.after)})`);
         }

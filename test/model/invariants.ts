@@ -5,7 +5,7 @@
  *   1. a refused request never changes the state (also when the refusal comes from a failed effect);
  *   2. every request sent while the chart is idle gets exactly one answer by the time it is idle again;
  *   3. external tokens are never in the chart (and, on the server, never on disk);
- *   4. `failed` is left only by a login or a logout;
+ *   4. `failed` is left only by a login or a logout (a browser login ends when its tokens are saved);
  *   5. at most one refresh is in flight.
  *
  * 4 and 5 name the states and actors of the refresh feature by convention (a state node keyed `failed`,
@@ -43,10 +43,16 @@ export function refreshesRunning(snapshot: AuthSnapshot): string[] {
  * a refresh in flight is not part of it: an effect (saving, clearing) abandons a running refresh on
  * purpose and a failed effect returns to the mode `ready` (the chart's shallow `previous` history).
  */
-export function observableState(snapshot: AuthSnapshot): string {
+export function observableState(snapshot: AuthSnapshot, withoutBrowserLogin = false): string {
   const settle = (value: unknown): unknown =>
     value === 'refreshing' ? 'ready' : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, settle(v)])) : value;
-  return JSON.stringify({ value: settle(snapshot.value), context: { ...snapshot.context, pending: null } });
+  const value = settle(snapshot.value) as Record<string, unknown>;
+  const context: Record<string, unknown> = { ...snapshot.context, pending: null };
+  if (withoutBrowserLogin) {
+    delete value.browserLogin;
+    delete context.browserLogin;
+  }
+  return JSON.stringify({ value, context });
 }
 
 function reqOf(step: ModelStep): number | null {
@@ -66,7 +72,9 @@ export function checkStep(step: ModelStep, secrets: readonly string[], vacuity: 
   for (const secret of secrets) if (dump.includes(secret)) violations.push(`a token is in the chart after ${step.event.type}`);
   if (inFailed(step.before)) {
     vacuity.stepsFromFailed += 1;
-    if (!inFailed(step.after) && !/^(login\.|logout$)/.test(step.event.type)) violations.push(`failed was left by ${step.event.type}`);
+    // A login or a logout, or the end of a browser login (its saved tokens raise browserLogin.succeeded).
+    const byLogin = [step.event.type, ...step.transitions.map((t) => t.event)].some((type) => /^(login\.|logout$|browserLogin\.succeeded$)/.test(type));
+    if (!inFailed(step.after) && !byLogin) violations.push(`failed was left by ${step.event.type}`);
   }
   const refreshes = refreshesRunning(step.after);
   if (refreshes.length > 0) vacuity.stepsWithRefreshRunning += 1;
@@ -91,10 +99,16 @@ export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): str
   const answer = answerTo(emitted, req);
   if (answer?.type === 'answer.refused') {
     vacuity.requestsRefused += 1;
-    if (observableState(last.after) !== observableState(first.before)) {
-      violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${observableState(first.before)} to ${observableState(last.after)}`);
-    }
-    if (emitted.some((e) => e.type.startsWith('notify.'))) violations.push(`refused ${first.event.type} sent a notification`);
+    // PROTOCOL.md §8 (as Codex does): a new browser login, an accepted login of another kind or a logout
+    // ends a pending browser login at once, before its own effect runs; if that effect then fails (the
+    // new server cannot bind, the save or clear fails), the request is refused but the browser login
+    // stays ended (and its login/completed is sent). Everything else must be as it was.
+    const replacedLogin = /^(login\.|logout$)/.test(first.event.type) && first.before.matches({ browserLogin: { active: 'pending' } });
+    const before = observableState(first.before, replacedLogin);
+    const after = observableState(last.after, replacedLogin);
+    if (after !== before) violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${before} to ${after}`);
+    const notified = emitted.filter((e) => e.type.startsWith('notify.') && !(replacedLogin && e.type === 'notify.loginCompleted'));
+    if (notified.length > 0) violations.push(`refused ${first.event.type} sent a notification`);
   }
   return violations;
 }

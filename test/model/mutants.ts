@@ -11,13 +11,19 @@
  *      The first difference names the path and request that kill the mutant;
  *   2. wire: that session, up to and including the killing path, is replayed against the real bin and
  *      must fail.
- * A mutant is killed when both stages fail the suite. The score is killed / mutants.
+ * A mutant is killed when both stages fail the suite. A guard that only decides transitions the wire
+ * cannot reach (commands into a busy state, results no real actor produces) cannot fail a replay: such
+ * a mutant counts as killed when the event-level edge oracle, the real chart's answer to every stimulus
+ * in every state both charts reach, sees its effect; the report says which kind of kill each one is.
+ * The score is killed / mutants. Fixtures are generated one at a time and the search stops at the first
+ * kill, so the run stays bounded.
  */
 import { not, type AnyStateMachine } from 'xstate';
 import { authMachine, type AuthMachine } from '../../machines/auth.machine';
 import { chartShape } from './chart';
 import { rerunGroup } from './explore';
 import { projectionOf, stateLabel } from './model';
+import { FIXTURES } from './catalogue';
 import { batchPaths, explorationOf, modelSuite, type ModelSuite, type ReplaySessionPlan } from './suite';
 import { expectedWire } from './wire';
 
@@ -29,16 +35,20 @@ export interface Mutant {
 
 /** Where the mutant's suite first disagrees with the real chart. */
 export interface Kill {
-  plan: ReplaySessionPlan;
+  /** `wire`: a replay of the mutant's suite fails against the real server; `model`: only the edge oracle sees it. */
+  kind: 'wire' | 'model';
+  /** The suite generated for the fixture the kill is in (a wire kill replays its plan). */
+  suite: ModelSuite;
+  plan: ReplaySessionPlan | null;
   /** Index in `plan.entries` of the path that fails (entries after it are not needed). */
   entry: number;
-  /** The path description and the request that differs, for the report. */
+  /** The path description and the request (or state and stimulus) that differs, for the report. */
   where: string;
   expected: string;
   actual: string;
 }
 
-/** A mutant per guard the chart's transitions reference. */
+/** A mutant per guard the chart's transitions reference by name. */
 export function guardMutants(machine: AuthMachine = authMachine): Mutant[] {
   const guards = (machine as AnyStateMachine).implementations.guards as Record<string, unknown>;
   return chartShape(machine).guardNames.map((guard) => {
@@ -53,13 +63,14 @@ export function replayPlans(suite: ModelSuite): ReplaySessionPlan[] {
   return [...batchPaths(suite, suite.paths), ...batchPaths(suite, suite.walks)];
 }
 
+const shorten = (text: string) => (text.length > 160 ? `${text.slice(0, 160)}…` : text);
+
 /**
- * Runs a mutant's replay plans against the real chart (pure stand-in for the server) and returns the
- * first place where the wire would differ, or null when the suite would pass: the mutant survives.
- * Each request is re-run on the real chart with the same environment choices; when the real chart does
- * not even reach those choices (it refuses where the mutant went on), the wire differs there too.
+ * Runs a mutant suite's replay plans against the real chart (pure stand-in for the server) and returns
+ * the first place where the wire would differ. Each request is re-run on the real chart with the same
+ * environment choices; when the real chart does not even reach those choices, the wire differs there too.
  */
-export function findKill(mutant: ModelSuite, real: ModelSuite = modelSuite(authMachine)): Kill | null {
+function findWireKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
   for (const plan of replayPlans(mutant)) {
     const realExplored = explorationOf(real, plan.fixture);
     const mutantStart = explorationOf(mutant, plan.fixture).initial;
@@ -67,7 +78,7 @@ export function findKill(mutant: ModelSuite, real: ModelSuite = modelSuite(authM
     const startExpected = JSON.stringify(projectionOf(mutantStart.after));
     const startActual = JSON.stringify(projectionOf(state));
     if (startExpected !== startActual) {
-      return { plan, entry: 0, where: `[${plan.fixture.name}] start-up`, expected: startExpected, actual: startActual };
+      return { kind: 'wire', suite: mutant, plan, entry: 0, where: `[${plan.fixture.name}] start-up`, expected: startExpected, actual: startActual };
     }
     for (let e = 0; e < plan.entries.length; e += 1) {
       const entry = plan.entries[e];
@@ -76,9 +87,8 @@ export function findKill(mutant: ModelSuite, real: ModelSuite = modelSuite(authM
         const expected = JSON.stringify(expectedWire(group));
         const actual = again ? JSON.stringify(expectedWire(again)) : 'the real chart does not reach the environment choices of this request';
         if (expected !== actual) {
-          const name = entry.path.description.length > 160 ? `${entry.path.description.slice(0, 160)}…` : entry.path.description;
-          const where = `${name}\n    at ${group.label} from ${stateLabel(group.steps[0].model.before)}`;
-          return { plan, entry: e, where, expected, actual };
+          const where = `${shorten(entry.path.description)}\n    at ${group.label} from ${stateLabel(group.steps[0].model.before)}`;
+          return { kind: 'wire', suite: mutant, plan, entry: e, where, expected, actual };
         }
         state = again!.steps.at(-1)!.model.after;
       }
@@ -87,7 +97,38 @@ export function findKill(mutant: ModelSuite, real: ModelSuite = modelSuite(authM
   return null;
 }
 
-/** The suite generated from a mutant (not memoized: mutants are used once). */
-export function mutantSuite(mutant: Mutant): ModelSuite {
-  return modelSuite(mutant.machine);
+/** The event-level edge oracle: every stimulus in every state both charts reach, answered the same way. */
+function findModelKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
+  for (const explored of mutant.explorations) {
+    const realEdges = explorationOf(real, explored.fixture).edges;
+    for (const [key, edges] of explored.edges) {
+      const theirs = realEdges.get(key);
+      if (!theirs) continue;
+      for (const edge of edges) {
+        const other = theirs.find((e) => e.stimulus === edge.stimulus);
+        if (!other) continue;
+        const observe = (e: typeof edge) => JSON.stringify({ emitted: e.step.emitted, to: e.to });
+        if (observe(edge) !== observe(other)) {
+          const where = `[${explored.fixture.name}] ${edge.stimulus.label} in ${stateLabel(explored.states.get(key)!)}`;
+          return { kind: 'model', suite: mutant, plan: null, entry: 0, where, expected: observe(edge), actual: observe(other) };
+        }
+      }
+    }
+  }
+  return null;
+}
+
+/**
+ * Where a mutant's suite first fails, fixture by fixture (generating only what is needed): a wire kill
+ * if any fixture has one, else a model kill, else null: the mutant survives.
+ */
+export function findKill(mutant: Mutant, real: ModelSuite = modelSuite(authMachine)): Kill | null {
+  let modelKill: Kill | null = null;
+  for (const fixture of FIXTURES) {
+    const suite = modelSuite(mutant.machine, [fixture]);
+    const wire = findWireKill(suite, real);
+    if (wire) return wire;
+    modelKill ??= findModelKill(suite, real);
+  }
+  return modelKill;
 }

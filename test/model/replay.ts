@@ -12,11 +12,12 @@
  *   the fakes           = as many token-endpoint POSTs and backend calls as the model makes.
  */
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import * as path from 'node:path';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
-import { CATALOGUE_SECRETS, ENVIRONMENT_TEXT, configToml, type Fixture, type Undo } from './catalogue';
-import { FakeParent, startFakes, type FakeBackend, type ReplayEnv, type TokenEndpoint } from './env';
+import { CATALOGUE_SECRETS, ENVIRONMENT_TEXT, PLACEHOLDERS, configToml, type Fixture, type Undo } from './catalogue';
+import { FakeParent, startFakes, type FakeBackend, type FakeIssuer, type ReplayEnv } from './env';
 import type { Group } from './explore';
 import { projectionOf, stateLabel, type ModelStep } from './model';
 import { explorationOf, type ModelSuite, type ReplaySessionPlan, type SessionEntry } from './suite';
@@ -34,6 +35,18 @@ export function withEnvironmentText(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(withEnvironmentText);
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withEnvironmentText(v)]));
   return value;
+}
+
+/** A port that was free a moment ago (bound and released), for a fixture that fixes the login port. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** Every file under a directory, recursively (CODEX_HOME is small). */
@@ -55,21 +68,23 @@ export class ReplaySession {
     readonly home: { dir: string; cleanup(): void },
     readonly server: AppServerProcess,
     readonly backend: FakeBackend,
-    readonly tokens: TokenEndpoint,
+    readonly tokens: FakeIssuer,
+    readonly loginPort: number,
     readonly parent: FakeParent,
   ) {}
 
   /** Starts the fakes, writes the fixture's CODEX_HOME, spawns the real bin and completes the handshake. */
   static async start(fixture: Fixture): Promise<ReplaySession> {
-    const { backend, tokens } = await startFakes('acct-R');
-    const home = tempCodexHome(configToml(fixture, { backend: backend.origin, tokens: tokens.origin }));
+    const { backend, tokens } = await startFakes('acct-R', { email: 'ada@example.com', plan: 'plus', accountId: 'acct-R' });
+    const loginPort = fixture.fixedLoginPort ? await freePort() : 0;
+    const home = tempCodexHome(configToml(fixture, { backend: backend.origin, issuer: tokens.origin, loginPort }));
     let server: AppServerProcess | null = null;
     try {
       if (fixture.authJson) writeFileSync(path.join(home.dir, 'auth.json'), `${JSON.stringify(fixture.authJson, null, 2)}\n`, { mode: 0o600 });
       server = AppServerProcess.spawn({ codexHome: home.dir });
       const parent = new FakeParent(server);
       await server.initialize();
-      return new ReplaySession(fixture, home, server, backend, tokens, parent);
+      return new ReplaySession(fixture, home, server, backend, tokens, loginPort, parent);
     } catch (error) {
       server?.kill();
       home.cleanup();
@@ -78,8 +93,52 @@ export class ReplaySession {
     }
   }
 
+  /** Placeholders of the model bound to the values the server chose (see PLACEHOLDERS). */
+  private readonly bindings = new Map<string, string>();
+
   private get env(): ReplayEnv {
-    return { codexHome: this.home.dir, server: this.server, backend: this.backend, tokens: this.tokens, parent: this.parent };
+    return {
+      codexHome: this.home.dir,
+      server: this.server,
+      backend: this.backend,
+      tokens: this.tokens,
+      parent: this.parent,
+      bindings: this.bindings,
+      loginPort: this.loginPort,
+    };
+  }
+
+  /** A value with the model's placeholders replaced by what they are bound to (for requests). */
+  private bound(value: unknown): unknown {
+    if (typeof value === 'string' && value in PLACEHOLDERS) {
+      const real = this.bindings.get(value);
+      if (real === undefined) throw new Error(`the model refers to ${value}, which the server has not chosen yet`);
+      return real;
+    }
+    if (Array.isArray(value)) return value.map((v) => this.bound(v));
+    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.bound(v)]));
+    return value;
+  }
+
+  /**
+   * Expected messages with placeholders resolved: in a `login/start` result they match any value of their
+   * shape and bind to it once the comparison passes; elsewhere they stand for what they are bound to.
+   */
+  private expecting(value: unknown, rebind: Map<string, string> | null): unknown {
+    if (typeof value === 'string' && value in PLACEHOLDERS) {
+      if (!rebind) return this.bindings.get(value) ?? value;
+      const pattern = PLACEHOLDERS[value];
+      return {
+        asymmetricMatch: (actual: unknown) => typeof actual === 'string' && pattern.test(actual) && (rebind.set(value, actual), true),
+        toString: () => `${value} (${pattern})`,
+        toAsymmetricMatcher: () => `${value} (${pattern})`,
+      };
+    }
+    if (Array.isArray(value)) return value.map((v) => this.expecting(v, rebind));
+    if (value && typeof value === 'object' && typeof (value as { asymmetricMatch?: unknown }).asymmetricMatch !== 'function') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.expecting(v, rebind)]));
+    }
+    return value;
   }
 
   /** Checks the server's start-up state against the model's initial state (and that it said nothing). */
@@ -136,9 +195,9 @@ export class ReplaySession {
     const { action } = group;
     (action.secrets ?? []).forEach((s) => this.secrets.add(s));
     const expected = expectedWire(group);
-    if (!expected.response) {
+    if (!expected.response && !action.trigger) {
       // The model's adapter would never answer: any answer from the server is a difference.
-      const answer = await this.server.request(action.method, action.params, this.nextId++);
+      const answer = await this.server.request(action.method!, this.bound(action.params), this.nextId++);
       throw new Error(`${where}\nthe model never answers this request, but the server answered ${JSON.stringify(answer)}`);
     }
     const undo: Undo[] = [];
@@ -151,6 +210,18 @@ export class ReplaySession {
     const from = this.server.messages.length;
     const posts = this.tokens.posts().length;
     const calls = this.backend.usageCalls();
+    if (action.trigger) {
+      try {
+        await action.trigger(this.env);
+        await this.notificationsArrived(from, expected.notifications.length);
+      } finally {
+        for (const u of undo.reverse()) await u();
+      }
+      const readBack = await this.readBack(group.steps.at(-1)!.model);
+      this.expectSince(from, this.expecting([...expected.notifications, ...readBack], null) as Msg[], where);
+      this.expectCounts(where, { tokenPosts: this.tokens.posts().length - posts, backendCalls: this.backend.usageCalls() - calls }, expected);
+      return { id: null };
+    }
     const id = this.nextId++;
     let readBack: Msg[];
     let between: Msg[] = [];
@@ -159,7 +230,7 @@ export class ReplaySession {
         between = await this.overlap(group, id, expected.overlap);
         readBack = await this.readBack(group.steps.at(-1)!.model);
       } else {
-        const request = this.server.request(action.method, action.params, id);
+        const request = this.server.request(action.method!, this.bound(action.params), id);
         // Pipelined, as real clients do: ordered requests queue behind this one and must see its outcome.
         // A request the server runs concurrently (a backend call) is read back after its response.
         if (action.concurrent) {
@@ -173,9 +244,23 @@ export class ReplaySession {
       for (const u of undo.reverse()) await u();
     }
     const parentRequests = expected.parentRequests.map((params) => ({ id: this.parentRequestsSeen++, method: EXTERNAL_REFRESH_METHOD, params }));
-    this.expectSince(from, [...parentRequests, ...between, { id, ...expected.response }, ...expected.notifications, ...readBack], where);
+    // Notifications name the login that ended (bound before); a login/start result binds the new one.
+    const rebind = new Map<string, string>();
+    const response = this.expecting({ id, ...expected.response }, action.method === 'account/login/start' ? rebind : null) as Msg;
+    const others = (list: Msg[]) => this.expecting(list, null) as Msg[];
+    this.expectSince(from, [...others(parentRequests), ...others(between), response, ...others(expected.notifications), ...readBack], where);
+    rebind.forEach((real, placeholder) => this.bindings.set(placeholder, real));
     this.expectCounts(where, { tokenPosts: this.tokens.posts().length - posts, backendCalls: this.backend.usageCalls() - calls }, expected);
     return this.server.since(from).find((m) => m.id === id && !('method' in m))!;
+  }
+
+  /** Resolves once `count` notifications have arrived after message `from`. */
+  private async notificationsArrived(from: number, count: number): Promise<void> {
+    let at = from;
+    for (let i = 0; i < count; i += 1) {
+      const message = await this.server.waitFor((m) => 'method' in m && !('id' in m), `notification ${i + 1} of ${count}`, 15000, at);
+      at = this.server.messages.indexOf(message) + 1;
+    }
   }
 
   /**
@@ -190,7 +275,7 @@ export class ReplaySession {
   private async overlap(group: Pick<Group, 'action' | 'steps'>, id: number, expected: NonNullable<WireExpectation['overlap']>): Promise<Msg[]> {
     const external = group.steps.some((s) => s.model.spawned.some((c) => c.id === 'externalRefresh'));
     const gate = external ? this.parent.hold() : this.tokens.hold();
-    const first = this.server.request(group.action.method, group.action.params, id);
+    const first = this.server.request(group.action.method!, this.bound(group.action.params), id);
     await gate.reached();
     const secondId = this.nextId++;
     const second = this.server.request(group.action.overlap!.method, group.action.overlap!.params, secondId);

@@ -30,7 +30,7 @@ const suites = new WeakMap<AuthMachine, ModelSuite>();
 export function modelSuite(machine: AuthMachine = authMachine, fixtures: readonly Fixture[] = FIXTURES): ModelSuite {
   const cached = fixtures === FIXTURES ? suites.get(machine) : undefined;
   if (cached) return cached;
-  const explorations = fixtures.map((fixture) => explore(machine, fixture));
+  const explorations = fixtures.map((fixture) => explore(machine, fixture, { events: fixture.exploreEvents !== false }));
   const graphs = explorations.map((explored) => wireGraph(explored));
   const paths = graphs.flatMap((graph) => {
     const shortest = shortestPaths(graph);
