@@ -1,0 +1,129 @@
+/**
+ * The chart inputs the suite walks (fixtures), each with the CODEX_HOME and config.toml that give the
+ * real app-server the same input, and which requests and environment choices each one replays.
+ */
+import type { AccountInfo, AuthPolicy } from '../../machines/types';
+import type { AuthSnapshot } from '../../machines/views';
+import { issuedTokens } from '../support/httpFakes';
+import { chatgptJwt } from '../support/jwt';
+import { FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, LOGIN_TIMES_OUT, PAST_EXP, isTimer, type Fixture } from './vocabulary';
+
+const POLICY: AuthPolicy = {
+  forcedLoginMethod: null,
+  forcedWorkspaceIds: null,
+  externalRefreshTimeoutMs: 10_000,
+  proactiveRefreshSkewSeconds: 300,
+  loginTimeoutMs: 600_000,
+};
+const policy = (over: Partial<AuthPolicy> = {}): AuthPolicy => ({ ...POLICY, ...over });
+
+/** The managed login the `restored chatgpt` fixtures start with (the token endpoint's round 0 refresh token). */
+const RESTORED_ACCOUNT: AccountInfo = { email: 'rita@example.com', planType: 'pro', accountId: 'acct-R', userId: 'user-rita' };
+const RESTORED_LAST_REFRESH = '2026-01-29T23:46:04.123Z';
+
+function restoredChatgpt(exp: number): Pick<Fixture, 'input' | 'authJson'> {
+  return {
+    input: {
+      policy: policy(),
+      restored: { mode: 'chatgpt', account: RESTORED_ACCOUNT, timing: { expiresAt: exp * 1000, lastRefreshAt: Date.parse(RESTORED_LAST_REFRESH) } },
+    },
+    authJson: {
+      auth_mode: 'chatgpt',
+      OPENAI_API_KEY: null,
+      tokens: {
+        id_token: chatgptJwt({ email: 'rita@example.com', plan: 'pro', accountId: 'acct-R', userId: 'user-rita' }),
+        access_token: chatgptJwt({ accountId: 'acct-R', exp, extra: { restored: true } }),
+        refresh_token: issuedTokens(0).refreshToken,
+        account_id: 'acct-R',
+      },
+      last_refresh: RESTORED_LAST_REFRESH,
+    },
+  };
+}
+
+
+/** The chart inputs the suite walks, each with the CODEX_HOME that produces it. */
+export const FIXTURES: Fixture[] = [
+  { name: 'fresh', input: { policy: policy(), restored: null } },
+  {
+    name: 'restored apiKey',
+    input: { policy: policy(), restored: { mode: 'apiKey' } },
+    authJson: { auth_mode: 'apikey', OPENAI_API_KEY: 'sk-restored-model' },
+  },
+  { name: 'restored chatgpt', ...restoredChatgpt(FAR_EXP), simplePaths: false },
+  {
+    // Only what a token already expired at start-up changes: backend calls refresh first.
+    name: 'restored chatgpt, token expired',
+    ...restoredChatgpt(PAST_EXP),
+    simplePaths: false,
+    exploreEvents: false,
+    allows: (label) => !isTimer(label) && !/^login\.(externalTokens|chatgpt|cancel)/.test(label),
+  },
+  {
+    name: 'forced chatgpt login',
+    input: { policy: policy({ forcedLoginMethod: 'chatgpt' }), restored: null },
+    config: { top: ['forced_login_method = "chatgpt"'] },
+  },
+  {
+    name: 'forced api login',
+    input: { policy: policy({ forcedLoginMethod: 'api' }), restored: null },
+    config: { top: ['forced_login_method = "api"'] },
+  },
+  {
+    name: 'forced workspace',
+    input: { policy: policy({ forcedWorkspaceIds: ['acct-A'] }), restored: null },
+    config: { top: ['forced_chatgpt_workspace_id = "acct-A"'] },
+  },
+  {
+    name: 'forced workspaces',
+    input: { policy: policy({ forcedWorkspaceIds: ['acct-A', 'acct-B'] }), restored: null },
+    config: { top: ['forced_chatgpt_workspace_id = ["acct-A", "acct-B"]'] },
+  },
+  {
+    // A browser that never comes back: only here, with a short timeout, and nothing else while it runs.
+    // Long enough that the request starting the login is answered and read back well before it runs out.
+    name: 'slow browser',
+    input: { policy: policy({ loginTimeoutMs: 1500 }), restored: null },
+    exploreEvents: false,
+    config: { authchart: ['login_timeout_ms = 1500'] },
+    allows: (label, snapshot) =>
+      snapshot.matches({ browserLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.chatgpt', LOGIN_LISTENS].includes(label),
+  },
+  {
+    // The login port is taken (by the test, for that request): only here, where the port is fixed.
+    name: 'login port taken',
+    input: { policy: policy(), restored: null },
+    exploreEvents: false,
+    fixedLoginPort: true,
+    allows: (label) => ['login.chatgpt', LOGIN_PORT_TAKEN].includes(label),
+  },
+  {
+    // A parent that never answers: only here, with a short timeout, so the rest of the suite never waits.
+    name: 'slow parent',
+    input: { policy: policy({ externalRefreshTimeoutMs: 300 }), restored: null },
+    exploreEvents: false,
+    config: { authchart: ['external_refresh_timeout_ms = 300'] },
+    allows: (label) =>
+      ['login.externalTokens(A: ada, plus, acct-A)', 'logout', 'cleared', 'account/rateLimits/read', 'backend 200', 'backend 401', 'timeout externalRefreshTimeout'].includes(label),
+    simplePaths: false,
+  },
+];
+
+/** Whether a fixture replays a wire action or environment choice from `snapshot`. */
+export function fixtureAllows(fixture: Fixture, label: string, snapshot: AuthSnapshot): boolean {
+  return fixture.allows ? fixture.allows(label, snapshot) : !isTimer(label) && label !== LOGIN_PORT_TAKEN;
+}
+
+/** config.toml for a fixture, pointing the backend and the issuer at the fakes. */
+export function configToml(fixture: Fixture, env: { backend: string; issuer: string; loginPort: number }): string {
+  return [
+    ...(fixture.config?.top ?? []),
+    `chatgpt_base_url = ${JSON.stringify(`${env.backend}/backend-api/`)}`,
+    '[authchart]',
+    `issuer = ${JSON.stringify(env.issuer)}`,
+    `token_url = ${JSON.stringify(`${env.issuer}/oauth/token`)}`,
+    `login_port = ${fixture.fixedLoginPort ? env.loginPort : 0}`,
+    ...(fixture.config?.authchart ?? []),
+    '',
+  ].join('\n');
+}

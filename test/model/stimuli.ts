@@ -1,0 +1,396 @@
+/**
+ * The stimuli of the catalogue: every event the chart can receive, generated from the snapshot at hand,
+ * keyed by event type (COMMANDS), by invoke id (ACTOR_RESULTS) and by delay (TIMERS), each saying where
+ * it can happen and how the real environment is made to produce it.
+ */
+import { createServer as createNetServer } from 'node:net';
+import type { AnyEventObject } from 'xstate';
+import type { AuthMachine } from '../../machines/auth.machine';
+import { Secret } from '../../machines/secret';
+import type { AccountInfo, AuthEvent } from '../../machines/types';
+import type { AuthSnapshot } from '../../machines/views';
+import { chatgptJwt } from '../support/jwt';
+import { chartShape } from './chart';
+import { blockCredentialFile, type ReplayEnv } from './env';
+import { ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, type Stimulus, type StimulusKind, type Undo } from './vocabulary';
+
+const always = () => true;
+
+/** A stimulus with a constant event. */
+function constant(label: string, kind: StimulusKind, event: AnyEventObject, extra: Partial<Stimulus> = {}): Stimulus {
+  return { label, kind, type: event.type, event: () => event, available: always, ...extra };
+}
+
+let nextReq = 1;
+/** A command; each variant gets its own request key, so answers and pending requests are unambiguous. */
+function command<T extends AuthEvent['type']>(label: string, event: Omit<Extract<AuthEvent, { type: T }>, 'req'>, extra: Partial<Stimulus> = {}): Stimulus {
+  const req = nextReq++;
+  const full: AnyEventObject = { ...event, req };
+  return { label, kind: 'command', type: full.type, req, event: () => full, available: always, ...extra };
+}
+
+/** The wire params of an external login, with the tokens that must never reach the disk. */
+interface ExternalLogin {
+  stimulus: Stimulus;
+  params: Record<string, unknown>;
+}
+
+/** An external-token login of generation A (`{idToken, accessToken}`) for an account. */
+function externalA(label: string, account: AccountInfo, plan: string): ExternalLogin {
+  const idToken = chatgptJwt({ email: account.email ?? undefined, plan, accountId: account.accountId ?? undefined, userId: account.userId ?? undefined });
+  const accessToken = `access-${account.accountId}-model-secret`;
+  const event = { type: 'login.externalTokens' as const, tokens: { accessToken: new Secret(accessToken), idToken: new Secret(idToken) }, claims: { ok: true as const, account } };
+  return {
+    stimulus: command<'login.externalTokens'>(label, event, { secrets: [idToken, accessToken] }),
+    params: { type: 'chatgptAuthTokens', idToken, accessToken },
+  };
+}
+
+/** An external-token login of generation B (`{accessToken, chatgptAccountId, chatgptPlanType}`). */
+function externalB(label: string, account: AccountInfo & { accountId: string }): ExternalLogin {
+  const accessToken = chatgptJwt({ email: account.email ?? undefined, userId: account.userId ?? undefined });
+  const event = { type: 'login.externalTokens' as const, tokens: { accessToken: new Secret(accessToken), idToken: null }, claims: { ok: true as const, account } };
+  return {
+    stimulus: command<'login.externalTokens'>(label, event, { secrets: [accessToken] }),
+    params: { type: 'chatgptAuthTokens', accessToken, chatgptAccountId: account.accountId, chatgptPlanType: account.planType },
+  };
+}
+
+export const EXTERNAL_LOGINS: ExternalLogin[] = [
+  externalA('login.externalTokens(A: ada, plus, acct-A)', { email: 'ada@example.com', planType: 'plus', accountId: 'acct-A', userId: 'user-ada' }, 'plus'),
+  externalB('login.externalTokens(B: bob, team, acct-B)', { email: 'bob@example.com', planType: 'team', accountId: 'acct-B', userId: 'user-bob' }),
+  externalA('login.externalTokens(A: zed, free, acct-Z)', { email: 'zed@example.com', planType: 'free', accountId: 'acct-Z', userId: 'user-zed' }, 'free'),
+  {
+    stimulus: command<'login.externalTokens'>(
+      'login.externalTokens(unreadable token)',
+      {
+        type: 'login.externalTokens',
+        tokens: { accessToken: new Secret('access-unreadable-model-secret'), idToken: new Secret('not-a-jwt') },
+        claims: { ok: false, reason: 'token must have three dot-separated segments, found 1' },
+      },
+      { secrets: ['access-unreadable-model-secret'] },
+    ),
+    params: { type: 'chatgptAuthTokens', idToken: 'not-a-jwt', accessToken: 'access-unreadable-model-secret' },
+  },
+];
+
+export const LOGIN_API_KEY = command<'login.apiKey'>('login.apiKey', { type: 'login.apiKey', apiKey: new Secret('sk-model-key') });
+/** The client name the replay's handshake sends: the `originator` of a browser login. */
+const CLIENT_NAME = 'test_client';
+export const LOGIN_CHATGPT = command<'login.chatgpt'>('login.chatgpt', { type: 'login.chatgpt', originator: CLIENT_NAME });
+export const LOGIN_CANCEL = command<'login.cancel'>('login.cancel(unknown id)', { type: 'login.cancel', loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' });
+
+/**
+ * Values the server chooses (a browser login's id and authorize URL). The model carries these
+ * placeholders; the replay binds each to the value the server answers `account/login/start` with, and
+ * from then on expects that value wherever the model has the placeholder (and sends it in requests).
+ */
+export const PLACEHOLDERS: Record<string, RegExp> = {
+  '00000000-0000-4000-8000-00000000000b': /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  '<authUrl of the browser login>': /^http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?/,
+};
+export const LOGIN_ID = '00000000-0000-4000-8000-00000000000b';
+export const AUTH_URL = '<authUrl of the browser login>';
+export const LOGIN_CANCEL_PENDING = command<'login.cancel'>('login.cancel(the pending login)', { type: 'login.cancel', loginId: LOGIN_ID });
+export const LOGOUT = command<'logout'>('logout', { type: 'logout' });
+
+/** The purpose the adapter names in a rate-limit read's backend call. */
+const RATE_LIMITS_PURPOSE = 'read rate limits';
+export const BACKEND_CALL = command<'backend.call'>('backend.call', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
+/** The retry after a proactive refresh: the adapter asks again without a clock, so no second refresh starts. */
+export const BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
+
+/** The backend calls of a second, overlapping rate-limit read (its own request keys). */
+export const SECOND_BACKEND_CALL = command<'backend.call'>('backend.call (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
+export const SECOND_BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock) (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
+
+/** A 401 from the backend to the bearer in use (realized by the fake backend refusing the next call). */
+export const UNAUTHORIZED: Stimulus = {
+  label: 'backend 401',
+  kind: 'internal',
+  type: 'auth.unauthorized',
+  event: (snapshot) => ({ type: 'auth.unauthorized', generation: snapshot.context.credentialGeneration }),
+  available: always,
+  arrange: async (env) => {
+    env.backend.rejectNext();
+    return async () => {};
+  },
+};
+export const REFRESH_REQUESTED = constant('refresh.requested', 'internal', { type: 'refresh.requested' });
+
+/** Where the login flow is: the callback server sends each event only in its phase. */
+export const inLogin = (state: 'starting' | 'waiting' | 'exchanging') => (snapshot: AuthSnapshot) =>
+  state === 'starting'
+    ? snapshot.matches({ browserLogin: { active: 'starting' } })
+    : snapshot.matches({ browserLogin: { active: { pending: state } } });
+
+/** The account the issuer signs in by default, and one from another workspace. */
+const SIGNED_IN: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'acct-R', userId: null };
+const SIGNED_IN_ELSEWHERE: AccountInfo = { email: 'wes@example.com', planType: 'team', accountId: 'acct-W', userId: null };
+const LOGIN_TOKENS = { idToken: new Secret('(issued)'), accessToken: new Secret('(issued)'), refreshToken: new Secret('(issued)') };
+
+/** Takes the fixed login port for the length of one request (the test listens there). */
+async function takeLoginPort(env: ReplayEnv): Promise<Undo> {
+  const blocker = createNetServer((socket) => socket.destroy());
+  await new Promise<void>((resolve, reject) => {
+    blocker.once('error', reject);
+    blocker.listen({ host: '127.0.0.1', port: env.loginPort, exclusive: true }, resolve);
+  });
+  return () => new Promise<void>((resolve) => blocker.close(() => resolve()));
+}
+
+export const LOGIN_SERVER_EVENTS = {
+  listening: {
+    label: LOGIN_LISTENS,
+    kind: 'result' as const,
+    actor: 'loginServer',
+    type: 'loginServer.listening',
+    event: () => LISTENING_EVENT,
+    available: inLogin('starting'),
+  },
+  startFailed: {
+    label: LOGIN_PORT_TAKEN,
+    kind: 'result' as const,
+    actor: 'loginServer',
+    type: 'loginServer.startFailed',
+    event: () => ({ type: 'loginServer.startFailed', message: `Port 127.0.0.1:${ENVIRONMENT_TEXT} is already in use` }),
+    available: inLogin('starting'),
+    arrange: takeLoginPort,
+  },
+  callback: constant('browser returns with a code', 'result', { type: 'loginServer.callback' }, { available: inLogin('waiting'), actor: 'loginServer' }),
+  exchanged: constant(
+    'issuer signs in (acct-R)',
+    'result',
+    { type: 'loginServer.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN },
+    {
+      available: inLogin('exchanging'),
+      actor: 'loginServer',
+      arrange: async (env) => {
+        env.tokens.signIn({ email: SIGNED_IN.email!, plan: SIGNED_IN.planType, accountId: SIGNED_IN.accountId! });
+        return async () => {};
+      },
+    },
+  ),
+  exchangedElsewhere: constant(
+    'issuer signs in another workspace (acct-W)',
+    'result',
+    { type: 'loginServer.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN_ELSEWHERE },
+    {
+      available: inLogin('exchanging'),
+      actor: 'loginServer',
+      arrange: async (env) => {
+        env.tokens.signIn({ email: SIGNED_IN_ELSEWHERE.email!, plan: SIGNED_IN_ELSEWHERE.planType, accountId: SIGNED_IN_ELSEWHERE.accountId! });
+        return async () => env.tokens.signIn({ email: SIGNED_IN.email!, plan: SIGNED_IN.planType, accountId: SIGNED_IN.accountId! });
+      },
+    },
+  ),
+  exchangeFailed: constant(
+    'issuer refuses the code',
+    'result',
+    { type: 'loginServer.failed', message: `Token exchange failed: ${ENVIRONMENT_TEXT}` },
+    {
+      available: inLogin('exchanging'),
+      actor: 'loginServer',
+      arrange: async (env) => {
+        env.tokens.override({ status: 400, body: { error: 'invalid_grant', error_description: 'the code was already used' } });
+        return async () => env.tokens.override(null);
+      },
+    },
+  ),
+  oauthError: constant('browser returns access_denied', 'result', { type: 'loginServer.failed', message: 'Sign-in failed: access_denied' }, { available: inLogin('waiting'), actor: 'loginServer' }),
+  cancelRequested: constant('browser opens /cancel', 'result', { type: 'loginServer.cancelRequested' }, {
+    available: (snapshot) => inLogin('waiting')(snapshot) || inLogin('exchanging')(snapshot),
+    actor: 'loginServer',
+  }),
+};
+const LISTENING_EVENT = { type: 'loginServer.listening', loginId: LOGIN_ID, authUrl: AUTH_URL };
+
+/** Event generators keyed by event type: every event the chart accepts, in the variants its guards distinguish. */
+export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
+  'login.apiKey': [LOGIN_API_KEY],
+  'login.chatgpt': [LOGIN_CHATGPT],
+  'login.externalTokens': EXTERNAL_LOGINS.map((l) => l.stimulus),
+  'login.cancel': [LOGIN_CANCEL, LOGIN_CANCEL_PENDING],
+  logout: [LOGOUT],
+  'loginServer.listening': [LOGIN_SERVER_EVENTS.listening],
+  'loginServer.startFailed': [LOGIN_SERVER_EVENTS.startFailed],
+  'loginServer.callback': [LOGIN_SERVER_EVENTS.callback],
+  'loginServer.exchanged': [LOGIN_SERVER_EVENTS.exchanged, LOGIN_SERVER_EVENTS.exchangedElsewhere],
+  'loginServer.failed': [LOGIN_SERVER_EVENTS.exchangeFailed, LOGIN_SERVER_EVENTS.oauthError],
+  'loginServer.cancelRequested': [LOGIN_SERVER_EVENTS.cancelRequested],
+  // Raised by the chart itself when a browser login's tokens are saved: nothing outside sends it.
+  'browserLogin.succeeded': [
+    constant('browserLogin.succeeded', 'internal', { type: 'browserLogin.succeeded' }, {
+      available: () => false,
+      unrealizable: 'raised by the chart itself (persisting.onDone); covered through the browser sign-in',
+    }),
+  ],
+  'backend.call': [BACKEND_CALL, BACKEND_CALL_NO_CLOCK, SECOND_BACKEND_CALL, SECOND_BACKEND_CALL_NO_CLOCK],
+  'auth.unauthorized': [UNAUTHORIZED],
+  'refresh.requested': [REFRESH_REQUESTED],
+};
+
+/** An actor's result, offered while the actor runs. */
+function result(invoke: string, label: string, event: AnyEventObject, arrange?: Stimulus['arrange'], secrets?: string[]): Stimulus {
+  return { label, kind: 'result', type: event.type, actor: invoke, event: () => event, available: (snapshot) => invoke in snapshot.children, arrange, secrets };
+}
+
+const nothingToArrange = async (): Promise<Undo> => async () => {};
+
+/** New external tokens the parent answers a refresh with, and the account they describe. */
+function parentTokens(name: string, account: AccountInfo & { accountId: string }) {
+  const idToken = chatgptJwt({ email: account.email ?? undefined, plan: account.planType, accountId: account.accountId, userId: account.userId ?? undefined });
+  const accessToken = `access-refreshed-${name}-model-secret`;
+  return {
+    answer: { idToken, accessToken },
+    output: { tokens: { accessToken: new Secret(accessToken), idToken: new Secret(idToken) }, account },
+  };
+}
+export const REFRESHED_ADA = parentTokens('ada', { email: 'ada@example.com', planType: 'pro', accountId: 'acct-A', userId: 'user-ada' });
+export const REFRESHED_ZED = parentTokens('zed', { email: 'zed@example.com', planType: 'team', accountId: 'acct-Z', userId: 'user-zed' });
+const PARENT_ERROR = { code: -32001, message: 'the parent could not refresh' };
+
+/** What the token endpoint's round-1 tokens say (the fake rotates; every round has these claims). */
+const MANAGED_REFRESHED_ACCOUNT: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'acct-R', userId: null };
+
+/** The machine's actor names; ACTOR_RESULTS must have an entry for each. */
+type ActorName = keyof AuthMachine['implementations']['actors'];
+
+/** Actor-result generators keyed by invoke id (every invoke's id is its actor's name). */
+export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
+  saveApiKey: [
+    result('saveApiKey', 'saved', { type: 'xstate.done.actor.saveApiKey', output: undefined }, nothingToArrange),
+    result('saveApiKey', 'save failed', { type: 'xstate.error.actor.saveApiKey', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  clearCredentials: [
+    result('clearCredentials', 'cleared', { type: 'xstate.done.actor.clearCredentials', output: undefined }, nothingToArrange),
+    result('clearCredentials', 'clear failed', { type: 'xstate.error.actor.clearCredentials', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  managedRefresh: [
+    result(
+      'managedRefresh',
+      'token endpoint refreshes',
+      {
+        type: 'xstate.done.actor.managedRefresh',
+        output: {
+          credentials: { tokens: { idToken: new Secret('(new)'), accessToken: new Secret('(new)'), refreshToken: new Secret('(new)'), accountId: 'acct-R' }, lastRefresh: null, apiKey: null },
+          account: MANAGED_REFRESHED_ACCOUNT,
+          timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
+          source: 'refreshed',
+        },
+      },
+      async (env) => {
+        env.tokens.override(null);
+        return async () => {};
+      },
+    ),
+    result(
+      'managedRefresh',
+      'token endpoint refuses (expired)',
+      {
+        type: 'xstate.error.actor.managedRefresh',
+        error: { kind: 'permanent', message: 'Your access token could not be refreshed because your refresh token has expired. Please log out and sign in again.' },
+      },
+      async (env) => {
+        env.tokens.override({ status: 401, body: { error: { code: 'refresh_token_expired' } } });
+        return async () => env.tokens.override(null);
+      },
+    ),
+    result(
+      'managedRefresh',
+      'token endpoint unavailable',
+      {
+        type: 'xstate.error.actor.managedRefresh',
+        error: {
+          kind: 'transient',
+          message: `could not refresh the ChatGPT access token: the token endpoint answered 503 Service Unavailable (${ENVIRONMENT_TEXT}). The saved credentials were kept; the next request tries again.`,
+        },
+      },
+      async (env) => {
+        env.tokens.override({ status: 503, body: { error: 'try later' } });
+        return async () => env.tokens.override(null);
+      },
+    ),
+  ],
+  loginServer: [
+    {
+      ...result('loginServer', 'login server crashes', { type: 'xstate.error.actor.loginServer', error: new Error('the callback server crashed') }),
+      unrealizable: 'the real loginServer actor never throws: it reports a failed start as loginServer.startFailed',
+    },
+  ],
+  saveChatgptTokens: [
+    result('saveChatgptTokens', 'tokens saved', { type: 'xstate.done.actor.saveChatgptTokens', output: { timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW } } }, nothingToArrange),
+    result('saveChatgptTokens', 'tokens save failed', { type: 'xstate.error.actor.saveChatgptTokens', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  externalRefresh: [
+    result('externalRefresh', 'parent refreshes (ada)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ADA.output }, async (env) =>
+      env.parent.arrange({ kind: 'tokens', result: REFRESHED_ADA.answer }),
+    ),
+    result('externalRefresh', 'parent refreshes (zed)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ZED.output }, async (env) =>
+      env.parent.arrange({ kind: 'tokens', result: REFRESHED_ZED.answer }),
+    ),
+    result(
+      'externalRefresh',
+      'parent refuses',
+      { type: 'xstate.error.actor.externalRefresh', error: new Error(`auth refresh request failed: code=${PARENT_ERROR.code} message=${PARENT_ERROR.message}`) },
+      async (env) => env.parent.arrange({ kind: 'error', ...PARENT_ERROR }),
+    ),
+  ],
+};
+
+/** The machine's named delays; TIMERS must say how the environment lets each run out. */
+type DelayName = keyof AuthMachine['implementations']['delays'];
+
+/** How the environment lets a timer run out for real (the model gets the synthetic `xstate.after.*` event). */
+export const TIMERS: Record<DelayName, { arrange(env: ReplayEnv): Promise<Undo> }> = {
+  // The parent holds its answer (and gives it late, after the request is over: it must be ignored).
+  externalRefreshTimeout: { arrange: async (env) => env.parent.arrange({ kind: 'hold' }) },
+  // The browser never comes back; the fixture's short login timeout runs out by itself.
+  loginTimeout: { arrange: nothingToArrange },
+};
+
+/** The timer stimuli of the chart: one per delayed transition, offered while its state is active. */
+function timerStimuli(machine: AuthMachine): Stimulus[] {
+  return chartShape(machine).delayedEvents.map((type) => {
+    const delay = type.split('.')[2] as DelayName;
+    return {
+      label: `timeout ${delay}`,
+      kind: 'timer' as const,
+      type,
+      event: () => ({ type }),
+      available: (snapshot: AuthSnapshot) => snapshot._nodes.some((node) => node.after.some((t) => t.eventType === type)),
+      arrange: TIMERS[delay]?.arrange,
+    };
+  });
+}
+
+const registry = new WeakMap<object, Stimulus>();
+const timerCache = new WeakMap<AuthMachine, Stimulus[]>();
+
+/** Every stimulus template of the catalogue (timers as the machine declares them). */
+export function allStimuli(machine: AuthMachine): Stimulus[] {
+  let timers = timerCache.get(machine);
+  if (!timers) timerCache.set(machine, (timers = timerStimuli(machine)));
+  return [...Object.values(COMMANDS).flat(), ...Object.values(ACTOR_RESULTS).flat(), ...timers];
+}
+
+/** The stimuli that can happen in `snapshot`, each with its event for this snapshot. */
+export function stimuliFor(snapshot: AuthSnapshot): Stimulus[] {
+  return allStimuli(snapshot.machine as unknown as AuthMachine).filter((s) => s.available(snapshot));
+}
+
+/** The events of `stimuliFor(snapshot)`, remembered so `stimulusOfEvent` can find their stimulus again. */
+export function eventsFor(snapshot: AuthSnapshot): AnyEventObject[] {
+  return stimuliFor(snapshot).map((stimulus) => {
+    const event = stimulus.event(snapshot);
+    registry.set(event, stimulus);
+    return event;
+  });
+}
+
+/** The stimulus an event object of `eventsFor` came from. */
+export function stimulusOfEvent(event: AnyEventObject): Stimulus {
+  const stimulus = registry.get(event);
+  if (!stimulus) throw new Error(`no catalogue stimulus produced event ${event.type}`);
+  return stimulus;
+}
