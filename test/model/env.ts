@@ -9,53 +9,8 @@ import * as path from 'node:path';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import type { AppServerProcess } from '../support/appServer';
 import { createHash } from 'node:crypto';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { USAGE_BODY, issuedTokens, startFakeServer, type FakeServer, type Seen } from '../support/httpFakes';
+import { USAGE_BODY, issuedTokens, startFakeServer, type FakeServer, type Reply, type Seen } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
-
-/** A reply of a fake server, with optional headers (a redirect's Location). */
-interface FakeReply {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-/** A real HTTP server on 127.0.0.1, port 0, answering every request with `handle` and recording them. */
-async function serve(handle: (request: Seen) => FakeReply | Promise<FakeReply>): Promise<FakeServer> {
-  const seen: Seen[] = [];
-  const server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const request: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
-      seen.push(request);
-      Promise.resolve()
-        .then(() => handle(request))
-        .then(
-          (reply) => {
-            res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
-            res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-          },
-          (error: Error) => {
-            res.writeHead(500, { 'content-type': 'text/plain' });
-            res.end(`fake server failed: ${error.message}`);
-          },
-        );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    seen,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** The fake ChatGPT backend: the usage endpoint answers 200, or 401 to the next `rejections` calls. */
 export interface FakeBackend extends FakeServer {
@@ -128,7 +83,7 @@ export interface FakeIssuer extends FakeServer {
   /** Code grants received. */
   codeGrants(): Seen[];
   /** Answers the next grants with `reply` instead (null = normally). */
-  override(reply: FakeReply | null): void;
+  override(reply: Reply | null): void;
   /** The account the next code grants sign in. */
   signIn(account: IssuedAccount): void;
   /** Holds grants until the returned gate opens. */
@@ -138,12 +93,12 @@ export interface FakeIssuer extends FakeServer {
 /** Starts the issuer whose valid refresh token is `issuedTokens(0).refreshToken`. */
 export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedAccount): Promise<FakeIssuer> {
   let round = 0;
-  let forced: FakeReply | null = null;
+  let forced: Reply | null = null;
   let gate: Gate | null = null;
   let account = firstSignIn;
   const codes = new Map<string, { challenge: string; redirectUri: string }>();
   let nextCode = 0;
-  const server = await serve(async (request) => {
+  const server = await startFakeServer(async (request) => {
     const url = new URL(request.path, 'http://127.0.0.1');
     if (request.method === 'GET' && url.pathname === '/oauth/authorize') {
       const code = `code-model-${(nextCode += 1)}`;

@@ -14,10 +14,11 @@ export interface Seen {
   body: string;
 }
 
-/** What a handler answers. */
+/** What a handler answers (headers such as a redirect's Location are optional). */
 export interface Reply {
   status: number;
   body?: unknown;
+  headers?: Record<string, string>;
 }
 
 /** A running fake server. */
@@ -41,7 +42,7 @@ export async function startFakeServer(handle: (request: Seen) => Reply | Promise
         .then(() => handle(request))
         .then(
           (reply) => {
-            res.writeHead(reply.status, { 'content-type': 'application/json' });
+            res.writeHead(reply.status, { 'content-type': 'application/json', ...reply.headers });
             res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
           },
           (error: Error) => {
