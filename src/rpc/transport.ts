@@ -16,9 +16,7 @@ import {
   type MessageWriter,
 } from 'vscode-jsonrpc/node';
 import { LineBuffer } from './framing';
-import { classifyMessage as classify, decodeFrame, parseErrorMessage } from './messages';
-
-export { parseErrorMessage };
+import { decodeFrame } from './messages';
 
 /** A wire message as authchart writes it (no `"jsonrpc"` member). */
 export type WireMessage = Record<string, unknown>;
@@ -27,12 +25,6 @@ export type WireMessage = Record<string, unknown>;
 export type Classified =
   | { kind: 'request' | 'notification' | 'response'; message: Message }
   | { kind: 'invalid'; reason: string };
-
-/** Sorts a parsed JSON value into request / notification / response (as vscode-jsonrpc messages), or says why it is none. */
-export function classifyMessage(value: unknown): Classified {
-  const classified = classify(value);
-  return classified.kind === 'invalid' ? classified : { kind: classified.kind, message: withJsonrpc(classified.message) };
-}
 
 /** The message as vscode-jsonrpc expects it, with the "jsonrpc" member NDJSON peers may leave out. */
 function withJsonrpc(message: object): Message {

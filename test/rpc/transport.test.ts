@@ -1,5 +1,6 @@
 import { PassThrough } from 'node:stream';
-import { classifyMessage, NdjsonMessageWriter, parseErrorMessage } from '../../src/rpc/transport';
+import { classifyMessage, parseErrorMessage } from '../../src/rpc/messages';
+import { NdjsonMessageWriter } from '../../src/rpc/transport';
 
 describe('classifyMessage', () => {
   it.each([
