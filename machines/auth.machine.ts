@@ -31,6 +31,7 @@ export const authMachine = authSetup.createMachine({
     lastRefreshError: null,
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
     browserLogin: null,
+    waiting: [],
   }),
   states: {
     session: sessionRegion,

@@ -2,7 +2,7 @@
  * The chart's building blocks: its types, and every actor, action, guard and delay by name. Actors and
  * side-effect actions are inert here; src/ supplies them with `.provide()`.
  */
-import { and, assign, emit, fromCallback, fromPromise, not, or, sendTo, setup, stateIn } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, fromCallback, fromPromise, or, sendTo, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
@@ -13,6 +13,7 @@ import {
   type AuthEmitted,
   type AuthEvent,
   type AuthInput,
+  type CallVerdict,
   type ExternalRefreshInput,
   type ExternalRefreshOutput,
   type ExternalTokens,
@@ -25,30 +26,59 @@ import {
   type RequestKey,
   type SavedLoginOutput,
   type TokenTiming,
+  type WaitingCall,
 } from './types';
-import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, errorText, isPermanentFailure, refreshDue, workspaceAllowed } from './policy';
+import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, errorText, isPermanentFailure, loginServerStartMessage, refreshDue, workspaceAllowed } from './policy';
 
-/** The event of a given type. */
-export type Ev<T extends AuthEvent['type']> = Extract<AuthEvent, { type: T }>;
-
-/** The correlation key of a command event. */
+/** The correlation key of a command event, or null for events that are not commands. */
 export function reqOf(event: { type: string }): RequestKey | null {
   const req = (event as { req?: unknown }).req;
   return typeof req === 'number' ? req : null;
 }
 
-export function refreshReasonOf(event: { type: string }): RefreshReason {
+/** Why a refresh starts, from the event that starts it. */
+export function refreshReasonOf(event: AuthEvent): RefreshReason {
   if (event.type === 'backend.call') return 'proactive';
   if (event.type === 'refresh.requested') return 'forced';
   return 'unauthorized';
 }
 
-export function outputOf<T>(event: { type: string }): T {
-  return (event as unknown as { output: T }).output;
+/** An action that can emit several answers (enqueueActions typed for this chart: emits, assigns, nothing else). */
+function batch<TParams extends Record<string, unknown> | undefined>(
+  collect: Parameters<typeof enqueueActions<AuthContext, AuthEvent, TParams, AuthEvent, never, never, never, never, AuthEmitted>>[0],
+) {
+  return enqueueActions<AuthContext, AuthEvent, TParams, AuthEvent, never, never, never, never, AuthEmitted>(collect);
 }
 
-/** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
+/** Answers every call waiting on the refresh with `verdict` (done with a value, or refused), and forgets them. */
+function answerWaitingWith(verdict: (call: WaitingCall) => { value: CallVerdict } | { code: number; message: string }) {
+  return batch<undefined>(({ context, enqueue }) => {
+    for (const call of context.waiting) {
+      const answer = verdict(call);
+      enqueue.emit('value' in answer ? { type: 'answer.done', req: call.req, value: answer.value } : { type: 'answer.refused', req: call.req, ...answer });
+    }
+    enqueue.assign({ waiting: [] });
+  });
+}
 
+const refreshFailed = batch<{ message: string }>(({ context, enqueue }, params) => {
+  for (const call of context.waiting) {
+    enqueue.emit(
+      call.kind === 'call'
+        ? { type: 'answer.done', req: call.req, value: 'proceed' }
+        : { type: 'answer.refused', req: call.req, code: INTERNAL_ERROR, message: params.message },
+    );
+  }
+  enqueue.assign({ waiting: [], lastRefreshError: params.message });
+});
+
+const refuseLoginStart = batch<undefined>(({ context, event, enqueue }) => {
+  assertEvent(event, 'loginServer.startFailed');
+  enqueue.emit({ type: 'answer.refused', req: context.pending ?? -1, code: INTERNAL_ERROR, message: loginServerStartMessage(event.message) });
+  enqueue.assign({ pending: null });
+});
+
+/** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
 export const authSetup = setup({
   types: {
     context: {} as AuthContext,
@@ -78,8 +108,9 @@ export const authSetup = setup({
     }),
     /**
      * The browser login's callback server, alive exactly as long as `browserLogin.active`: binds
-     * 127.0.0.1, reports `loginServer.*` events, answers the browser when told `loginServer.respond`,
-     * and closes its listener when stopped, whatever ended the login.
+     * 127.0.0.1, reports `loginServer.*` events (a failure to start included: it never throws), answers
+     * the browser when told `loginServer.respond`, and closes its listener when stopped, whatever ended
+     * the login.
      */
     loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack }) => {
       sendBack({ type: 'loginServer.startFailed', message: 'the browser login server is not provided' });
@@ -116,11 +147,11 @@ export const authSetup = setup({
       message: params.message,
     })),
     /** Answers the command waiting on a failed effect with -32603 `<failure>: <reason>`. */
-    refusePending: emit(({ context, event }, params: { failure: string }) => ({
+    refusePending: emit(({ context }, params: { message: string }) => ({
       type: 'answer.refused' as const,
       req: context.pending ?? -1,
       code: INTERNAL_ERROR,
-      message: `${params.failure}: ${errorText((event as { error?: unknown }).error)}`,
+      message: params.message,
     })),
     rememberRequest: assign({ pending: ({ event }) => reqOf(event) }),
     forgetRequest: assign({ pending: null }),
@@ -144,11 +175,30 @@ export const authSetup = setup({
      * refresh token's failure no longer applies. (Not on leaving `failed`: an effect that fails returns there.)
      */
     tokensChanged: assign({ credentialGeneration: ({ context }) => context.credentialGeneration + 1, lastRefreshError: null, failure: null }),
-    recordRefreshError: assign({ lastRefreshError: (_, params: { message: string }) => params.message }),
     /** The managed login is dead (permanent refresh failure): calls are refused with this message. */
     recordFailure: assign({ failure: (_, params: { message: string }) => params.message }),
-    /** Lets a backend call go ahead (the caller then reads the bearer, waiting out a refresh under way). */
-    allowCall: emit(({ event }) => ({ type: 'answer.done' as const, req: reqOf(event) ?? -1 })),
+    /** Answers a backend call: go ahead with the credentials in use now (`proceed`), or ask again (`again`). */
+    answerCall: emit(({ event }, params: { verdict: CallVerdict }) => ({
+      type: 'answer.done' as const,
+      req: reqOf(event) ?? -1,
+      value: params.verdict,
+    })),
+    /** Holds the current command until the refresh under way settles (see WaitingCall). */
+    waitForRefresh: assign({
+      waiting: ({ context, event }, params: { kind: WaitingCall['kind'] }) => [...context.waiting, { req: reqOf(event) ?? -1, kind: params.kind }],
+    }),
+    /** The refresh produced new credentials: every waiting call goes ahead (a refused one is retried). */
+    releaseWaiting: answerWaitingWith(() => ({ value: 'proceed' })),
+    /**
+     * A refresh failed and the tokens in use were kept: its reason is recorded, calls that were only
+     * waiting go ahead with those tokens, calls the backend already refused fail with the reason (-32603).
+     */
+    refreshFailed: refreshFailed,
+    /**
+     * The mode is left while calls wait (logout, another login, a dead refresh token): each asks again
+     * and the new mode decides (`failed` and `loggedOut` refuse with their own texts).
+     */
+    requeueWaiting: answerWaitingWith(() => ({ value: 'again' })),
     /** `account/login/completed` for the browser login under way. */
     notifyBrowserLoginCompleted: emit(({ context }, params: { success: boolean; error: string | null }) => ({
       type: 'notify.loginCompleted' as const,
@@ -156,12 +206,19 @@ export const authSetup = setup({
       success: params.success,
       error: params.error,
     })),
-    startBrowserLogin: assign({ browserLogin: ({ event }) => {
-      const { loginId } = event as Extract<LoginServerEvent, { type: 'loginServer.listening' }>;
-      return { loginId, account: null };
-    } }),
-    setBrowserLoginAccount: assign({ browserLogin: ({ context, event }) =>
-      context.browserLogin && { ...context.browserLogin, account: (event as Extract<LoginServerEvent, { type: 'loginServer.exchanged' }>).account },
+    /** Refuses the `login/start` waiting for the callback server, which could not start. */
+    refuseLoginStart: refuseLoginStart,
+    startBrowserLogin: assign({
+      browserLogin: ({ event }) => {
+        assertEvent(event, 'loginServer.listening');
+        return { loginId: event.loginId, account: null };
+      },
+    }),
+    setBrowserLoginAccount: assign({
+      browserLogin: ({ context, event }) => {
+        assertEvent(event, 'loginServer.exchanged');
+        return context.browserLogin && { ...context.browserLogin, account: event.account };
+      },
     }),
     forgetBrowserLogin: assign({ browserLogin: null }),
     /** Tells the callback server how to answer the browser's pending callback request. */
@@ -175,42 +232,47 @@ export const authSetup = setup({
     apiKeyLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'chatgpt',
     chatgptLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'api',
     externalLoginDisabled: ({ context }) => context.policy.forcedLoginMethod === 'api',
-    tokenInvalid: ({ event }) => event.type === 'login.externalTokens' && !event.claims.ok,
-    workspaceRefused: ({ context, event }) =>
-      event.type === 'login.externalTokens' &&
-      event.claims.ok &&
-      !workspaceAllowed(context.policy.forcedWorkspaceIds, event.claims.account.accountId),
+    tokenInvalid: ({ event }) => {
+      assertEvent(event, 'login.externalTokens');
+      return !event.claims.ok;
+    },
+    /**
+     * The account is outside `forced_chatgpt_workspace_id`: one rule for an external login, an external
+     * refresh and a browser login (each passes the account id it got).
+     */
+    workspaceRefused: ({ context }, params: { accountId: string | null }) => !workspaceAllowed(context.policy.forcedWorkspaceIds, params.accountId),
     restoredApiKey: ({ context }) => context.restored === 'apiKey',
     restoredChatgpt: ({ context }) => context.restored === 'chatgpt',
     /** The 401 was answered to the bearer in use now (not to one a refresh already replaced). */
-    unauthorizedCurrent: ({ context, event }) => event.type === 'auth.unauthorized' && event.generation === context.credentialGeneration,
-    proactiveRefreshDue: ({ context, event }) =>
-      event.type === 'backend.call' &&
-      event.now !== null &&
-      refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS),
-    permanentRefreshFailure: ({ event }) => isPermanentFailure((event as { error?: unknown }).error),
-    refreshedWorkspaceRefused: ({ context, event }) =>
-      !workspaceAllowed(context.policy.forcedWorkspaceIds, outputOf<ExternalRefreshOutput>(event).account.accountId),
-    /** The session region accepts this `login.apiKey` (the same checks, in the same order). */
-    apiKeyLoginAccepted: and([not('externalActive'), not('apiKeyLoginDisabled')]),
-    /** The session region accepts this `login.externalTokens` (the same checks, in the same order). */
-    externalLoginAccepted: and([not('externalLoginDisabled'), not('tokenInvalid'), not('workspaceRefused')]),
+    unauthorizedCurrent: ({ context, event }) => {
+      assertEvent(event, 'auth.unauthorized');
+      return event.generation === context.credentialGeneration;
+    },
+    proactiveRefreshDue: ({ context, event }) => {
+      assertEvent(event, 'backend.call');
+      return refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS);
+    },
+    permanentRefreshFailure: (_, params: { error: unknown }) => isPermanentFailure(params.error),
     /** An effect of the session region (saving, clearing credentials) is under way. */
     sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' })]),
     /** The browser login is binding its server or saving its tokens (neither may be interrupted). */
     browserLoginBusy: or([stateIn({ browserLogin: { active: 'starting' } }), stateIn({ browserLogin: { active: 'persisting' } })]),
-    /** The browser login is still binding its callback server (a failure answers the login/start request). */
-    loginStarting: stateIn({ browserLogin: { active: 'starting' } }),
-    loginIdMatches: ({ context, event }) => event.type === 'login.cancel' && context.browserLogin?.loginId === event.loginId,
-    loginWorkspaceRefused: ({ context, event }) =>
-      event.type === 'loginServer.exchanged' && !workspaceAllowed(context.policy.forcedWorkspaceIds, event.account.accountId),
+    loginIdMatches: ({ context, event }) => {
+      assertEvent(event, 'login.cancel');
+      return context.browserLogin?.loginId === event.loginId;
+    },
   },
 });
 
 /**
  * The refusal of a command that arrives while an effect is under way. AuthCore never sends one then (it
- * waits for the chart to be idle); the chart still answers it, exactly once, so that the chart alone is
- * a complete specification. Each command is answered by one region: logins with an API key or external
- * tokens and logouts by `session`, browser logins and cancels by `browserLogin`.
+ * queues commands until the chart is idle); the chart still answers it, exactly once, so that the chart
+ * alone is a complete specification. Each command is answered by one region: logins with an API key or
+ * external tokens, logouts and backend calls by `session`, browser logins and cancels by `browserLogin`.
  */
 export const refuseBusy = { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } } as const;
+
+/** The message of an actor's error event (an Error, or a RefreshFailure-shaped object). */
+export function errorOf(event: { error?: unknown }): string {
+  return errorText(event.error);
+}

@@ -1,11 +1,11 @@
 /**
  * The `browserLogin` region: a managed ChatGPT login in a browser, from login/start to saved tokens.
  */
-import { emit, raise } from 'xstate';
+import { assertEvent, raise } from 'xstate';
 
-import { INTERNAL_ERROR, INVALID_REQUEST, type LoginServerEvent } from './types';
-import { authSetup, refuseBusy, reqOf, type Ev } from './auth.setup';
-import { LOGIN_MESSAGES, MESSAGES, errorText, loginWorkspaceMessage } from './policy';
+import { INVALID_REQUEST } from './types';
+import { authSetup, refuseBusy, reqOf } from './auth.setup';
+import { LOGIN_MESSAGES, MESSAGES, errorText, loginSaveFailedMessage, loginServerError, loginWorkspaceMessage } from './policy';
 
 /** A transition that ends the browser login under way with `account/login/completed {success:false}`. */
 function endLogin(error: string) {
@@ -41,24 +41,14 @@ export const browserLoginRegion = authSetup.createStateConfig({
     },
     active: {
       entry: 'forgetBrowserLogin',
+      // The actor reports every failure, a failed start included, as an event: it has no error to handle.
       invoke: {
         id: 'loginServer',
         src: 'loginServer',
-        input: ({ event }) => ({ originator: (event as Ev<'login.chatgpt'>).originator }),
-        onError: [
-          {
-            guard: 'loginStarting',
-            target: 'idle',
-            actions: [{ type: 'refusePending', params: { failure: 'failed to start login server' } }, 'forgetRequest'],
-          },
-          {
-            target: 'idle',
-            actions: {
-              type: 'notifyBrowserLoginCompleted',
-              params: ({ event }) => ({ success: false, error: `Login server error: ${errorText(event.error)}` }),
-            },
-          },
-        ],
+        input: ({ event }) => {
+          assertEvent(event, 'login.chatgpt');
+          return { originator: event.originator };
+        },
       },
       initial: 'starting',
       states: {
@@ -79,18 +69,7 @@ export const browserLoginRegion = authSetup.createStateConfig({
                 'forgetRequest',
               ],
             },
-            'loginServer.startFailed': {
-              target: '#auth.browserLogin.idle',
-              actions: [
-                emit(({ context, event }) => ({
-                  type: 'answer.refused' as const,
-                  req: context.pending ?? -1,
-                  code: INTERNAL_ERROR,
-                  message: `failed to start login server: ${event.message}`,
-                })),
-                'forgetRequest',
-              ],
-            },
+            'loginServer.startFailed': { target: '#auth.browserLogin.idle', actions: 'refuseLoginStart' },
           },
         },
         /** Waiting for the browser, then for the issuer; the login timeout runs here. */
@@ -103,7 +82,7 @@ export const browserLoginRegion = authSetup.createStateConfig({
               on: {
                 'loginServer.exchanged': [
                   {
-                    guard: 'loginWorkspaceRefused',
+                    guard: { type: 'workspaceRefused', params: ({ event }) => ({ accountId: event.account.accountId }) },
                     target: '#auth.browserLogin.active.finished',
                     actions: [
                       {
@@ -120,7 +99,7 @@ export const browserLoginRegion = authSetup.createStateConfig({
                         type: 'notifyBrowserLoginCompleted',
                         params: ({ context, event }) => ({
                           success: false,
-                          error: `Login server error: ${loginWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.account.accountId)}`,
+                          error: loginServerError(loginWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.account.accountId)),
                         }),
                       },
                     ],
@@ -137,7 +116,7 @@ export const browserLoginRegion = authSetup.createStateConfig({
                 { type: 'respondToBrowser', params: ({ event }) => ({ outcome: { ok: false, status: 500, message: event.message } }) },
                 {
                   type: 'notifyBrowserLoginCompleted',
-                  params: ({ event }) => ({ success: false, error: `Login server error: ${event.message}` }),
+                  params: ({ event }) => ({ success: false, error: loginServerError(event.message) }),
                 },
               ],
             },
@@ -164,9 +143,9 @@ export const browserLoginRegion = authSetup.createStateConfig({
                 'rememberRequest',
               ],
             },
-            // Logins the session region accepts, and logouts, drop this one (as Codex does); refused ones do not.
-            'login.apiKey': { guard: 'apiKeyLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
-            'login.externalTokens': { guard: 'externalLoginAccepted', ...endLogin(LOGIN_MESSAGES.notCompleted) },
+            // A login the session region accepts (it raises login.accepted), and a logout, drop this one (as
+            // Codex does); a refused login does not.
+            'login.accepted': endLogin(LOGIN_MESSAGES.notCompleted),
             logout: endLogin(LOGIN_MESSAGES.notCompleted),
           },
         },
@@ -178,19 +157,19 @@ export const browserLoginRegion = authSetup.createStateConfig({
             id: 'saveChatgptTokens',
             src: 'saveChatgptTokens',
             input: ({ event }) => {
-              const exchanged = event as Extract<LoginServerEvent, { type: 'loginServer.exchanged' }>;
-              return { tokens: exchanged.tokens, accountId: exchanged.account.accountId };
+              assertEvent(event, 'loginServer.exchanged');
+              return { tokens: event.tokens, accountId: event.account.accountId };
             },
             onDone: {
               target: 'finished',
               actions: [
                 { type: 'respondToBrowser', params: { outcome: { ok: true } } },
                 { type: 'notifyBrowserLoginCompleted', params: { success: true, error: null } },
-                raise(({ context, event }) => ({
-                  type: 'browserLogin.succeeded' as const,
-                  account: context.browserLogin!.account!,
-                  timing: event.output.timing,
-                })),
+                raise(({ context, event }) => {
+                  const account = context.browserLogin?.account;
+                  if (!account) throw new Error('unreachable: persisting is entered with the exchanged account');
+                  return { type: 'browserLogin.succeeded' as const, account, timing: event.output.timing };
+                }),
               ],
             },
             onError: {
@@ -199,14 +178,14 @@ export const browserLoginRegion = authSetup.createStateConfig({
                 {
                   type: 'respondToBrowser',
                   params: ({ event }) => ({
-                    outcome: { ok: false, status: 500, message: `Sign-in completed but the credentials could not be saved: ${errorText(event.error)}` },
+                    outcome: { ok: false, status: 500, message: loginSaveFailedMessage(errorText(event.error)) },
                   }),
                 },
                 {
                   type: 'notifyBrowserLoginCompleted',
                   params: ({ event }) => ({
                     success: false,
-                    error: `Login server error: Sign-in completed but the credentials could not be saved: ${errorText(event.error)}`,
+                    error: loginServerError(loginSaveFailedMessage(errorText(event.error))),
                   }),
                 },
               ],

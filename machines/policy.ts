@@ -17,11 +17,29 @@ export const MESSAGES = {
 /** Exact `account/login/completed` errors of a browser login (PROTOCOL.md §8). */
 export const LOGIN_MESSAGES = {
   /** Cancelled by `account/login/cancel`, a newer login, an accepted login of another kind, or a logout. */
-  notCompleted: 'Login server error: Login was not completed',
+  notCompleted: loginServerError('Login was not completed'),
   /** `GET /cancel` on the callback server. */
-  cancelled: 'Login server error: Login cancelled',
+  cancelled: loginServerError('Login cancelled'),
   timedOut: 'Login timed out',
 } as const;
+
+/** A browser login's completion error: what went wrong, behind Codex's `Login server error: ` prefix. */
+export function loginServerError(message: string): string {
+  return `Login server error: ${message}`;
+}
+
+/** The browser is told this (and the parent, behind the prefix) when the tokens of a login could not be saved. */
+export function loginSaveFailedMessage(reason: string): string {
+  return `Sign-in completed but the credentials could not be saved: ${reason}`;
+}
+
+/** The refusal of a browser login whose callback server could not start (PROTOCOL.md §8). */
+export function loginServerStartMessage(reason: string): string {
+  return `failed to start login server: ${reason}`;
+}
+
+/** The failure of a refresh-waiting call when no refresh reason was recorded (should not be seen). */
+export const REFRESH_FAILED_FALLBACK = 'the ChatGPT backend refused the access token (401) and it could not be refreshed';
 
 /** Default browser-login timeout (PROTOCOL.md §8: 10 minutes); AuthCore provides the configured one. */
 export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;

@@ -2,6 +2,7 @@
  * The `session` region: the auth mode (loggedOut, apiKey, chatgpt, externalTokens, failed) with its
  * 401 recovery, and the effects that change it (saving an API key, logging out).
  */
+import { assertEvent, raise } from 'xstate';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
   INTERNAL_ERROR,
@@ -9,7 +10,7 @@ import {
   type AccountInfo,
   type AuthEvent,
 } from './types';
-import { authSetup, refreshReasonOf, refuseBusy, reqOf, type Ev } from './auth.setup';
+import { authSetup, refreshReasonOf, refuseBusy, reqOf } from './auth.setup';
 import {
   MESSAGES,
   authRequiredMessage,
@@ -28,13 +29,29 @@ function claimsAccount(event: AuthEvent): AccountInfo | null {
   return event.type === 'login.externalTokens' && event.claims.ok ? event.claims.account : null;
 }
 
-const allowCall = { actions: 'allowCall' } as const;
+/** A backend call goes ahead with the credentials in use now. */
+const proceed = { actions: { type: 'answerCall', params: { verdict: 'proceed' } } } as const;
+/** A 401 for credentials already replaced (or a mode without a refresh): retry, the next call decides. */
+const retry = { actions: { type: 'answer', params: ({ event }: { event: AuthEvent }) => ({ req: reqOf(event) }) } } as const;
 
 /** The session region's commands, refused while one of its effects runs. */
 const refuseWhileBusy = {
   'login.apiKey': refuseBusy,
   'login.externalTokens': refuseBusy,
   logout: refuseBusy,
+  'backend.call': refuseBusy,
+  'auth.unauthorized': refuseBusy,
+  'refresh.requested': refuseBusy,
+} as const;
+
+/** In `refreshing`: a backend call, a 401 of the bearer being replaced or a forced refresh waits for it. */
+const waitForRefresh = {
+  'backend.call': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  'refresh.requested': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  'auth.unauthorized': [
+    { guard: 'unauthorizedCurrent', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+    { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  ],
 } as const;
 
 /** The session region. */
@@ -64,7 +81,7 @@ export const sessionRegion = authSetup.createStateConfig({
           },
         },
         apiKey: {
-          tags: ['authenticated', 'managed'],
+          tags: ['authenticated'],
           on: {
             'backend.call': {
               actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: chatgptRequiredMessage(purposeOf(event)) }) },
@@ -73,14 +90,22 @@ export const sessionRegion = authSetup.createStateConfig({
         },
         /** Managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
         chatgpt: {
-          tags: ['authenticated', 'managed'],
+          tags: ['authenticated'],
           initial: 'ready',
+          // Calls still waiting when the mode is left ask again: the new mode answers them.
+          exit: 'requeueWaiting',
           states: {
             ready: {
               on: {
-                'backend.call': [{ guard: 'proactiveRefreshDue', target: 'refreshing', actions: 'allowCall' }, allowCall],
-                'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
-                'refresh.requested': { target: 'refreshing' },
+                'backend.call': [
+                  { guard: 'proactiveRefreshDue', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+                  proceed,
+                ],
+                'auth.unauthorized': [
+                  { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+                  retry,
+                ],
+                'refresh.requested': { target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
               },
             },
             // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
@@ -97,30 +122,41 @@ export const sessionRegion = authSetup.createStateConfig({
                     { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
                     { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
                     'tokensChanged',
+                    'releaseWaiting',
                   ],
                 },
                 onError: [
                   {
-                    guard: 'permanentRefreshFailure',
+                    // Leaving `chatgpt` requeues the waiting calls: `failed` refuses them with this message.
+                    guard: { type: 'permanentRefreshFailure', params: ({ event }) => ({ error: event.error }) },
                     target: '#auth.session.mode.failed',
                     actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorText(event.error) }) },
                   },
-                  { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+                  {
+                    target: 'ready',
+                    actions: [
+                      { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
+                    ],
+                  },
                 ],
               },
-              on: { 'backend.call': allowCall },
+              on: waitForRefresh,
             },
           },
         },
         /** External tokens handed in by the parent, which is asked for new ones on a 401. */
         externalTokens: {
-          tags: ['authenticated', 'external'],
+          tags: ['authenticated'],
           initial: 'ready',
+          exit: 'requeueWaiting',
           states: {
             ready: {
               on: {
-                'backend.call': allowCall,
-                'auth.unauthorized': { guard: 'unauthorizedCurrent', target: 'refreshing' },
+                'backend.call': proceed,
+                'auth.unauthorized': [
+                  { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+                  retry,
+                ],
               },
             },
             refreshing: {
@@ -131,14 +167,11 @@ export const sessionRegion = authSetup.createStateConfig({
                 input: ({ context }) => ({ reason: 'unauthorized' as const, previousAccountId: context.account?.accountId ?? null }),
                 onDone: [
                   {
-                    guard: 'refreshedWorkspaceRefused',
+                    guard: { type: 'workspaceRefused', params: ({ event }) => ({ accountId: event.output.account.accountId }) },
                     target: 'ready',
-                    actions: {
-                      type: 'recordRefreshError',
-                      params: ({ context, event }) => ({
-                        message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId),
-                      }),
-                    },
+                    actions: [
+                      { type: 'refreshFailed', params: ({ context, event }) => ({ message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId) }) },
+                    ],
                   },
                   {
                     target: 'ready',
@@ -146,24 +179,28 @@ export const sessionRegion = authSetup.createStateConfig({
                       { type: 'storeExternalTokens', params: ({ event }) => event.output },
                       { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
                       'tokensChanged',
+                      'releaseWaiting',
                     ],
                   },
                 ],
-                onError: { target: 'ready', actions: { type: 'recordRefreshError', params: ({ event }) => ({ message: errorText(event.error) }) } },
+                onError: {
+                  target: 'ready',
+                  actions: [
+                    { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
+                  ],
+                },
               },
               // Leaving the state stops the request's actor: an answer arriving later is ignored.
               after: {
                 externalRefreshTimeout: {
                   target: 'ready',
-                  actions: {
-                    type: 'recordRefreshError',
-                    params: ({ context }) => ({
-                      message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS),
-                    }),
-                  },
+                  actions: [
+                    { type: 'refreshFailed', params: ({ context }) => ({ message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS) }) },
+                  ],
                 },
               },
-              on: { 'backend.call': allowCall },
+              // The parent is never asked for a refresh it did not need: a forced refresh is managed only.
+              on: { ...waitForRefresh, 'refresh.requested': retry },
             },
           },
         },
@@ -172,7 +209,6 @@ export const sessionRegion = authSetup.createStateConfig({
          * `context.failure` and touch no network until a login or a logout leaves this state.
          */
         failed: {
-          tags: ['managed'],
           on: {
             'backend.call': {
               actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
@@ -186,11 +222,15 @@ export const sessionRegion = authSetup.createStateConfig({
         previous: { type: 'history', history: 'shallow', target: 'loggedOut' },
       },
       on: {
+        // Outside a refreshable mode a 401 (from a call made before a logout, say) is retried, and the
+        // retry's backend.call gets this mode's verdict; a forced refresh has nothing to refresh.
+        'auth.unauthorized': retry,
+        'refresh.requested': retry,
         'login.apiKey': [
           { guard: 'browserLoginBusy', ...refuseBusy },
           { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
           { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
-          { target: '#auth.session.savingApiKey', actions: 'rememberRequest' },
+          { target: '#auth.session.savingApiKey', actions: ['rememberRequest', raise({ type: 'login.accepted' })] },
         ],
         'login.externalTokens': [
           { guard: 'browserLoginBusy', ...refuseBusy },
@@ -206,7 +246,7 @@ export const sessionRegion = authSetup.createStateConfig({
             },
           },
           {
-            guard: 'workspaceRefused',
+            guard: { type: 'workspaceRefused', params: ({ event }) => ({ accountId: claimsAccount(event)?.accountId ?? null }) },
             actions: {
               type: 'refuse',
               params: ({ context, event }) => ({
@@ -221,7 +261,11 @@ export const sessionRegion = authSetup.createStateConfig({
             actions: [
               {
                 type: 'storeExternalTokens',
-                params: ({ event }) => ({ tokens: (event as Ev<'login.externalTokens'>).tokens, account: claimsAccount(event)! }),
+                params: ({ event }) => {
+                  assertEvent(event, 'login.externalTokens');
+                  if (!event.claims.ok) throw new Error('unreachable: tokenInvalid refuses unreadable tokens');
+                  return { tokens: event.tokens, account: event.claims.account };
+                },
               },
               { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
               { type: 'setTiming', params: { timing: null } },
@@ -229,6 +273,7 @@ export const sessionRegion = authSetup.createStateConfig({
               { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
               'notifyLoginSucceeded',
               'notifyExternalMode',
+              raise({ type: 'login.accepted' }),
             ],
           },
         ],
@@ -254,7 +299,10 @@ export const sessionRegion = authSetup.createStateConfig({
       invoke: {
         id: 'saveApiKey',
         src: 'saveApiKey',
-        input: ({ event }) => ({ apiKey: (event as Ev<'login.apiKey'>).apiKey }),
+        input: ({ event }) => {
+          assertEvent(event, 'login.apiKey');
+          return { apiKey: event.apiKey };
+        },
         onDone: {
           target: 'mode.apiKey',
           actions: [
@@ -270,7 +318,7 @@ export const sessionRegion = authSetup.createStateConfig({
         onError: {
           target: 'mode.previous',
           actions: [
-            { type: 'refusePending', params: { failure: 'failed to save the API key' } },
+            { type: 'refusePending', params: ({ event }) => ({ message: `failed to save the API key: ${errorText(event.error)}` }) },
             'forgetRequest',
           ],
         },
@@ -297,7 +345,7 @@ export const sessionRegion = authSetup.createStateConfig({
         onError: {
           target: 'mode.previous',
           actions: [
-            { type: 'refusePending', params: { failure: 'failed to remove the saved credentials' } },
+            { type: 'refusePending', params: ({ event }) => ({ message: `failed to remove the saved credentials: ${errorText(event.error)}` }) },
             'forgetRequest',
           ],
         },

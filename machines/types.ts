@@ -146,7 +146,25 @@ export interface AuthContext {
   timing: TokenTiming | null;
   /** The browser login under way (its id, and the account once the tokens are in); null when idle. */
   browserLogin: BrowserLoginInfo | null;
+  /** Backend calls and 401 reports waiting for the refresh under way; the chart answers each when it settles. */
+  waiting: WaitingCall[];
 }
+
+/**
+ * A request held until the refresh under way settles. `call`: a backend call (or a forced refresh) that
+ * goes ahead with whatever token is in use afterwards; `retry`: a call the backend refused with a 401,
+ * which is retried only when the refresh produced new credentials.
+ */
+export interface WaitingCall {
+  req: RequestKey;
+  kind: 'call' | 'retry';
+}
+
+/**
+ * What the chart answers a `backend.call` with: `proceed` (take the credentials in use now) or `again`
+ * (the mode changed while the call waited: ask again, the new mode decides).
+ */
+export type CallVerdict = 'proceed' | 'again';
 
 /** What the chart knows of a browser login: its id and claims, never the PKCE verifier, code or tokens. */
 export interface BrowserLoginInfo {
@@ -168,26 +186,36 @@ export type BrowserOutcome = { ok: true } | { ok: false; status: number; message
 export const INVALID_REQUEST = -32600;
 export const INTERNAL_ERROR = -32603;
 
+/** What every command carries: the key its answer is correlated by, and the JSON-RPC id it came with (for display). */
+export interface CommandMeta {
+  req: RequestKey;
+  /** The id of the JSON-RPC request behind the command, shown by the inspector; the chart never reads it. */
+  rpcId?: string | number;
+}
+
 /**
- * What AuthCore sends the chart: client requests (each answered with `answer.*`) and reports from the
- * effects around it (401s, refresh requests).
+ * What AuthCore sends the chart: client requests and the reports of backend calls, each answered with
+ * exactly one `answer.*` (at once, or when the refresh it waits for settles).
  */
-export type AuthCommandEvent =
-  | { type: 'login.apiKey'; req: RequestKey; apiKey: Secret }
-  /** `originator` is the client's name, passed on to the issuer in the authorize URL. */
-  | { type: 'login.chatgpt'; req: RequestKey; originator: string }
-  | { type: 'login.externalTokens'; req: RequestKey; tokens: ExternalTokens; claims: ClaimsResult }
-  | { type: 'login.cancel'; req: RequestKey; loginId: string }
-  | { type: 'logout'; req: RequestKey }
-  /**
-   * A backend call with ChatGPT credentials is about to be made (`purpose` completes the refusal texts,
-   * e.g. "read rate limits"). `now` (ms) lets a pure guard decide a proactive refresh; null = do not.
-   */
-  | { type: 'backend.call'; req: RequestKey; purpose: string; now: number | null }
-  /** The backend answered 401 to a call made with the bearer of `generation`. */
-  | { type: 'auth.unauthorized'; generation: number }
-  /** Refresh the managed tokens now (`account/read {"refreshToken":true}`). */
-  | { type: 'refresh.requested' };
+export type AuthCommandEvent = CommandMeta &
+  (
+    | { type: 'login.apiKey'; apiKey: Secret }
+    /** `originator` is the client's name, passed on to the issuer in the authorize URL. */
+    | { type: 'login.chatgpt'; originator: string }
+    | { type: 'login.externalTokens'; tokens: ExternalTokens; claims: ClaimsResult }
+    | { type: 'login.cancel'; loginId: string }
+    | { type: 'logout' }
+    /**
+     * A backend call with ChatGPT credentials is about to be made (`purpose` completes the refusal texts,
+     * e.g. "read rate limits"). `now` (ms) lets a pure guard decide a proactive refresh. Answered with a
+     * CallVerdict, or refused.
+     */
+    | { type: 'backend.call'; purpose: string; now: number }
+    /** The backend answered 401 to a call made with the bearer of `generation`: answered done = retry, or refused. */
+    | { type: 'auth.unauthorized'; generation: number }
+    /** Refresh the managed tokens now (`account/read {"refreshToken":true}`); answered once it settled. */
+    | { type: 'refresh.requested' }
+  );
 
 /** What the browser-login callback server (the `loginServer` actor) reports to the chart. */
 export type LoginServerEvent =
@@ -215,8 +243,14 @@ export interface SavedLoginOutput {
   timing: TokenTiming;
 }
 
+/**
+ * Raised by the session region when it accepts an API-key or external login: a pending browser login
+ * ends on it (the coupling of the two regions, one edge in the picture).
+ */
+export type LoginAccepted = { type: 'login.accepted' };
+
 /** Events the chart accepts. */
-export type AuthEvent = AuthCommandEvent | LoginServerEvent | BrowserLoginSucceeded;
+export type AuthEvent = AuthCommandEvent | LoginServerEvent | BrowserLoginSucceeded | LoginAccepted;
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =

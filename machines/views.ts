@@ -10,7 +10,7 @@ import type { AuthMode, PlanType } from './types';
 export type AuthSnapshot = SnapshotFrom<AuthMachine>;
 
 /** The account as `account/read` shows it. */
-export type AccountView = null | { type: 'apiKey' } | { type: 'chatgpt'; email: string | null; planType: PlanType };
+export type AccountView = null | { type: 'apiKey' } | { type: 'chatgpt'; email: string | null; planType: PlanType; workspaceName: string | null };
 
 /** The wire auth mode of a snapshot, or null when logged out. */
 export function authModeOf(snapshot: AuthSnapshot): AuthMode | null {
@@ -27,7 +27,14 @@ export function accountViewOf(snapshot: AuthSnapshot): AccountView {
   if (mode === 'apikey') return { type: 'apiKey' };
   if (mode === null) return null;
   const account = snapshot.context.account;
-  return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown' };
+  return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown', workspaceName: null };
+}
+
+/** The ChatGPT user id of a snapshot's account (`account/read`'s `userId`); null without a ChatGPT login. */
+export function userIdOf(snapshot: AuthSnapshot): string | null {
+  const mode = authModeOf(snapshot);
+  if (mode === null || mode === 'apikey') return null;
+  return snapshot.context.account?.userId ?? null;
 }
 
 /** True while a token refresh runs (backend calls wait for it and retry with its result). */

@@ -101,8 +101,16 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
     if (error.code === 'EPIPE') logger.debug('stdout closed by the parent');
     server.close();
   });
+  // The last line of defence for "every request gets one answer": if the process runs out of work with
+  // requests unanswered (a bug), answer them rather than exit silently.
+  const onBeforeExit = () => {
+    const abandoned = server.answerAbandoned('internal error: authchart had nothing left to answer this request with');
+    if (abandoned > 0) logger.error(`answered ${abandoned} request(s) that would have gone unanswered; please report this as a bug`);
+  };
+  process.on('beforeExit', onBeforeExit);
   server.listen();
   await server.closed;
+  process.off('beforeExit', onBeforeExit);
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   if (core) (await (core as Promise<AuthCore>).catch(() => null))?.stop();

@@ -1,36 +1,30 @@
 /**
- * AuthCore: the auth chart brought to life. It creates the actor with src/'s effects provided, turns
- * commands into machine events and the machine's emitted answers back into promises, and exposes
- * read-only views. It holds no policy: every decision is a guard in machines/auth.machine.ts.
+ * AuthCore: the auth chart brought to life. It creates the actor with src/'s effects provided
+ * (src/auth/effects.ts), hands the chart one command at a time in arrival order, turns the answers the
+ * chart emits back into promises, and exposes read-only views. It holds no policy: every refusal and
+ * every verdict (what a call waiting on a refresh gets, too) is emitted by machines/auth.machine.ts.
  */
-import { createActor, fromPromise, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
-import { authMachine, type AuthMachine } from '../../machines/auth.machine';
-import { Secret } from '../../machines/secret';
+import { createActor, waitFor, type Actor, type InspectionEvent, type Observer } from 'xstate';
+import type { AuthMachine } from '../../machines/auth.machine';
+import type { Secret } from '../../machines/secret';
 import {
   INTERNAL_ERROR,
   type AuthCommandEvent,
   type AuthEmitted,
   type AuthPolicy,
-  type ExternalRefreshInput,
-  type ExternalRefreshOutput,
-  type LoginTokens,
-  type ManagedRefreshOutput,
-  type RefreshReason,
   type RestoredAuth,
-  type SavedLoginOutput,
 } from '../../machines/types';
-import { accountViewOf, authModeOf, isRefreshing, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
+import { accountViewOf, authModeOf, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
 import type { AuthchartConfig } from '../config';
 import { silentLogger, type Logger } from '../log';
-import { loginServerActor, type LoginServerDeps } from './browserLogin';
+import type { LoginServerDeps } from './browserLogin';
 import type { CredentialStore, ManagedCredentials } from './credentials';
-import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
-import { accountOfManaged, refreshManagedCredentials, timingOf } from './managedRefresh';
-import { RefreshError } from './tokenEndpoint';
+import { provideEffects, type EffectState } from './effects';
+import type { ParentRequester } from './externalRefresh';
+import { accountOfManaged, timingOf } from './managedRefresh';
 import { ExternalTokenVault } from './vault';
 
 export { accountOfManaged } from './managedRefresh';
-
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 /** A command for the chart: a command event without its correlation key (AuthCore assigns one). */
@@ -58,6 +52,14 @@ export interface AuthCoreOptions {
   fetch?: typeof fetch;
   /** Test overrides for the browser login's callback server (e.g. faster bind retries). */
   loginServer?: LoginServerDeps['flowOptions'];
+}
+
+/** What a command gets once the chart has stopped. */
+const SHUTTING_DOWN: CommandAnswer = { ok: false, code: INTERNAL_ERROR, message: 'authchart is shutting down' };
+
+/** No effect is under way (a stopped chart counts as idle: its commands are answered by stop()). */
+function isIdle(snapshot: AuthSnapshot): boolean {
+  return !snapshot.hasTag('busy') || snapshot.status !== 'active';
 }
 
 /** The policy part of the configuration. */
@@ -90,28 +92,18 @@ export interface BackendTicket {
   generation: number;
 }
 
-/** Runs a store operation; a failure becomes an Error naming the location and what to check. */
-async function storeOperation(store: CredentialStore, verb: string, operation: () => Promise<void>): Promise<void> {
-  try {
-    await operation();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(
-      `could not ${verb} ${store.location} (${code ?? (error as Error).message}); check that the directory exists and is writable by this user`,
-    );
-  }
-}
-
 /** One running auth core: the chart, the credential store and the external-token vault. */
 export class AuthCore {
   readonly vault = new ExternalTokenVault();
   readonly actor: Actor<AuthMachine>;
-  private managed: ManagedCredentials | null;
+  private readonly state: EffectState;
   private sequence = 0;
   private readonly waiting = new Map<number, (answer: CommandAnswer) => void>();
   private readonly listeners = new Set<(notification: AuthNotification) => void>();
   private readonly logger: Logger;
-  private requestParent: ParentRequester | null;
+  /** Commands waiting for their turn (the chart idle, the command before them sent), in arrival order. */
+  private readonly turns: Array<() => void> = [];
+  private turnTaken = false;
 
   private constructor(
     readonly config: AuthchartConfig,
@@ -120,56 +112,15 @@ export class AuthCore {
     options: AuthCoreOptions,
   ) {
     this.logger = options.logger ?? silentLogger;
-    this.managed = restored.credentials;
-    this.requestParent = options.requestParent ?? null;
-    const machine = authMachine.provide({
-      actors: {
-        // Writers of the store take its lock, so a refresh in another process never overwrites them.
-        saveApiKey: fromPromise<void, { apiKey: Secret }>(async ({ input }) => {
-          const credentials: ManagedCredentials = { mode: 'apiKey', apiKey: input.apiKey };
-          // The lock first: its own error is clearer than the generic "could not write" wrapper.
-          await this.store.withLock(() => storeOperation(this.store, 'write', () => this.store.save(credentials)), this.logger);
-          this.managed = credentials;
-        }),
-        clearCredentials: fromPromise<void, void>(async () => {
-          await this.store.withLock(() => storeOperation(this.store, 'remove', () => this.store.clear()), this.logger);
-          this.managed = null;
-        }),
-        managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(({ input, signal }) =>
-          this.loggingFailure(`managed token refresh (${input.reason})`, signal, () => {
-            const current = this.managed;
-            if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
-            const deps = { store: this.store, tokenUrl: config.tokenUrl, logger: this.logger, fetchImpl: options.fetch };
-            return refreshManagedCredentials(current, input.reason, signal, deps);
-          }),
-        ),
-        externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(({ input, signal }) =>
-          this.loggingFailure('external token refresh', signal, () =>
-            requestExternalRefresh(input, signal, { send: this.requestParent, logger: this.logger }),
-          ),
-        ),
-        loginServer: loginServerActor({ config, logger: this.logger, flowOptions: options.loginServer }),
-        saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async ({ input }) => {
-          const credentials: ManagedCredentials = {
-            mode: 'chatgpt',
-            tokens: { ...input.tokens, accountId: input.accountId },
-            lastRefresh: new Date().toISOString(),
-            apiKey: null,
-          };
-          // Under the store lock like every writer: a refresh in flight (here or in another process)
-          // finishes first, then re-reads the store inside the lock and finds this login's tokens.
-          await this.store.withLock(() => storeOperation(this.store, 'write', () => this.store.save(credentials)), this.logger);
-          this.managed = credentials;
-          return { timing: timingOf(credentials) };
-        }),
-      },
-      actions: {
-        storeExternalTokens: (_, params) => this.vault.set(params),
-        clearExternalTokens: () => this.vault.clear(),
-        adoptManagedCredentials: (_, { output }) => {
-          this.managed = { mode: 'chatgpt', ...output.credentials };
-        },
-      },
+    this.state = { managed: restored.credentials, requestParent: options.requestParent ?? null };
+    const machine = provideEffects({
+      config,
+      store,
+      vault: this.vault,
+      logger: this.logger,
+      state: this.state,
+      fetch: options.fetch,
+      loginServer: options.loginServer,
     });
     this.actor = createActor(machine, {
       input: { policy: policyOf(config), restored: restored.auth },
@@ -190,8 +141,10 @@ export class AuthCore {
     };
     this.actor.on('notify.loginCompleted', forward);
     this.actor.on('notify.accountUpdated', forward);
-    // Without an error observer XState rethrows a root actor error in a timer and kills the process.
     this.actor.subscribe({
+      // A command waiting for an effect to end gets its turn when the chart is idle again.
+      next: () => this.nextTurn(),
+      // Without an error observer XState rethrows a root actor error in a timer and kills the process.
       error: (error) => this.logger.error('the auth chart stopped on an error', { error: String(error) }),
     });
   }
@@ -229,32 +182,43 @@ export class AuthCore {
     return core;
   }
 
-  /** Sends a command to the chart and resolves with its answer once the chart is idle again. */
+  /**
+   * Sends a command to the chart, in arrival order and only while no effect is under way (so two
+   * commands racing for an idle chart never meet a busy one), and resolves with the chart's answer once
+   * the chart is idle again. The answer may come later (a backend call waiting on a refresh).
+   */
   async command(command: AuthCommand): Promise<CommandAnswer> {
-    await this.whenIdle();
+    await this.takeTurn();
+    if (this.actor.getSnapshot().status !== 'active') {
+      this.turnTaken = false;
+      this.nextTurn();
+      return SHUTTING_DOWN;
+    }
     this.sequence += 1;
     const req = this.sequence;
-    const answer = await new Promise<CommandAnswer>((resolve) => {
-      this.waiting.set(req, resolve);
+    const answer = new Promise<CommandAnswer>((resolve) => this.waiting.set(req, resolve));
+    try {
       this.actor.send({ ...command, req } as AuthCommandEvent);
-      if (this.waiting.has(req) && !this.actor.getSnapshot().hasTag('busy')) {
-        this.waiting.delete(req);
-        resolve({ ok: false, code: INTERNAL_ERROR, message: `the auth chart did not answer ${command.type} in state ${this.statePath()}` });
+    } finally {
+      if (this.waiting.has(req) && !this.chartHolds(req)) {
+        // A bug guard, not a verdict: the chart answers every command or keeps it until it can.
+        this.logger.error(`the auth chart neither answered nor kept ${command.type}`, { state: this.statePath() });
+        this.settle(req, { ok: false, code: INTERNAL_ERROR, message: `the auth chart did not answer ${command.type} in state ${this.statePath()}` });
       }
-    });
+      this.turnTaken = false;
+      this.nextTurn();
+    }
+    const settled = await answer;
     await this.whenIdle();
-    return answer;
+    return settled;
   }
 
   /** Resolves when no effect (saving, clearing, starting a login, saving its tokens) is under way. */
   async whenIdle(): Promise<AuthSnapshot> {
-    // A stopped chart counts as idle: XState's waitFor never settles when begun on a stopped actor, and
-    // rejects when the actor stops first, which would hang or fail a command answered by stop().
-    const settled = (s: AuthSnapshot) => !s.hasTag('busy') || s.status !== 'active';
     const snapshot = this.actor.getSnapshot();
-    if (settled(snapshot)) return snapshot;
+    if (isIdle(snapshot)) return snapshot;
     try {
-      return await waitFor(this.actor, settled);
+      return await waitFor(this.actor, isIdle);
     } catch {
       return this.actor.getSnapshot();
     }
@@ -262,61 +226,40 @@ export class AuthCore {
 
   /** Sets who answers `account/chatgptAuthTokens/refresh` (the app-server's connection to its parent). */
   setParentRequester(requestParent: ParentRequester | null): void {
-    this.requestParent = requestParent;
+    this.state.requestParent = requestParent;
   }
 
   /**
-   * Asks the chart whether a ChatGPT backend call may go ahead (refusals: not logged in, API key, a
-   * permanently failed refresh) and returns its credentials. A refresh under way, or a proactive one the
-   * chart starts now, is waited out first. Throws AuthCallError with the chart's code and message.
+   * Asks the chart whether a ChatGPT backend call may go ahead and returns the credentials to make it
+   * with. The chart answers at once, or once the refresh under way (or a proactive one it starts now)
+   * has settled; `again` means the mode changed meanwhile and it is asked again. Throws AuthCallError
+   * with the chart's code and message when it refuses (not logged in, API key, a dead refresh token).
    */
   async beginBackendCall(purpose: string): Promise<BackendTicket> {
-    let now: number | null = Date.now();
     for (;;) {
-      const answer = await this.command({ type: 'backend.call', purpose, now });
+      const answer = await this.command({ type: 'backend.call', purpose, now: Date.now() });
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
+      if (answer.value === 'again') continue;
       const snapshot = this.actor.getSnapshot();
-      if (!isRefreshing(snapshot)) {
-        const bearer = this.bearer();
-        if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
-        return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
-      }
-      await this.refreshSettled();
-      // A failed proactive refresh keeps the still-valid token: ask again, without starting another one.
-      now = null;
+      const bearer = this.bearer();
+      if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
+      return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
     }
   }
 
   /**
-   * Reports a 401 to the call made with `ticket` and waits for the recovery: resolves when new credentials
-   * are in place (retry then), throws AuthCallError(-32603) with the refresh's exact message when it failed.
+   * Reports a 401 to the call made with `ticket` and waits for the chart's verdict: resolves when the
+   * call is to be retried, throws AuthCallError with the chart's refusal (the refresh's exact message).
    * However many calls report the same 401, the chart runs one refresh.
    */
   async recoverFromUnauthorized(ticket: BackendTicket): Promise<void> {
-    this.actor.send({ type: 'auth.unauthorized', generation: ticket.generation });
-    const after = await this.refreshSettled();
-    if (after.context.credentialGeneration !== ticket.generation) return;
-    if (after.matches({ session: { mode: 'failed' } })) throw new AuthCallError(INTERNAL_ERROR, after.context.failure ?? 'authentication failed');
-    // Logged out meanwhile: beginBackendCall refuses the retry with the chart's message.
-    if (!after.hasTag('authenticated')) return;
-    throw new AuthCallError(
-      INTERNAL_ERROR,
-      after.context.lastRefreshError ?? 'the ChatGPT backend refused the access token (401) and it could not be refreshed',
-    );
+    const answer = await this.command({ type: 'auth.unauthorized', generation: ticket.generation });
+    if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
   }
 
-  /** `account/read {"refreshToken":true}`: refreshes managed tokens now (never asks the parent; the refresh logs its failures). */
+  /** `account/read {"refreshToken":true}`: the chart refreshes managed tokens now (never asks the parent) and answers once settled. */
   async forceManagedRefresh(): Promise<void> {
-    await this.whenIdle();
-    this.actor.send({ type: 'refresh.requested' });
-    await this.refreshSettled();
-  }
-
-  /** Resolves with the first snapshot in which no refresh is running. */
-  async refreshSettled(): Promise<AuthSnapshot> {
-    const snapshot = this.actor.getSnapshot();
-    if (!isRefreshing(snapshot)) return snapshot;
-    return waitFor(this.actor, (s) => !isRefreshing(s));
+    await this.command({ type: 'refresh.requested' });
   }
 
   /** Subscribes to the chart's notifications; returns the unsubscribe function. */
@@ -351,26 +294,42 @@ export class AuthCore {
   bearer(): Secret | null {
     const mode = authModeOf(this.actor.getSnapshot());
     if (mode === 'chatgptAuthTokens') return this.vault.get()?.tokens.accessToken ?? null;
-    if (mode === 'apikey') return this.managed?.apiKey ?? null;
-    if (mode === 'chatgpt' && this.managed?.mode === 'chatgpt') return this.managed.tokens.accessToken;
+    if (mode === 'apikey') return this.state.managed?.apiKey ?? null;
+    if (mode === 'chatgpt' && this.state.managed?.mode === 'chatgpt') return this.state.managed.tokens.accessToken;
     return null;
   }
 
-  /** Stops the chart; pending commands are answered with an error. */
+  /** Stops the chart; pending and queued commands are answered with an error. */
   stop(): void {
-    for (const [req] of this.waiting) this.settle(req, { ok: false, code: INTERNAL_ERROR, message: 'authchart is shutting down' });
     this.actor.stop();
+    for (const [req] of this.waiting) this.settle(req, SHUTTING_DOWN);
+    this.nextTurn();
   }
 
-  /** Runs a refresh effect; its failure is logged once here (however many calls wait on it) and rethrown. */
-  /** Runs an effect, logging its failure once; an effect the chart abandoned (signal aborted) is not a failure. */
-  private async loggingFailure<T>(what: string, signal: AbortSignal, effect: () => Promise<T>): Promise<T> {
-    try {
-      return await effect();
-    } catch (error) {
-      if (!signal.aborted) this.logger.warn(`${what} failed: ${(error as Error).message}`);
-      throw error;
+  /** True while the chart keeps `req` to answer later (an effect's request, a call waiting on a refresh). */
+  private chartHolds(req: number): boolean {
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.status !== 'active') return false;
+    return snapshot.context.pending === req || snapshot.context.waiting.some((call) => call.req === req);
+  }
+
+  /** Resolves when it is this command's turn: every command before it sent, and the chart idle. */
+  private takeTurn(): Promise<void> {
+    if (!this.turnTaken && this.turns.length === 0 && isIdle(this.actor.getSnapshot())) {
+      this.turnTaken = true;
+      return Promise.resolve();
     }
+    return new Promise<void>((resolve) => {
+      this.turns.push(resolve);
+      this.nextTurn();
+    });
+  }
+
+  /** Gives the next queued command its turn, one at a time, once the chart is idle. */
+  private nextTurn(): void {
+    if (this.turnTaken || this.turns.length === 0 || !isIdle(this.actor.getSnapshot())) return;
+    this.turnTaken = true;
+    this.turns.shift()?.();
   }
 
   private settle(req: number, answer: CommandAnswer): void {

@@ -12,7 +12,7 @@ import { createMessageConnection, ResponseError, type MessageConnection } from '
 // Runtime imports stay light (no xstate, no zod): the method name lives in the chart's vocabulary.
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import type { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
-import { NdjsonMessageReader, NdjsonMessageWriter, type WireMessage } from '../rpc/transport';
+import { NdjsonMessageReader, NdjsonMessageWriter, type WireMessage } from './transport';
 import type {
   AccountReadResult,
   AccountUpdatedNotification,
@@ -131,7 +131,7 @@ export class AuthchartClient {
     this.ended = new Promise((resolve) => (markEnded = resolve));
     const reader = new NdjsonMessageReader(input, {
       onBadLine: (error) => trace?.('receive', { invalid: error.message }),
-      onMessage: (_classified, raw) => trace?.('receive', raw as WireMessage),
+      onMessage: (raw) => trace?.('receive', raw as WireMessage),
       onEnd: () => {
         this.connection.dispose(); // pending requests reject: the server is gone
         markEnded();

@@ -4,6 +4,7 @@
  * No policy here: refusals come from the chart's guards.
  */
 import type * as z from '../zod';
+import { accountViewOf, userIdOf } from '../../machines/views';
 import { Secret } from '../../machines/secret';
 import type { ClaimsResult, ExternalTokens } from '../../machines/types';
 import { AuthCallError, type AuthCore, type CommandAnswer } from '../auth/core';
@@ -33,6 +34,8 @@ export interface MethodContext {
   logger: Logger;
   /** `clientInfo.name` from `initialize`: the `originator` of a browser login's authorize URL. */
   clientName?: string;
+  /** The JSON-RPC id of the request being handled (passed to the chart for the inspector). */
+  rpcId?: string | number;
 }
 
 /** One method of the catalogue. */
@@ -46,7 +49,21 @@ export interface MethodEntry {
    * on the parent). Everything else is handled strictly in arrival order.
    */
   concurrent?: boolean;
+  /** Handles params already validated by `params`. */
   handle(params: unknown, context: MethodContext): Promise<unknown>;
+}
+
+/**
+ * A catalogue entry whose handler gets the params as `params` decodes them and must return what
+ * `result` describes (the server validates params before calling it).
+ */
+export function defineMethod<P extends z.ZodMiniType, R extends z.ZodMiniType>(method: {
+  params: P;
+  result: R;
+  concurrent?: boolean;
+  handle(params: z.infer<P>, context: MethodContext): Promise<z.input<R>>;
+}): MethodEntry {
+  return method as MethodEntry;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -64,63 +81,65 @@ export function externalLogin(params: Record<string, unknown>): { tokens: Extern
   return { tokens: decoded.tokens, claims: decoded.claims };
 }
 
+/** `account/read`'s result for the chart's current snapshot (never waits for the network). */
+function accountRead(core: AuthCore) {
+  const snapshot = core.snapshot();
+  return { account: accountViewOf(snapshot), userId: userIdOf(snapshot), requiresOpenaiAuth: true, workspaceRouting: null };
+}
+
 /** Every method authchart serves besides `initialize`. */
 export const METHODS: Record<string, MethodEntry> = {
-  'account/read': {
+  'account/read': defineMethod({
     params: AccountReadParamsSchema,
     result: AccountReadResultSchema,
-    async handle(raw, { core }) {
-      const params = raw as z.infer<typeof AccountReadParamsSchema>;
-      // Managed tokens only: the chart ignores the request in external mode (the parent is never asked).
-      if (params.refreshToken === true) await core.forceManagedRefresh();
+    async handle(params, { core, rpcId }) {
+      // Managed tokens only: the chart answers at once in external mode (the parent is never asked).
+      if (params.refreshToken === true) await core.command({ type: 'refresh.requested', rpcId });
       await core.whenIdle();
-      return { account: core.account(), requiresOpenaiAuth: true };
+      return accountRead(core);
     },
-  },
+  }),
 
-  'account/login/start': {
+  'account/login/start': defineMethod({
     params: LoginStartParamsSchema,
     result: LoginStartResultSchema,
-    async handle(raw, { core, clientName }) {
-      const params = raw as z.infer<typeof LoginStartParamsSchema>;
+    async handle(params, { core, clientName, rpcId }) {
       switch (params.type) {
         case 'apiKey':
-          unwrap(await core.command({ type: 'login.apiKey', apiKey: new Secret(params.apiKey) }));
-          return { type: 'apiKey' };
-        case 'chatgpt':
-          return {
-            type: 'chatgpt',
-            ...(unwrap(await core.command({ type: 'login.chatgpt', originator: clientName ?? 'authchart' })) as object),
-          };
+          unwrap(await core.command({ type: 'login.apiKey', apiKey: new Secret(params.apiKey), rpcId }));
+          return { type: 'apiKey' as const };
+        case 'chatgpt': {
+          const started = unwrap(await core.command({ type: 'login.chatgpt', originator: clientName ?? 'authchart', rpcId })) as { loginId: string; authUrl: string };
+          return { type: 'chatgpt' as const, ...started };
+        }
         case 'chatgptAuthTokens': {
           const { tokens, claims } = externalLogin(params);
-          unwrap(await core.command({ type: 'login.externalTokens', tokens, claims }));
-          return { type: 'chatgptAuthTokens' };
+          unwrap(await core.command({ type: 'login.externalTokens', tokens, claims, rpcId }));
+          return { type: 'chatgptAuthTokens' as const };
         }
       }
     },
-  },
+  }),
 
-  'account/login/cancel': {
+  'account/login/cancel': defineMethod({
     params: LoginCancelParamsSchema,
     result: LoginCancelResultSchema,
-    async handle(raw, { core }) {
-      const { loginId } = raw as z.infer<typeof LoginCancelParamsSchema>;
+    async handle({ loginId }, { core, rpcId }) {
       if (!UUID.test(loginId)) throw invalidRequest(`invalid login id: ${loginId}`);
-      return unwrap(await core.command({ type: 'login.cancel', loginId }));
+      return unwrap(await core.command({ type: 'login.cancel', loginId, rpcId })) as z.infer<typeof LoginCancelResultSchema>;
     },
-  },
+  }),
 
-  'account/logout': {
+  'account/logout': defineMethod({
     params: NoParamsSchema,
     result: LogoutResultSchema,
-    async handle(_params, { core }) {
-      unwrap(await core.command({ type: 'logout' }));
+    async handle(_params, { core, rpcId }) {
+      unwrap(await core.command({ type: 'logout', rpcId }));
       return {};
     },
-  },
+  }),
 
-  'account/rateLimits/read': {
+  'account/rateLimits/read': defineMethod({
     params: NoParamsSchema,
     result: RateLimitsReadResultSchema,
     // Waits on the backend and possibly on a refresh by the parent: later requests must not queue behind it.
@@ -134,17 +153,16 @@ export const METHODS: Record<string, MethodEntry> = {
         throw error;
       }
     },
-  },
+  }),
 
-  getAuthStatus: {
+  getAuthStatus: defineMethod({
     params: GetAuthStatusParamsSchema,
     result: GetAuthStatusResultSchema,
-    async handle(raw, { core }) {
-      const params = (raw ?? {}) as z.infer<typeof GetAuthStatusParamsSchema> & object;
-      if (params.refreshToken === true) await core.forceManagedRefresh();
+    async handle(params, { core, rpcId }) {
+      if (params?.refreshToken === true) await core.command({ type: 'refresh.requested', rpcId });
       await core.whenIdle();
       const status = core.authStatus(params?.includeToken === true);
       return { authMethod: status.authMethod, authToken: status.authToken, requiresOpenaiAuth: true };
     },
-  },
+  }),
 };

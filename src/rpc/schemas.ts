@@ -28,11 +28,19 @@ export const AuthModeSchema = z.enum(['apikey', 'chatgpt', 'chatgptAuthTokens'])
 export const AccountReadParamsSchema = z.object({ refreshToken: z.nullish(z.boolean()) });
 export const AccountSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey') }),
-  z.object({ type: z.literal('chatgpt'), email: z.nullable(z.string()), planType: PlanTypeSchema }),
+  z.object({ type: z.literal('chatgpt'), email: z.nullable(z.string()), planType: PlanTypeSchema, workspaceName: z.nullable(z.string()) }),
 ]);
+/** Where the backend routes the selected workspace (PROTOCOL.md §12.1), known once discovery succeeded. */
+export const WorkspaceRoutingSchema = z.object({
+  chatgptAccountId: z.string(),
+  backendOrigin: z.string(),
+  accountRoutingOverride: z.enum(['NO_CONSTRAINT', 'us', 'us_cr']),
+});
 export const AccountReadResultSchema = z.object({
   account: z.nullable(AccountSchema),
+  userId: z.nullable(z.string()),
   requiresOpenaiAuth: z.boolean(),
+  workspaceRouting: z.nullable(WorkspaceRoutingSchema),
 });
 export type AccountReadResult = z.infer<typeof AccountReadResultSchema>;
 
@@ -91,6 +99,7 @@ export const LoginCompletedNotificationSchema = z.object({
 export const AccountUpdatedNotificationSchema = z.object({
   authMode: z.nullable(AuthModeSchema),
   planType: z.nullable(PlanTypeSchema),
+  reason: z.nullable(z.enum(['workspaceRoutingReady', 'unknown'])),
 });
 export type LoginCompletedNotification = z.infer<typeof LoginCompletedNotificationSchema>;
 export type AccountUpdatedNotification = z.infer<typeof AccountUpdatedNotificationSchema>;

@@ -3,11 +3,40 @@
  * into classified messages, synchronously and in order, and reports what must be answered with an id-null
  * error (non-JSON, non-messages, over-long lines); the writer drops the `"jsonrpc"` member that Codex never
  * sends, writes every message queued in one turn of the event loop with one `write()`, and honours
- * back-pressure. (src/rpc/transport.ts adapts the same framing to vscode-jsonrpc for authchart/client.)
+ * back-pressure. (src/client/transport.ts adapts the same framing to vscode-jsonrpc for authchart/client.)
  */
 import type { Readable, Writable } from 'node:stream';
 import { LineBuffer } from './framing';
-import { decodeFrame, type Incoming, type WireMessage } from './messages';
+import { decodeFrame, type DecodedFrame, type Incoming, type WireMessage } from './messages';
+
+/**
+ * Reads NDJSON from `readable` and hands over each line decoded, synchronously and in order, then
+ * `onEnd` (after the last, unterminated line); returns the function that stops reading. The one stream
+ * wiring of both NDJSON readers: the server's (WireReader) and the client's (src/client/transport.ts).
+ */
+export function listenFrames(
+  readable: Readable,
+  hooks: { onFrame(decoded: DecodedFrame): void; onEnd(): void; onError(error: Error): void },
+  maxLineBytes?: number,
+): () => void {
+  const buffer = new LineBuffer(maxLineBytes);
+  const deliver = (frames: ReturnType<LineBuffer['push']>) => {
+    for (const frame of frames) hooks.onFrame(decodeFrame(frame));
+  };
+  const onData = (chunk: Buffer | string) => deliver(buffer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+  const onEnd = () => {
+    deliver(buffer.end());
+    hooks.onEnd();
+  };
+  readable.on('data', onData);
+  readable.on('end', onEnd);
+  readable.on('error', hooks.onError);
+  return () => {
+    readable.off('data', onData);
+    readable.off('end', onEnd);
+    readable.off('error', hooks.onError);
+  };
+}
 
 /** What the reader reports. */
 export interface WireReaderHooks {
@@ -23,32 +52,23 @@ export interface WireReaderHooks {
 
 /** Reads NDJSON from a stream and hands over classified JSON-RPC messages, synchronously and in order. */
 export class WireReader {
-  private readonly buffer: LineBuffer;
-
   constructor(
     private readonly readable: Readable,
     private readonly hooks: WireReaderHooks,
-    maxLineBytes?: number,
-  ) {
-    this.buffer = new LineBuffer(maxLineBytes);
-  }
+    private readonly maxLineBytes?: number,
+  ) {}
 
   /** Starts reading; returns the function that stops it. */
   listen(): () => void {
-    const onData = (chunk: Buffer | string) => this.deliver(this.buffer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
-    const onEnd = () => {
-      this.deliver(this.buffer.end());
-      this.hooks.onEnd();
-    };
-    const onError = (error: Error) => this.hooks.onError?.(error);
-    this.readable.on('data', onData);
-    this.readable.on('end', onEnd);
-    this.readable.on('error', onError);
-    return () => {
-      this.readable.off('data', onData);
-      this.readable.off('end', onEnd);
-      this.readable.off('error', onError);
-    };
+    return listenFrames(
+      this.readable,
+      {
+        onFrame: (decoded) => (decoded.ok ? this.hooks.onMessage(decoded.message) : this.hooks.onBadLine(decoded.error)),
+        onEnd: () => this.hooks.onEnd(),
+        onError: (error) => this.hooks.onError?.(error),
+      },
+      this.maxLineBytes,
+    );
   }
 
   /** Stops reading until `resume()` (back-pressure from the output). */
@@ -60,15 +80,6 @@ export class WireReader {
   resume(): void {
     this.readable.resume();
   }
-
-  private deliver(frames: ReturnType<LineBuffer['push']>): void {
-    for (const frame of frames) {
-      const decoded = decodeFrame(frame);
-      if (decoded.ok) this.hooks.onMessage(decoded.message);
-      else this.hooks.onBadLine(decoded.error);
-    }
-  }
-
 }
 
 /**

@@ -45,7 +45,7 @@ describe('authchart/client', () => {
     expect(await client.loginWithTokens({ accessToken: TOKEN, chatgptAccountId: 'acct-1', chatgptPlanType: 'pro' })).toEqual({ type: 'chatgptAuthTokens' });
     await updated;
     expect(seen).toEqual(['completed true null', 'updated chatgptAuthTokens pro']);
-    expect(await client.readAccount()).toEqual({ account: { type: 'chatgpt', email: 'ada@example.com', planType: 'pro' }, requiresOpenaiAuth: true });
+    expect(await client.readAccount()).toEqual({ account: { type: 'chatgpt', email: 'ada@example.com', planType: 'pro', workspaceName: null }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     const refused = await client.loginWithApiKey('sk-test-0123456789').catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(AuthchartRpcError);
     expect(refused).toMatchObject({ code: -32600 });

@@ -18,7 +18,7 @@ describe('bad input never kills the server and changes nothing (PROTOCOL.md §1)
   });
 
   const accountAfter = async () => (await server.request('account/read', {})).result;
-  const expected = { account: { type: 'chatgpt', email: 'keep@example.com', planType: 'pro' }, requiresOpenaiAuth: true };
+  const expected = { account: { type: 'chatgpt', email: 'keep@example.com', planType: 'pro', workspaceName: null }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null };
 
   it.each([
     ['a line that is not JSON', '{"id": 1, "method": ', { code: -32700 }],
@@ -95,7 +95,7 @@ describe('exit behaviour', () => {
     expect(await server.exited).toEqual({ code: 0, signal: null });
     expect(server.messages.filter((m) => 'id' in m).map((m) => m.id)).toEqual([0, 1, 2, 3]);
     expect(server.messages.find((m) => m.id === 2)?.result.account).toEqual({ type: 'apiKey' });
-    expect(server.messages.at(-1)).toEqual({ method: 'account/updated', params: { authMode: null, planType: null } });
+    expect(server.messages.at(-1)).toEqual({ method: 'account/updated', params: { authMode: null, planType: null, reason: null } });
   });
 
   it('exits 0 on SIGTERM', async () => {

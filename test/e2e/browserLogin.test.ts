@@ -20,7 +20,7 @@ const completed = (loginId: string | null, success: boolean, error: string | nul
   method: 'account/login/completed',
   params: { loginId, success, error },
 });
-const updated = (authMode: string | null, planType: string | null) => ({ method: 'account/updated', params: { authMode, planType } });
+const updated = (authMode: string | null, planType: string | null) => ({ method: 'account/updated', params: { authMode, planType, reason: null } });
 
 /** A started browser login, with the pieces of its authUrl. */
 interface Login {
@@ -134,8 +134,8 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
           last_refresh: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
         });
         expect((await server.request('account/read', {})).result).toEqual({
-          account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' },
-          requiresOpenaiAuth: true,
+          account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null },
+          userId: 'user-1', requiresOpenaiAuth: true, workspaceRouting: null,
         });
         expect((await server.request('getAuthStatus', { includeToken: true })).result.authToken).toBe(issuer.issued[1]);
         expect(await portClosed(login.port)).toBe(true);

@@ -44,7 +44,7 @@ describe('refresh across processes on one CODEX_HOME', () => {
 
     for (let round = 0; round < ROUNDS; round += 1) {
       const reads = await Promise.all(parents.map((p) => p.client.readAccount({ refreshToken: true })));
-      expect(reads.map((r) => r.account)).toEqual(Array(PROCESSES).fill({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' }));
+      expect(reads.map((r) => r.account)).toEqual(Array(PROCESSES).fill({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null }));
     }
 
     expect(tokens.reused).toBe(0);

@@ -55,7 +55,7 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
     ]);
     expect(bearers()).toEqual([OLD, NEW]);
     expect(backend.usageCalls().map((call) => call.headers['chatgpt-account-id'])).toEqual(['acct-1', 'acct-1']);
-    expect(await client.readAccount()).toEqual({ account: { type: 'chatgpt', email: 'ada@example.com', planType: 'pro' }, requiresOpenaiAuth: true });
+    expect(await client.readAccount()).toEqual({ account: { type: 'chatgpt', email: 'ada@example.com', planType: 'pro', workspaceName: null }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
   });
 
   it('accepts a generation A answer ({idToken, accessToken}) and counts request ids from 0', async () => {
@@ -74,7 +74,7 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
       [1, { reason: 'unauthorized', previousAccountId: 'acct-9' }],
     ]);
     expect(bearers()).toEqual(['token-a0', 'token-a1', 'token-a1', 'token-a2']);
-    expect((await client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'grace@example.com', planType: 'team' });
+    expect((await client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'grace@example.com', planType: 'team', workspaceName: null });
   });
 
   it('times out a parent that does not answer, keeps the old tokens, and ignores the late answer', async () => {
@@ -125,14 +125,14 @@ describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
     await p.client.loginWithTokens(LOGIN_B);
     expect(await failure(p.client.readRateLimits())).toEqual({ code: -32603, message });
     expect(await tokenInUse(p)).toBe(OLD);
-    expect((await p.client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
+    expect((await p.client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null });
     expect(bearers()).toEqual([OLD]);
   });
 
   it('never asks the parent for account/read {"refreshToken":true}', async () => {
     const p = await setUp({ accepts: () => true, refreshTokens: () => ANSWER_B });
     await p.client.loginWithTokens(LOGIN_B);
-    expect((await p.client.readAccount({ refreshToken: true })).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
+    expect((await p.client.readAccount({ refreshToken: true })).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null });
     expect(p.serverRequests()).toEqual([]);
   });
 

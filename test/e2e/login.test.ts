@@ -17,7 +17,7 @@ async function exchange(server: AppServerProcess, method: string, params?: unkno
 }
 
 const completed = { method: 'account/login/completed', params: { loginId: null, success: true, error: null } };
-const updated = (authMode: string | null, planType: string | null) => ({ method: 'account/updated', params: { authMode, planType } });
+const updated = (authMode: string | null, planType: string | null) => ({ method: 'account/updated', params: { authMode, planType, reason: null } });
 
 describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () => {
   let home: ReturnType<typeof tempCodexHome>;
@@ -42,7 +42,7 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
       completed,
       updated('apikey', null),
     ]);
-    expect((await server.request('account/read', {})).result).toEqual({ account: { type: 'apiKey' }, requiresOpenaiAuth: true });
+    expect((await server.request('account/read', {})).result).toEqual({ account: { type: 'apiKey' }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     const file = path.join(home.dir, 'auth.json');
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual({ auth_mode: 'apikey', OPENAI_API_KEY: 'sk-live-123' });
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -64,8 +64,8 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
       updated('chatgptAuthTokens', 'plus'),
     ]);
     expect((await server.request('account/read', {})).result).toEqual({
-      account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' },
-      requiresOpenaiAuth: true,
+      account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null },
+      userId: null, requiresOpenaiAuth: true, workspaceRouting: null,
     });
     expect((await server.request('getAuthStatus', { includeToken: true, refreshToken: null })).result).toEqual({
       authMethod: 'chatgptAuthTokens',
@@ -81,13 +81,13 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
     expect(
       await exchange(server, 'account/login/start', { type: 'chatgptAuthTokens', accessToken, chatgptAccountId: 'ws-2', chatgptPlanType: 'education' }, 2),
     ).toEqual([{ id: '<id>', result: { type: 'chatgptAuthTokens' } }, completed, updated('chatgptAuthTokens', 'edu')]);
-    expect((await server.request('account/read', {})).result.account).toEqual({ type: 'chatgpt', email: 'grace@example.com', planType: 'edu' });
+    expect((await server.request('account/read', {})).result.account).toEqual({ type: 'chatgpt', email: 'grace@example.com', planType: 'edu', workspaceName: null });
   });
 
   it('takes the plan from the access token claim when chatgptPlanType is absent, and unknown when neither has one', async () => {
     await start();
     await exchange(server, 'account/login/start', { type: 'chatgptAuthTokens', accessToken: chatgptJwt({ plan: 'team' }), chatgptAccountId: 'ws' }, 2);
-    expect((await server.request('account/read', {})).result.account).toEqual({ type: 'chatgpt', email: null, planType: 'team' });
+    expect((await server.request('account/read', {})).result.account).toEqual({ type: 'chatgpt', email: null, planType: 'team', workspaceName: null });
     const replaced = await exchange(
       server,
       'account/login/start',
@@ -126,7 +126,7 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
     expect((await server.request('getAuthStatus', {})).result.authMethod).toBe('chatgptAuthTokens');
     expect(await exchange(server, 'account/logout', undefined, 1)).toEqual([{ id: '<id>', result: {} }, updated(null, null)]);
     expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
-    expect((await server.request('account/read', {})).result).toEqual({ account: null, requiresOpenaiAuth: true });
+    expect((await server.request('account/read', {})).result).toEqual({ account: null, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
   });
 
   it('logs out with params {} or none, even when nobody was logged in, always followed by account/updated', async () => {

@@ -79,7 +79,7 @@ describe('managed token refresh (PROTOCOL.md §6, chatgpt)', () => {
     expect(tokens.posts()).toHaveLength(1);
     expect(backend.usageCalls()).toHaveLength(1);
     expect(readFileSync(authFile(), 'utf8')).toBe(savedBefore); // credentials are not deleted
-    expect((await client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
+    expect((await client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null });
     await client.logout();
     expect(await failure(client.readRateLimits())).toEqual({ code: -32600, message: 'codex account authentication required to read rate limits' });
   });
@@ -130,13 +130,13 @@ describe('managed token refresh (PROTOCOL.md §6, chatgpt)', () => {
   it('forces a refresh for account/read {"refreshToken":true} and still answers the read', async () => {
     const { client } = await setUp();
     expect(await client.readAccount({ refreshToken: true })).toEqual({
-      account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' },
-      requiresOpenaiAuth: true,
+      account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null },
+      userId: null, requiresOpenaiAuth: true, workspaceRouting: null,
     });
     expect(tokens.posts()).toHaveLength(1);
     expect(readAuthJson(home.dir).tokens.access_token).toBe(T1.accessToken);
     tokens.override({ status: 502 });
-    expect((await client.readAccount({ refreshToken: true })).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
+    expect((await client.readAccount({ refreshToken: true })).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null });
   });
 
   it('takes over the lock left by a dead process', async () => {

@@ -54,7 +54,7 @@ describe('the spawn path of the bundle', () => {
     const home = tempCodexHome();
     const server = await AppServerProcess.started({ codexHome: home.dir, env: { NODE_DEBUG: 'module' } });
     try {
-      expect((await server.request('account/read', {})).result).toEqual({ account: null, requiresOpenaiAuth: true });
+      expect((await server.request('account/read', {})).result).toEqual({ account: null, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
       // A plain app-server command line never needs commander.
       expect(server.stderr).not.toMatch(/node_modules\/commander\//);
     } finally {

@@ -24,7 +24,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
   it('starts in apiKey mode from a Codex auth.json holding an API key', async () => {
     writeFileSync(path.join(home.dir, 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'sk-from-codex' }));
     server = await AppServerProcess.started({ codexHome: home.dir });
-    expect((await server.request('account/read', {})).result).toEqual({ account: { type: 'apiKey' }, requiresOpenaiAuth: true });
+    expect((await server.request('account/read', {})).result).toEqual({ account: { type: 'apiKey' }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     expect((await server.request('getAuthStatus', { includeToken: true })).result.authToken).toBe('sk-from-codex');
   });
 
@@ -40,8 +40,8 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
     );
     server = await AppServerProcess.started({ codexHome: home.dir });
     expect((await server.request('account/read', {})).result).toEqual({
-      account: { type: 'chatgpt', email: 'codex-user@example.com', planType: 'business' },
-      requiresOpenaiAuth: true,
+      account: { type: 'chatgpt', email: 'codex-user@example.com', planType: 'business', workspaceName: null },
+      userId: null, requiresOpenaiAuth: true, workspaceRouting: null,
     });
     expect((await server.request('getAuthStatus', { includeToken: true })).result).toEqual({
       authMethod: 'chatgpt',
@@ -58,7 +58,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
     const file = path.join(home.dir, 'auth.json');
     writeFileSync(file, content);
     server = await AppServerProcess.started({ codexHome: home.dir });
-    expect((await server.request('account/read', {})).result).toEqual({ account: null, requiresOpenaiAuth: true });
+    expect((await server.request('account/read', {})).result).toEqual({ account: null, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     expect(server.stderr).toContain(`ignoring the saved credentials at ${file}: `);
     expect(server.stderr).toContain(reason);
     await server.close();

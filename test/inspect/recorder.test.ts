@@ -116,6 +116,7 @@ describe('InspectionRecorder', () => {
       lastRefreshError: null,
       timing: null,
       browserLogin: null,
+      waiting: [],
     });
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');
   });

@@ -34,7 +34,7 @@ describe('the auth chart', () => {
     expect(sessionPath(start({ restored: { mode: 'apiKey' } }).actor.getSnapshot())).toBe('apiKey');
     const restored = start({ restored: { mode: 'chatgpt', account } }).actor.getSnapshot();
     expect(sessionPath(restored)).toBe('chatgpt.ready');
-    expect(accountViewOf(restored)).toEqual({ type: 'chatgpt', email: 'e@example.com', planType: 'plus' });
+    expect(accountViewOf(restored)).toEqual({ type: 'chatgpt', email: 'e@example.com', planType: 'plus', workspaceName: null });
   });
 
   it('saves an API key, then answers and notifies in order', async () => {

@@ -101,7 +101,7 @@ describe('the browserLogin region', () => {
   it('a login that succeeds during a managed refresh abandons the refresh (it saves nothing) and takes over', async () => {
     const other: AccountInfo = { ...account, email: 'old@example.com', accountId: 'ws-old' };
     const started = start({ restored: { mode: 'chatgpt', account: other } });
-    started.actor.send({ type: 'refresh.requested' });
+    started.actor.send({ type: 'refresh.requested', req: 77 });
     expect(started.actor.getSnapshot().matches({ session: { mode: { chatgpt: 'refreshing' } } })).toBe(true);
     pendingLogin(started);
     started.servers[0].send({ type: 'loginServer.callback' });

@@ -74,11 +74,21 @@ function start(input: Partial<AuthInput> = {}) {
   actor.on('*', (event) => emitted.push(event));
   actor.start();
   let req = 0;
-  const call = (now: number | null = null) => {
+  /** A backend call at `now` (default: a clock no token is due at); returns its answer if given at once. */
+  const call = (now = 0) => {
     req += 1;
-    actor.send({ type: 'backend.call', req, purpose: 'read rate limits', now });
-    return emitted.find((e) => 'req' in e && e.req === req);
+    const key = req;
+    actor.send({ type: 'backend.call', req: key, purpose: 'read rate limits', now });
+    return emitted.find((e) => 'req' in e && e.req === key);
   };
+  /** A 401 for the bearer of `generation`; returns its request key (its answer may come later). */
+  const unauthorized = (generation: number) => {
+    req += 1;
+    actor.send({ type: 'auth.unauthorized', req, generation });
+    return req;
+  };
+  /** The answer emitted for `key`, if any yet. */
+  const answerOf = (key: number) => emitted.find((e) => 'req' in e && e.req === key);
   const externalLogin = (accountId = 'acct-1') => {
     req += 1;
     actor.send({
@@ -88,52 +98,60 @@ function start(input: Partial<AuthInput> = {}) {
       claims: { ok: true, account: { ...ACCOUNT, accountId } },
     });
   };
-  return { actor, clock, managedRuns, externalRuns, aborted, call, externalLogin, state: () => sessionPath(actor.getSnapshot()), context: () => actor.getSnapshot().context };
+  return { actor, clock, managedRuns, externalRuns, aborted, call, unauthorized, answerOf, externalLogin, state: () => sessionPath(actor.getSnapshot()), context: () => actor.getSnapshot().context };
 }
 
 describe('the chart’s 401 recovery', () => {
   it('runs one managed refresh however many 401s report the same generation', async () => {
     const t = start();
-    for (let i = 0; i < 5; i += 1) t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    const keys = [0, 1, 2, 3, 4].map(() => t.unauthorized(0));
     expect(t.state()).toBe('chatgpt.refreshing');
     expect(t.managedRuns).toHaveLength(1);
+    expect(keys.map(t.answerOf)).toEqual([undefined, undefined, undefined, undefined, undefined]); // all wait
     t.managedRuns[0].resolve(managedOutput());
     await flush();
     expect(t.state()).toBe('chatgpt.ready');
+    // Every waiting call is told to retry with the new credentials.
+    expect(keys.map(t.answerOf)).toEqual(keys.map((req) => ({ type: 'answer.done', req, value: 'proceed' })));
     expect(t.context().credentialGeneration).toBe(1);
     expect(t.context().account?.planType).toBe('pro');
   });
 
   it('ignores a 401 reported for tokens a refresh already replaced', async () => {
     const t = start();
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    t.unauthorized(0);
     t.managedRuns[0].resolve(managedOutput());
     await flush();
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 }); // raced the refresh: stale
+    const stale = t.unauthorized(0); // raced the refresh: retried at once with the new token
+    expect(t.answerOf(stale)).toEqual({ type: 'answer.done', req: stale });
     expect(t.state()).toBe('chatgpt.ready');
     expect(t.managedRuns).toHaveLength(1);
   });
 
   it('records a transient failure and refreshes again on the next 401', async () => {
     const t = start();
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    const refused = t.unauthorized(0);
     t.managedRuns[0].reject({ kind: 'transient', message: 'endpoint down' });
     await flush();
     expect(t.state()).toBe('chatgpt.ready');
     expect(t.context().lastRefreshError).toBe('endpoint down');
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    // The chart's verdict for the call the backend refused: the refresh's reason.
+    expect(t.answerOf(refused)).toEqual({ type: 'answer.refused', req: refused, code: -32603, message: 'endpoint down' });
+    t.unauthorized(0);
     expect(t.managedRuns).toHaveLength(2);
   });
 
   it('goes to failed on a permanent failure, refuses calls with its message, and leaves on login', async () => {
     const t = start();
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    const waiting = t.unauthorized(0);
     t.managedRuns[0].reject({ kind: 'permanent', message: 'Your access token could not be refreshed. Please log out and sign in again.' });
     await flush();
     expect(t.state()).toBe('failed');
-    expect(t.call()).toEqual({ type: 'answer.refused', req: 1, code: -32603, message: 'Your access token could not be refreshed. Please log out and sign in again.' });
-    t.actor.send({ type: 'refresh.requested' });
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    // Leaving chatgpt asks the waiting call to try again: `failed` then refuses it with the failure.
+    expect(t.answerOf(waiting)).toEqual({ type: 'answer.done', req: waiting, value: 'again' });
+    expect(t.call()).toEqual({ type: 'answer.refused', req: 2, code: -32603, message: 'Your access token could not be refreshed. Please log out and sign in again.' });
+    t.actor.send({ type: 'refresh.requested', req: 50 });
+    t.unauthorized(0);
     expect(t.managedRuns).toHaveLength(1);
     t.actor.send({ type: 'login.apiKey', req: 99, apiKey: new Secret('sk-x') });
     await flush();
@@ -143,9 +161,10 @@ describe('the chart’s 401 recovery', () => {
 
   it('lets a logout interrupt a refresh: the refresh is aborted and its result discarded', async () => {
     const t = start();
-    t.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    const waiting = t.unauthorized(0);
     t.actor.send({ type: 'logout', req: 7 });
     expect(t.aborted).toEqual(['managed']);
+    expect(t.answerOf(waiting)).toEqual({ type: 'answer.done', req: waiting, value: 'again' });
     t.managedRuns[0].resolve(managedOutput());
     await flush();
     expect(t.state()).toBe('loggedOut');
@@ -155,24 +174,35 @@ describe('the chart’s 401 recovery', () => {
   it('starts a proactive refresh when the token is due and still lets the call go ahead', () => {
     const now = 1_000_000_000_000;
     const t = start({ restored: { mode: 'chatgpt', account: ACCOUNT, timing: { expiresAt: now + 60_000, lastRefreshAt: null } } });
-    expect(t.call(now - 3_600_000)).toMatchObject({ type: 'answer.done' }); // an hour before: not due
+    expect(t.call(now - 3_600_000)).toEqual({ type: 'answer.done', req: 1, value: 'proceed' }); // an hour before: not due
     expect(t.state()).toBe('chatgpt.ready');
-    expect(t.call(now)).toMatchObject({ type: 'answer.done' });
+    expect(t.call(now)).toBeUndefined(); // due: it waits for the refresh it started
     expect(t.state()).toBe('chatgpt.refreshing');
-    expect(t.call(null)).toMatchObject({ type: 'answer.done' }); // waiting callers are let through
+    expect(t.call(now)).toBeUndefined(); // a call during the refresh waits for it too
+    expect(t.managedRuns).toHaveLength(1);
+  });
+
+  it('lets calls waiting on a failed proactive refresh go ahead with the still-valid token', async () => {
+    const now = 1_000_000_000_000;
+    const t = start({ restored: { mode: 'chatgpt', account: ACCOUNT, timing: { expiresAt: now + 60_000, lastRefreshAt: null } } });
+    t.call(now);
+    t.managedRuns[0].reject({ kind: 'transient', message: 'endpoint down' });
+    await flush();
+    expect(t.answerOf(1)).toEqual({ type: 'answer.done', req: 1, value: 'proceed' });
     expect(t.managedRuns).toHaveLength(1);
   });
 
   it('times an external refresh out after the configured delay, keeping the tokens', async () => {
     const t = start({ restored: null });
     t.externalLogin();
-    t.actor.send({ type: 'auth.unauthorized', generation: 1 });
+    const waiting = t.unauthorized(1);
     expect(t.state()).toBe('externalTokens.refreshing');
     t.clock.increment(299);
     expect(t.state()).toBe('externalTokens.refreshing');
     t.clock.increment(1);
     expect(t.state()).toBe('externalTokens.ready');
     expect(t.context().lastRefreshError).toBe('auth refresh request timed out after 0.3s');
+    expect(t.answerOf(waiting)).toEqual({ type: 'answer.refused', req: waiting, code: -32603, message: 'auth refresh request timed out after 0.3s' });
     expect(t.aborted).toEqual(['external']);
     t.externalRuns[0].resolve({ tokens: { accessToken: new Secret('late'), idToken: null }, account: ACCOUNT });
     await flush();
@@ -182,7 +212,7 @@ describe('the chart’s 401 recovery', () => {
   it('refuses an external refresh answer outside the forced workspace', async () => {
     const t = start({ restored: null, policy: { forcedLoginMethod: null, forcedWorkspaceIds: ['acct-1'] } });
     t.externalLogin('acct-1');
-    t.actor.send({ type: 'auth.unauthorized', generation: 1 });
+    t.unauthorized(1);
     t.externalRuns[0].resolve({ tokens: { accessToken: new Secret('b'), idToken: null }, account: { ...ACCOUNT, accountId: 'acct-2' } });
     await flush();
     expect(t.state()).toBe('externalTokens.ready');
@@ -195,7 +225,8 @@ describe('the chart’s 401 recovery', () => {
     expect(t.call()).toEqual({ type: 'answer.refused', req: 1, code: -32600, message: 'codex account authentication required to read rate limits' });
     const k = start({ restored: { mode: 'apiKey' } });
     expect(k.call()).toEqual({ type: 'answer.refused', req: 1, code: -32600, message: 'chatgpt authentication required to read rate limits' });
-    k.actor.send({ type: 'auth.unauthorized', generation: 0 });
+    const retried = k.unauthorized(0);
+    expect(k.answerOf(retried)).toEqual({ type: 'answer.done', req: retried });
     expect(k.state()).toBe('apiKey');
   });
 });

@@ -77,9 +77,9 @@ describe('AppServer dispatch', () => {
       await h.until(() => h.messages().some((m) => m.id === 2));
       expect(h.messages().slice(1)).toEqual([
         { id: 1, result: { type: 'apiKey' } },
-        { method: 'account/login/completed', params: { loginId: null, success: true, error: null } },
-        { method: 'account/updated', params: { authMode: 'apikey', planType: null } },
-        { id: 2, result: { account: { type: 'apiKey' }, requiresOpenaiAuth: true } },
+        { method: 'account/login/completed', params: { loginId: null, success: true, error: null }, emittedAtMs: expect.any(Number) },
+        { method: 'account/updated', params: { authMode: 'apikey', planType: null, reason: null }, emittedAtMs: expect.any(Number) },
+        { id: 2, result: { account: { type: 'apiKey' }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null } },
       ]);
     } finally {
       await h.stop();
@@ -121,7 +121,7 @@ describe('AppServer dispatch', () => {
     const config = await parseConfig(null, '/tmp/authchart-test-home', {});
     ready(await AuthCore.open({ config, store: new EphemeralCredentialStore() }));
     await h.until(() => h.messages().length === 2);
-    expect(h.messages()[1]).toEqual({ id: 1, result: { account: null, requiresOpenaiAuth: true } });
+    expect(h.messages()[1]).toEqual({ id: 1, result: { account: null, userId: null, requiresOpenaiAuth: true, workspaceRouting: null } });
     await h.stop();
   });
 });

@@ -166,6 +166,15 @@ export class AppServerProcess {
       this.buffer = this.buffer.slice(newline + 1);
       newline = this.buffer.indexOf('\n');
       const message = JSON.parse(line) as Msg; // every stdout line must be JSON: a throw fails the test
+      if ('method' in message && !('id' in message)) {
+        // Every notification carries its emission time (PROTOCOL.md §12.2); checked here, then set aside
+        // so that tests compare method and params.
+        const stamped = message as Msg & { emittedAtMs?: unknown };
+        if (typeof stamped.emittedAtMs !== 'number' || !Number.isInteger(stamped.emittedAtMs) || Math.abs(stamped.emittedAtMs - Date.now()) > 600_000) {
+          this.schemaViolations.push(message);
+        }
+        delete stamped.emittedAtMs;
+      }
       this.messages.push(message);
       this.dispatch(message);
     }

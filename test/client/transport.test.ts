@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream';
 import { classifyMessage, parseErrorMessage } from '../../src/rpc/messages';
-import { NdjsonMessageWriter } from '../../src/rpc/transport';
+import { NdjsonMessageWriter } from '../../src/client/transport';
 
 describe('classifyMessage', () => {
   it.each([

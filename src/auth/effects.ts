@@ -1,0 +1,109 @@
+/**
+ * The chart's effects: what src/ supplies to machines/ through `.provide()` — saving and clearing
+ * credentials, the managed and external refreshes, the browser login's callback server and token save,
+ * and the vault actions. Each effect does its I/O and reports back; none of them decides anything.
+ */
+import { fromPromise } from 'xstate';
+import { authMachine } from '../../machines/auth.machine';
+import type { Secret } from '../../machines/secret';
+import type { ExternalRefreshInput, ExternalRefreshOutput, LoginTokens, ManagedRefreshOutput, RefreshReason, SavedLoginOutput } from '../../machines/types';
+import type { AuthchartConfig } from '../config';
+import type { Logger } from '../log';
+import { loginServerActor, type LoginServerDeps } from './browserLogin';
+import type { CredentialStore, ManagedCredentials } from './credentials';
+import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
+import { refreshManagedCredentials, timingOf } from './managedRefresh';
+import { RefreshError } from './tokenEndpoint';
+import type { ExternalTokenVault } from './vault';
+
+/** The mutable state the effects share with AuthCore: the managed credentials in use and the parent link. */
+export interface EffectState {
+  managed: ManagedCredentials | null;
+  requestParent: ParentRequester | null;
+}
+
+/** What the effects need. */
+export interface EffectDeps {
+  config: AuthchartConfig;
+  store: CredentialStore;
+  vault: ExternalTokenVault;
+  logger: Logger;
+  state: EffectState;
+  /** The fetch used for the token endpoint (default: the global fetch). */
+  fetch?: typeof fetch;
+  /** Test overrides for the browser login's callback server. */
+  loginServer?: LoginServerDeps['flowOptions'];
+}
+
+/** Runs a store operation; a failure becomes an Error naming the location and what to check. */
+async function storeOperation(store: CredentialStore, verb: string, operation: () => Promise<void>): Promise<void> {
+  try {
+    await operation();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(
+      `could not ${verb} ${store.location} (${code ?? (error as Error).message}); check that the directory exists and is writable by this user`,
+    );
+  }
+}
+
+/** Saves credentials under the store lock (the lock first: its own error is clearer than the write's). */
+async function saveLocked(deps: EffectDeps, credentials: ManagedCredentials): Promise<void> {
+  await deps.store.withLock(() => storeOperation(deps.store, 'write', () => deps.store.save(credentials)), deps.logger);
+  deps.state.managed = credentials;
+}
+
+/** Runs an effect, logging its failure once; an effect the chart abandoned (signal aborted) is not a failure. */
+async function loggingFailure<T>(logger: Logger, what: string, signal: AbortSignal, effect: () => Promise<T>): Promise<T> {
+  try {
+    return await effect();
+  } catch (error) {
+    if (!signal.aborted) logger.warn(`${what} failed: ${(error as Error).message}`);
+    throw error;
+  }
+}
+
+/** The auth chart with src/'s effects provided. */
+export function provideEffects(deps: EffectDeps) {
+  const { config, store, vault, logger, state } = deps;
+  return authMachine.provide({
+    actors: {
+      // Writers of the store take its lock, so a refresh in another process never overwrites them.
+      saveApiKey: fromPromise<void, { apiKey: Secret }>(({ input }) => saveLocked(deps, { mode: 'apiKey', apiKey: input.apiKey })),
+      clearCredentials: fromPromise<void, void>(async () => {
+        await store.withLock(() => storeOperation(store, 'remove', () => store.clear()), logger);
+        state.managed = null;
+      }),
+      managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(({ input, signal }) =>
+        loggingFailure(logger, `managed token refresh (${input.reason})`, signal, () => {
+          const current = state.managed;
+          if (current?.mode !== 'chatgpt') throw new RefreshError('transient', 'there is no managed ChatGPT login to refresh');
+          return refreshManagedCredentials(current, input.reason, signal, { store, tokenUrl: config.tokenUrl, logger, fetchImpl: deps.fetch });
+        }),
+      ),
+      externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(({ input, signal }) =>
+        loggingFailure(logger, 'external token refresh', signal, () => requestExternalRefresh(input, signal, { send: state.requestParent, logger })),
+      ),
+      loginServer: loginServerActor({ config, logger, flowOptions: deps.loginServer }),
+      saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async ({ input }) => {
+        const credentials: ManagedCredentials = {
+          mode: 'chatgpt',
+          tokens: { ...input.tokens, accountId: input.accountId },
+          lastRefresh: new Date().toISOString(),
+          apiKey: null,
+        };
+        // Under the store lock like every writer: a refresh in flight (here or in another process)
+        // finishes first, then re-reads the store inside the lock and finds this login's tokens.
+        await saveLocked(deps, credentials);
+        return { timing: timingOf(credentials) };
+      }),
+    },
+    actions: {
+      storeExternalTokens: (_, params) => vault.set(params),
+      clearExternalTokens: () => vault.clear(),
+      adoptManagedCredentials: (_, { output }) => {
+        state.managed = { mode: 'chatgpt', ...output.credentials };
+      },
+    },
+  });
+}
