@@ -1,20 +1,19 @@
-import { AppServerProcess, tempCodexHome } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 describe('bad input never kills the server and changes nothing (PROTOCOL.md §1)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
   beforeEach(async () => {
-    home = tempCodexHome();
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home();
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     // A known state to compare against after each bad request.
     await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken: chatgptJwt({ email: 'keep@example.com', plan: 'pro' }), accessToken: 'keep' });
     await server.notification('account/updated');
-  });
-  afterEach(() => {
-    server.kill();
-    home.cleanup();
   });
 
   const accountAfter = async () => (await server.request('account/read', {})).result;
@@ -80,11 +79,10 @@ describe('bad input never kills the server and changes nothing (PROTOCOL.md §1)
 
 describe('exit behaviour', () => {
   let home: ReturnType<typeof tempCodexHome>;
-  afterEach(() => home.cleanup());
 
   it('answers everything already read, then exits 0 on stdin EOF', async () => {
-    home = tempCodexHome();
-    const server = AppServerProcess.spawn({ codexHome: home.dir });
+    home = track.home();
+    const server = track.process(AppServerProcess.spawn({ codexHome: home.dir }));
     const lines = [
       { id: 0, method: 'initialize', params: { clientInfo: { name: 'eof', version: '1' } } },
       { id: 1, method: 'account/login/start', params: { type: 'apiKey', apiKey: 'sk-eof' } },
@@ -99,8 +97,8 @@ describe('exit behaviour', () => {
   });
 
   it('exits 0 on SIGTERM', async () => {
-    home = tempCodexHome();
-    const server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home();
+    const server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     server.child.kill('SIGTERM');
     expect(await server.exited).toEqual({ code: 0, signal: null });
   });

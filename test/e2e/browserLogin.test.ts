@@ -7,11 +7,14 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSyn
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
 import { describeWithBrowser, launchBrowser } from '../support/browser';
 import { chatgptJwt } from '../support/jwt';
 import { USAGE_RESULT, bearerOf, startChatgptBackend } from '../support/httpFakes';
 import { CLIENT_ID, MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 const NOT_COMPLETED = 'Login server error: Login was not completed';
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -58,21 +61,14 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
   let issuer: MockIssuer;
 
   beforeEach(async () => {
-    issuer = await MockIssuer.start();
-  });
-
-  afterEach(async () => {
-    expect(server?.schemaViolations ?? []).toEqual([]);
-    server?.kill();
-    home?.cleanup();
-    await issuer.close();
+    issuer = track.server(await MockIssuer.start());
   });
 
   /** Starts the app-server with the issuer configured; `top` goes before the [authchart] table. */
   async function start(options: { top?: string; authchart?: string } = {}): Promise<AppServerProcess> {
     const toml = `${options.top ?? ''}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`;
-    home = tempCodexHome(toml);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home(toml);
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;
   }
 
@@ -302,8 +298,8 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
 
   it('a second browser login cancels the first and takes over the same port', async () => {
     const port = await freePort();
-    home = tempCodexHome(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = ${port}\n`);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = ${port}\n`);
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     const first = await startLogin();
     expect(first.port).toBe(port);
     const from = server.messages.length;
@@ -404,8 +400,8 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
     const { port } = squatter.address() as net.AddressInfo;
     try {
-      home = tempCodexHome(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = ${port}\n`);
-      server = await AppServerProcess.started({ codexHome: home.dir });
+      home = track.home(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = ${port}\n`);
+      server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
       const from = server.messages.length;
       const response = await server.request('account/login/start', { type: 'chatgpt' }, 'busy-port');
       expect(response).toEqual({

@@ -1,19 +1,18 @@
-import { AppServerProcess, tempCodexHome } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome } from '../support/appServer';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 describe('handshake (PROTOCOL.md §2)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
   beforeEach(() => {
-    home = tempCodexHome();
-  });
-  afterEach(() => {
-    server?.kill();
-    home.cleanup();
+    home = track.home();
   });
 
   it('answers initialize with the four fields strict clients require', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir }));
     const response = await server.request('initialize', { clientInfo: { name: 'my_app', title: 'My App', version: '1.2.3' }, capabilities: { experimentalApi: true } }, 0);
     expect(response).toEqual({
       id: 0,
@@ -29,7 +28,7 @@ describe('handshake (PROTOCOL.md §2)', () => {
   });
 
   it('refuses requests before initialize and a second initialize', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir }));
     expect(await server.request('account/read', {}, 1)).toEqual({ id: 1, error: { code: -32600, message: 'Not initialized' } });
     await server.initialize();
     expect(await server.request('initialize', { clientInfo: { name: 'again', version: '1' } }, 2)).toEqual({
@@ -39,7 +38,7 @@ describe('handshake (PROTOCOL.md §2)', () => {
   });
 
   it('refuses a clientInfo.name that is not a valid HTTP header value', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir }));
     expect(await server.request('initialize', { clientInfo: { name: 'bad\nname', version: '1' } }, 'a')).toEqual({
       id: 'a',
       error: { code: -32600, message: "Invalid clientInfo.name: 'bad\nname'. Must be a valid HTTP header value." },
@@ -47,7 +46,7 @@ describe('handshake (PROTOCOL.md §2)', () => {
   });
 
   it('handles requests pipelined before the initialize response, in arrival order, with string ids', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir }));
     server.send({ id: 0, method: 'initialize', params: { clientInfo: { name: 'eager', version: '9' } } });
     server.send({ method: 'initialized' });
     server.send({ id: 'c0ffee', method: 'thread/start', params: {} });

@@ -8,8 +8,11 @@
 import { fileURLToPath } from 'node:url';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { request } from 'node:http';
-import { AppServerProcess, tempCodexHome } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome } from '../support/appServer';
 import { inspectorUrl } from '../support/inspector';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 const describeOnLinux = process.platform === 'linux' ? describe : describe.skip;
 
@@ -67,16 +70,11 @@ describeOnLinux('app-server --inspect is opt-in', () => {
   let server: AppServerProcess | undefined;
 
   beforeEach(() => {
-    home = tempCodexHome();
-  });
-  afterEach(() => {
-    server?.kill();
-    server = undefined;
-    home.cleanup();
+    home = track.home();
   });
 
   it('without --inspect: nothing listens, no inspector code is loaded, no URL is printed', async () => {
-    server = await AppServerProcess.started({ codexHome: home.dir, env: { NODE_DEBUG: 'module,esm' } });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir, env: { NODE_DEBUG: 'module,esm' } }));
     expect((await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-test-000000' })).result).toEqual({ type: 'apiKey' });
     expect(listeningSockets(server.child.pid!)).toEqual([]);
     const loaded = loadedModules(server.stderr);
@@ -86,7 +84,7 @@ describeOnLinux('app-server --inspect is opt-in', () => {
   });
 
   it('with --inspect: listens on 127.0.0.1 only, at the printed port', async () => {
-    server = AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'], env: { NODE_DEBUG: 'module,esm' } });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'], env: { NODE_DEBUG: 'module,esm' } }));
     const url = await inspectorUrl(server);
     await server.initialize();
     const port = Number(new URL(url).port);
@@ -104,11 +102,11 @@ describeOnLinux('app-server --inspect is opt-in', () => {
     expect(bad.stderr).toContain('invalid --inspect port "http"');
 
     // Find a free port, then ask for it explicitly.
-    server = AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'] });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'] }));
     const port = Number(new URL(await inspectorUrl(server)).port);
     server.kill();
     await server.exited;
-    server = AppServerProcess.spawn({ codexHome: home.dir, args: [`--inspect=${port}`] });
+    server = track.process(AppServerProcess.spawn({ codexHome: home.dir, args: [`--inspect=${port}`] }));
     expect(await inspectorUrl(server)).toBe(`http://127.0.0.1:${port}/`);
 
     // The same port twice: the second app-server says so and stops.

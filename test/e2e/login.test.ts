@@ -1,7 +1,10 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 const EXTERNAL_ACTIVE =
   'External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.';
@@ -23,15 +26,9 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
-  afterEach(() => {
-    expect(server?.schemaViolations ?? []).toEqual([]);
-    server?.kill();
-    home?.cleanup();
-  });
-
   async function start(configToml?: string): Promise<AppServerProcess> {
-    home = tempCodexHome(configToml);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home(configToml);
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;
   }
 
@@ -162,14 +159,9 @@ describe('login policy (PROTOCOL.md §7)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
-  afterEach(() => {
-    server?.kill();
-    home?.cleanup();
-  });
-
   async function start(configToml: string): Promise<AppServerProcess> {
-    home = tempCodexHome(configToml);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home(configToml);
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;
   }
 

@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, tempCodexHome } from '../support/appServer';
+import { AppServerProcess, type tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 const canary = (label: string) => `${label}${randomBytes(12).toString('hex')}`;
 
@@ -10,13 +13,8 @@ describe('secrets never leak into logs, errors or notifications', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
-  afterEach(() => {
-    server?.kill();
-    home?.cleanup();
-  });
-
   it('keeps every token and key out of stderr (debug level) and out of every protocol message', async () => {
-    home = tempCodexHome();
+    home = track.home();
     const apiKey = canary('sk-CANARYKEY');
     const accessA = canary('CANARYACCESSA');
     const signature = canary('CANARYSIG');
@@ -25,7 +23,7 @@ describe('secrets never leak into logs, errors or notifications', () => {
     const badToken = canary('CANARYBAD');
     const secrets = [apiKey, accessA, signature, idTokenA, accessB, badToken];
 
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     await server.request('account/login/start', { type: 'apiKey', apiKey });
     await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken: idTokenA, accessToken: accessA });
     await server.request('account/login/start', { type: 'chatgptAuthTokens', accessToken: accessB, chatgptAccountId: 'ws-b' });
@@ -53,8 +51,8 @@ describe('secrets never leak into logs, errors or notifications', () => {
   });
 
   it('writes nothing but JSON-RPC messages to stdout', async () => {
-    home = tempCodexHome();
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    home = track.home();
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-stdout' });
     server.writeLine('not json');
     await server.request('nope/nope', {});

@@ -3,6 +3,9 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'nod
 import * as path from 'node:path';
 import { AppServerProcess, BIN, tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
+import { trackResources } from '../support/resources';
+
+const track = trackResources();
 
 /** Runs the bin to completion with empty stdin. */
 function runBin(args: string[], codexHome: string) {
@@ -14,16 +17,12 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
   let server: AppServerProcess;
 
   beforeEach(() => {
-    home = tempCodexHome();
-  });
-  afterEach(() => {
-    server?.kill();
-    home.cleanup();
+    home = track.home();
   });
 
   it('starts in apiKey mode from a Codex auth.json holding an API key', async () => {
     writeFileSync(path.join(home.dir, 'auth.json'), JSON.stringify({ OPENAI_API_KEY: 'sk-from-codex' }));
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     expect((await server.request('account/read', {})).result).toEqual({ account: { type: 'apiKey' }, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     expect((await server.request('getAuthStatus', { includeToken: true })).result.authToken).toBe('sk-from-codex');
   });
@@ -38,7 +37,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
         last_refresh: '2026-01-29T23:46:04.123Z',
       }),
     );
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     expect((await server.request('account/read', {})).result).toEqual({
       account: { type: 'chatgpt', email: 'codex-user@example.com', planType: 'business', workspaceName: null },
       userId: null, requiresOpenaiAuth: true, workspaceRouting: null,
@@ -57,7 +56,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
   ])('reports an auth.json that %s, starts logged out and leaves the file untouched', async (_what, content, reason) => {
     const file = path.join(home.dir, 'auth.json');
     writeFileSync(file, content);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     expect((await server.request('account/read', {})).result).toEqual({ account: null, userId: null, requiresOpenaiAuth: true, workspaceRouting: null });
     expect(server.stderr).toContain(`ignoring the saved credentials at ${file}: `);
     expect(server.stderr).toContain(reason);
@@ -70,7 +69,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
     writeFileSync(file, JSON.stringify({ OPENAI_API_KEY: 'sk-old' }));
     chmodSync(file, 0o644);
     chmodSync(home.dir, 0o755);
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     await server.request('account/logout');
     await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-new' });
     expect(statSync(file).mode & 0o777).toBe(0o600);
@@ -79,14 +78,14 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
 
   it('creates a missing CODEX_HOME on the first login', async () => {
     const nested = path.join(home.dir, 'does', 'not', 'exist');
-    server = await AppServerProcess.started({ codexHome: nested });
+    server = track.process(await AppServerProcess.started({ codexHome: nested }));
     expect((await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-1' })).result).toEqual({ type: 'apiKey' });
     expect(statSync(path.join(nested, 'auth.json')).mode & 0o777).toBe(0o600);
   });
 
   it('answers a failed save with -32603 naming the file, and stays in the previous state', async () => {
     mkdirSync(path.join(home.dir, 'auth.json')); // a directory where the file should go: the rename fails
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     const response = await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-1' });
     expect(response.error.code).toBe(-32603);
     expect(response.error.message).toBe(
@@ -98,7 +97,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
 
   it('uses the ephemeral store without touching the disk', async () => {
     writeFileSync(path.join(home.dir, 'config.toml'), 'cli_auth_credentials_store = "ephemeral"\n');
-    server = await AppServerProcess.started({ codexHome: home.dir });
+    server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-mem' });
     expect((await server.request('account/read', {})).result.account).toEqual({ type: 'apiKey' });
     await server.close();
@@ -108,7 +107,6 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
 
 describe('configuration errors stop start-up with exit code 2 (PROTOCOL.md §9)', () => {
   let home: ReturnType<typeof tempCodexHome>;
-  afterEach(() => home.cleanup());
 
   it.each([
     ['malformed TOML', 'forced_login_method = \n', /config\.toml:1:\d+: config\.toml is not valid TOML/],
@@ -117,7 +115,7 @@ describe('configuration errors stop start-up with exit code 2 (PROTOCOL.md §9)'
     ['an empty workspace list', 'forced_chatgpt_workspace_id = []\n', /config\.toml:1: key forced_chatgpt_workspace_id must be a non-empty string or a list of them/],
     ['the keyring store', 'cli_auth_credentials_store = "keyring"\n', /"keyring" is not supported yet/],
   ])('%s', (_what, toml, message) => {
-    home = tempCodexHome(toml);
+    home = track.home(toml);
     const result = runBin(['app-server'], home.dir);
     expect(result.status).toBe(2);
     expect(result.stdout).toBe('');
@@ -126,7 +124,7 @@ describe('configuration errors stop start-up with exit code 2 (PROTOCOL.md §9)'
   });
 
   it('refuses a --listen URL other than stdio://', () => {
-    home = tempCodexHome();
+    home = track.home();
     const result = runBin(['app-server', '--listen', 'ws://127.0.0.1:4000'], home.dir);
     expect(result.status).toBe(2);
     expect(result.stdout).toBe('');
@@ -134,14 +132,10 @@ describe('configuration errors stop start-up with exit code 2 (PROTOCOL.md §9)'
   });
 
   it('accepts --listen stdio:// and --codex-home', async () => {
-    home = tempCodexHome();
-    const other = tempCodexHome();
-    try {
-      const server = await AppServerProcess.started({ codexHome: home.dir, args: ['--listen', 'stdio://', '--codex-home', other.dir] });
-      expect(server.messages[0].result.codexHome).toBe(other.dir);
-      expect(await server.close()).toEqual({ code: 0, signal: null });
-    } finally {
-      other.cleanup();
-    }
+    home = track.home();
+    const other = track.home();
+    const server = track.process(await AppServerProcess.started({ codexHome: home.dir, args: ['--listen', 'stdio://', '--codex-home', other.dir] }));
+    expect(server.messages[0].result.codexHome).toBe(other.dir);
+    expect(await server.close()).toEqual({ code: 0, signal: null });
   });
 });
