@@ -28,7 +28,7 @@ import {
   type TokenTiming,
   type WaitingCall,
 } from './types';
-import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, errorText, isPermanentFailure, loginServerStartMessage, refreshDue, workspaceAllowed } from './policy';
+import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, isPermanentFailure, loginServerStartMessage, refreshDue, workspaceAllowed } from './policy';
 
 /** The correlation key of a command event, or null for events that are not commands. */
 export function reqOf(event: { type: string }): RequestKey | null {
@@ -271,8 +271,3 @@ export const authSetup = setup({
  * external tokens, logouts and backend calls by `session`, browser logins and cancels by `browserLogin`.
  */
 export const refuseBusy = { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } } as const;
-
-/** The message of an actor's error event (an Error, or a RefreshFailure-shaped object). */
-export function errorOf(event: { error?: unknown }): string {
-  return errorText(event.error);
-}

@@ -38,8 +38,20 @@ export function loginServerStartMessage(reason: string): string {
   return `failed to start login server: ${reason}`;
 }
 
-/** The failure of a refresh-waiting call when no refresh reason was recorded (should not be seen). */
-export const REFRESH_FAILED_FALLBACK = 'the ChatGPT backend refused the access token (401) and it could not be refreshed';
+/** The refusal of external tokens whose token is unreadable (PROTOCOL.md §7). */
+export function invalidTokenMessage(reason: string): string {
+  return `invalid id token: ${reason}`;
+}
+
+/** The refusal of an API-key login whose key could not be saved (-32603). */
+export function apiKeySaveFailedMessage(reason: string): string {
+  return `failed to save the API key: ${reason}`;
+}
+
+/** The refusal of a logout whose saved credentials could not be removed (-32603). */
+export function logoutFailedMessage(reason: string): string {
+  return `failed to remove the saved credentials: ${reason}`;
+}
 
 /** Default browser-login timeout (PROTOCOL.md §8: 10 minutes); AuthCore provides the configured one. */
 export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;

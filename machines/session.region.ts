@@ -4,20 +4,21 @@
  */
 import { assertEvent, raise } from 'xstate';
 import {
-  DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
   INTERNAL_ERROR,
   INVALID_REQUEST,
   type AccountInfo,
   type AuthEvent,
 } from './types';
-import { authSetup, refreshReasonOf, refuseBusy, reqOf } from './auth.setup';
+import { authSetup, refuseBusy, reqOf } from './auth.setup';
+import { chatgptMode, externalTokensMode, retry } from './refresh.states';
 import {
   MESSAGES,
+  apiKeySaveFailedMessage,
+  invalidTokenMessage,
+  logoutFailedMessage,
   authRequiredMessage,
   chatgptRequiredMessage,
   errorText,
-  refreshTimedOutMessage,
-  refreshWorkspaceMessage,
   workspaceMismatchMessage,
 } from './policy';
 
@@ -29,11 +30,6 @@ function claimsAccount(event: AuthEvent): AccountInfo | null {
   return event.type === 'login.externalTokens' && event.claims.ok ? event.claims.account : null;
 }
 
-/** A backend call goes ahead with the credentials in use now. */
-const proceed = { actions: { type: 'answerCall', params: { verdict: 'proceed' } } } as const;
-/** A 401 for credentials already replaced (or a mode without a refresh): retry, the next call decides. */
-const retry = { actions: { type: 'answer', params: ({ event }: { event: AuthEvent }) => ({ req: reqOf(event) }) } } as const;
-
 /** The session region's commands, refused while one of its effects runs. */
 const refuseWhileBusy = {
   'login.apiKey': refuseBusy,
@@ -42,16 +38,6 @@ const refuseWhileBusy = {
   'backend.call': refuseBusy,
   'auth.unauthorized': refuseBusy,
   'refresh.requested': refuseBusy,
-} as const;
-
-/** In `refreshing`: a backend call, a 401 of the bearer being replaced or a forced refresh waits for it. */
-const waitForRefresh = {
-  'backend.call': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
-  'refresh.requested': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
-  'auth.unauthorized': [
-    { guard: 'unauthorizedCurrent', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
-    { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
-  ],
 } as const;
 
 /** The session region. */
@@ -89,121 +75,9 @@ export const sessionRegion = authSetup.createStateConfig({
           },
         },
         /** Managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
-        chatgpt: {
-          tags: ['authenticated'],
-          initial: 'ready',
-          // Calls still waiting when the mode is left ask again: the new mode answers them.
-          exit: 'requeueWaiting',
-          states: {
-            ready: {
-              on: {
-                'backend.call': [
-                  { guard: 'proactiveRefreshDue', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
-                  proceed,
-                ],
-                'auth.unauthorized': [
-                  { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
-                  retry,
-                ],
-                'refresh.requested': { target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
-              },
-            },
-            // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
-            refreshing: {
-              tags: ['refreshing'],
-              invoke: {
-                id: 'managedRefresh',
-                src: 'managedRefresh',
-                input: ({ event }) => ({ reason: refreshReasonOf(event) }),
-                onDone: {
-                  target: 'ready',
-                  actions: [
-                    { type: 'adoptManagedCredentials', params: ({ event }) => ({ output: event.output }) },
-                    { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
-                    { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
-                    'tokensChanged',
-                    'releaseWaiting',
-                  ],
-                },
-                onError: [
-                  {
-                    // Leaving `chatgpt` requeues the waiting calls: `failed` refuses them with this message.
-                    guard: { type: 'permanentRefreshFailure', params: ({ event }) => ({ error: event.error }) },
-                    target: '#auth.session.mode.failed',
-                    actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorText(event.error) }) },
-                  },
-                  {
-                    target: 'ready',
-                    actions: [
-                      { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
-                    ],
-                  },
-                ],
-              },
-              on: waitForRefresh,
-            },
-          },
-        },
+        chatgpt: chatgptMode,
         /** External tokens handed in by the parent, which is asked for new ones on a 401. */
-        externalTokens: {
-          tags: ['authenticated'],
-          initial: 'ready',
-          exit: 'requeueWaiting',
-          states: {
-            ready: {
-              on: {
-                'backend.call': proceed,
-                'auth.unauthorized': [
-                  { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
-                  retry,
-                ],
-              },
-            },
-            refreshing: {
-              tags: ['refreshing'],
-              invoke: {
-                id: 'externalRefresh',
-                src: 'externalRefresh',
-                input: ({ context }) => ({ reason: 'unauthorized' as const, previousAccountId: context.account?.accountId ?? null }),
-                onDone: [
-                  {
-                    guard: { type: 'workspaceRefused', params: ({ event }) => ({ accountId: event.output.account.accountId }) },
-                    target: 'ready',
-                    actions: [
-                      { type: 'refreshFailed', params: ({ context, event }) => ({ message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId) }) },
-                    ],
-                  },
-                  {
-                    target: 'ready',
-                    actions: [
-                      { type: 'storeExternalTokens', params: ({ event }) => event.output },
-                      { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
-                      'tokensChanged',
-                      'releaseWaiting',
-                    ],
-                  },
-                ],
-                onError: {
-                  target: 'ready',
-                  actions: [
-                    { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
-                  ],
-                },
-              },
-              // Leaving the state stops the request's actor: an answer arriving later is ignored.
-              after: {
-                externalRefreshTimeout: {
-                  target: 'ready',
-                  actions: [
-                    { type: 'refreshFailed', params: ({ context }) => ({ message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS) }) },
-                  ],
-                },
-              },
-              // The parent is never asked for a refresh it did not need: a forced refresh is managed only.
-              on: { ...waitForRefresh, 'refresh.requested': retry },
-            },
-          },
-        },
+        externalTokens: externalTokensMode,
         /**
          * A managed refresh failed permanently (the refresh token is dead): calls fail fast with
          * `context.failure` and touch no network until a login or a logout leaves this state.
@@ -241,7 +115,7 @@ export const sessionRegion = authSetup.createStateConfig({
               type: 'refuse',
               params: ({ event }) => ({
                 code: INVALID_REQUEST,
-                message: `invalid id token: ${event.type === 'login.externalTokens' && !event.claims.ok ? event.claims.reason : ''}`,
+                message: invalidTokenMessage(event.type === 'login.externalTokens' && !event.claims.ok ? event.claims.reason : ''),
               }),
             },
           },
@@ -318,7 +192,7 @@ export const sessionRegion = authSetup.createStateConfig({
         onError: {
           target: 'mode.previous',
           actions: [
-            { type: 'refusePending', params: ({ event }) => ({ message: `failed to save the API key: ${errorText(event.error)}` }) },
+            { type: 'refusePending', params: ({ event }) => ({ message: apiKeySaveFailedMessage(errorText(event.error)) }) },
             'forgetRequest',
           ],
         },
@@ -345,7 +219,7 @@ export const sessionRegion = authSetup.createStateConfig({
         onError: {
           target: 'mode.previous',
           actions: [
-            { type: 'refusePending', params: ({ event }) => ({ message: `failed to remove the saved credentials: ${errorText(event.error)}` }) },
+            { type: 'refusePending', params: ({ event }) => ({ message: logoutFailedMessage(errorText(event.error)) }) },
             'forgetRequest',
           ],
         },

@@ -257,11 +257,6 @@ export class AuthCore {
     if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
   }
 
-  /** `account/read {"refreshToken":true}`: the chart refreshes managed tokens now (never asks the parent) and answers once settled. */
-  async forceManagedRefresh(): Promise<void> {
-    await this.command({ type: 'refresh.requested' });
-  }
-
   /** Subscribes to the chart's notifications; returns the unsubscribe function. */
   onNotification(listener: (notification: AuthNotification) => void): () => void {
     this.listeners.add(listener);

@@ -1,0 +1,142 @@
+/**
+ * The 401 recovery of PROTOCOL.md §6 as the session region's two refreshable modes: `chatgpt` (managed
+ * tokens, refreshed through the token endpoint, proactively too) and `externalTokens` (tokens the parent
+ * refreshes). One `refreshing` state per mode makes a refresh single-flight; the calls that meet it wait
+ * in `context.waiting` and get the chart's verdict when it settles.
+ */
+import { DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS, type AuthEvent } from './types';
+import { authSetup, refreshReasonOf, reqOf } from './auth.setup';
+import { errorText, refreshTimedOutMessage, refreshWorkspaceMessage } from './policy';
+
+/** A backend call goes ahead with the credentials in use now. */
+const proceed = { actions: { type: 'answerCall', params: { verdict: 'proceed' } } } as const;
+/** A 401 for credentials already replaced (or a mode without a refresh): retry, the next call decides. */
+export const retry = { actions: { type: 'answer', params: ({ event }: { event: AuthEvent }) => ({ req: reqOf(event) }) } } as const;
+
+/** In `refreshing`: a backend call, a 401 of the bearer being replaced or a forced refresh waits for it. */
+const waitForRefresh = {
+  'backend.call': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  'refresh.requested': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  'auth.unauthorized': [
+    { guard: 'unauthorizedCurrent', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+    { actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+  ],
+} as const;
+
+/** `chatgpt`: managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
+export const chatgptMode = authSetup.createStateConfig({
+  tags: ['authenticated'],
+  initial: 'ready',
+  // Calls still waiting when the mode is left ask again: the new mode answers them.
+  exit: 'requeueWaiting',
+  states: {
+    ready: {
+      on: {
+        'backend.call': [
+          { guard: 'proactiveRefreshDue', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+          proceed,
+        ],
+        'auth.unauthorized': [
+          { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+          retry,
+        ],
+        'refresh.requested': { target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+      },
+    },
+    // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
+    refreshing: {
+      tags: ['refreshing'],
+      invoke: {
+        id: 'managedRefresh',
+        src: 'managedRefresh',
+        input: ({ event }) => ({ reason: refreshReasonOf(event) }),
+        onDone: {
+          target: 'ready',
+          actions: [
+            { type: 'adoptManagedCredentials', params: ({ event }) => ({ output: event.output }) },
+            { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+            { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
+            'tokensChanged',
+            'releaseWaiting',
+          ],
+        },
+        onError: [
+          {
+            // Leaving `chatgpt` requeues the waiting calls: `failed` refuses them with this message.
+            guard: { type: 'permanentRefreshFailure', params: ({ event }) => ({ error: event.error }) },
+            target: '#auth.session.mode.failed',
+            actions: { type: 'recordFailure', params: ({ event }) => ({ message: errorText(event.error) }) },
+          },
+          {
+            target: 'ready',
+            actions: [
+              { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
+            ],
+          },
+        ],
+      },
+      on: waitForRefresh,
+    },
+  },
+});
+
+/** `externalTokens`: tokens handed in by the parent, which is asked for new ones on a 401. */
+export const externalTokensMode = authSetup.createStateConfig({
+  tags: ['authenticated'],
+  initial: 'ready',
+  exit: 'requeueWaiting',
+  states: {
+    ready: {
+      on: {
+        'backend.call': proceed,
+        'auth.unauthorized': [
+          { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+          retry,
+        ],
+      },
+    },
+    refreshing: {
+      tags: ['refreshing'],
+      invoke: {
+        id: 'externalRefresh',
+        src: 'externalRefresh',
+        input: ({ context }) => ({ reason: 'unauthorized' as const, previousAccountId: context.account?.accountId ?? null }),
+        onDone: [
+          {
+            guard: { type: 'workspaceRefused', params: ({ event }) => ({ accountId: event.output.account.accountId }) },
+            target: 'ready',
+            actions: [
+              { type: 'refreshFailed', params: ({ context, event }) => ({ message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId) }) },
+            ],
+          },
+          {
+            target: 'ready',
+            actions: [
+              { type: 'storeExternalTokens', params: ({ event }) => event.output },
+              { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+              'tokensChanged',
+              'releaseWaiting',
+            ],
+          },
+        ],
+        onError: {
+          target: 'ready',
+          actions: [
+            { type: 'refreshFailed', params: ({ event }) => ({ message: errorText(event.error) }) },
+          ],
+        },
+      },
+      // Leaving the state stops the request's actor: an answer arriving later is ignored.
+      after: {
+        externalRefreshTimeout: {
+          target: 'ready',
+          actions: [
+            { type: 'refreshFailed', params: ({ context }) => ({ message: refreshTimedOutMessage(context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS) }) },
+          ],
+        },
+      },
+      // The parent is never asked for a refresh it did not need: a forced refresh is managed only.
+      on: { ...waitForRefresh, 'refresh.requested': retry },
+    },
+  },
+});
