@@ -89,7 +89,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   }
   const codexHome = resolveCodexHome(options.codexHome);
   const config = await loadConfig(codexHome);
-  const store = createCredentialStore(config);
+  const store = createCredentialStore(config, logger);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
   let core: Promise<AuthCore> | null = null;
   const loadCore = () => (core ??= openCore({ config, store, logger, inspect: inspector?.inspect }));
