@@ -183,6 +183,23 @@ export async function writeTarget(dir: string, file: string): Promise<string> {
  * through a link), fsync, rename over the file, fsync of the directory. A failure removes the temp file.
  */
 export async function writeFileAtomically(file: string, text: string): Promise<void> {
+  const write = writeNow(file, text);
+  writesInFlight.add(write);
+  try {
+    await write;
+  } finally {
+    writesInFlight.delete(write);
+  }
+}
+
+const writesInFlight = new Set<Promise<void>>();
+
+/** Resolves once no store write of this process is under way (a signal handler waits on it before exiting). */
+export async function whenWritesSettled(): Promise<void> {
+  while (writesInFlight.size > 0) await Promise.allSettled([...writesInFlight]);
+}
+
+async function writeNow(file: string, text: string): Promise<void> {
   const dir = path.dirname(file);
   const temp = path.join(dir, tempFileName(path.basename(file)));
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
