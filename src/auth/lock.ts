@@ -8,7 +8,7 @@
  * Waiting is bounded and ends with a clear error.
  */
 import * as fs from 'node:fs';
-import { readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -35,20 +35,64 @@ export interface FileLockOptions {
   logger?: Logger;
 }
 
-/** proper-lockfile removes a lock with rmdir; ours holds the `holder` file, so remove the directory whole. */
-const lockFs = { ...fs, rmdir: (target: string, callback: (error: NodeJS.ErrnoException | null) => void) => fs.rm(target, { recursive: true, force: true }, callback) };
+/**
+ * The fs proper-lockfile works with. Its lock is made with mkdir: ours is built aside (a directory
+ * holding the `holder` file) and renamed into place, so a lock of ours always names its holder, even when
+ * the process is killed while taking it. proper-lockfile removes a lock with rmdir, which here removes
+ * the `holder` file too. (rename would replace an empty directory: an existing lock is checked for first,
+ * and only an older authchart makes empty ones.)
+ */
+const lockFs = {
+  ...fs,
+  mkdir: (target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    const exists = () => Object.assign(new Error(`EEXIST: ${target} exists`), { code: 'EEXIST' });
+    const built = asideName(target, 'new');
+    try {
+      fs.mkdirSync(built);
+      fs.writeFileSync(path.join(built, LOCK_HOLDER_FILE), `${process.pid} ${hostname()}\n`, { mode: 0o600 });
+      if (fs.existsSync(target)) throw exists();
+      fs.renameSync(built, target);
+    } catch (error) {
+      fs.rmSync(built, { recursive: true, force: true });
+      const code = (error as NodeJS.ErrnoException).code;
+      callback(code === 'ENOTEMPTY' ? exists() : (error as NodeJS.ErrnoException));
+      return;
+    }
+    callback(null);
+  },
+  // Renamed aside first: the lock is released at once and whole, never left as an empty, unnamed directory.
+  rmdir: (target: string, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    const aside = asideName(target, 'gone');
+    fs.rename(target, aside, (error) => {
+      if (error) {
+        callback(error.code === 'ENOENT' ? null : error);
+        return;
+      }
+      fs.rm(aside, { recursive: true, force: true }, () => callback(null));
+    });
+  },
+};
+
+/** A unique name beside the lock for a lock being removed: `<lock>.<why>-<pid>-<random>`. */
+function asideName(lockPath: string, why: 'new' | 'gone' | 'dead'): string {
+  return `${lockPath}.${why}-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+}
+
+/** Removes what processes killed while removing a lock left beside it (named after a pid that no longer runs). */
+async function sweepAsides(lockPath: string): Promise<void> {
+  const base = path.basename(lockPath);
+  const names = await readdir(path.dirname(lockPath)).catch(() => [] as string[]);
+  for (const name of names) {
+    const match = /^\.(new|gone|dead)-(\d+)-[0-9a-f]+$/.exec(name.slice(base.length));
+    if (!name.startsWith(base) || !match || processAlive(Number(match[2]))) continue;
+    await rm(path.join(path.dirname(lockPath), name), { recursive: true, force: true }).catch(() => undefined);
+  }
+}
 
 async function readHolder(lockPath: string): Promise<{ pid: number; host: string } | null> {
   const text = await readFile(path.join(lockPath, LOCK_HOLDER_FILE), 'utf8').catch(() => null);
   const match = text === null ? null : /^(\d+) (\S+)\n?$/.exec(text);
   return match ? { pid: Number(match[1]), host: match[2] } : null;
-}
-
-/** Writes `holder` into a lock just taken, restoring the mtime proper-lockfile watches (it checks the lock is still its own). */
-async function recordHolder(lockPath: string): Promise<void> {
-  const before = await stat(lockPath);
-  await writeFile(path.join(lockPath, LOCK_HOLDER_FILE), `${process.pid} ${hostname()}\n`, { mode: 0o600 });
-  await utimes(lockPath, before.atime, before.mtime);
 }
 
 /**
@@ -59,7 +103,7 @@ async function recordHolder(lockPath: string): Promise<void> {
 async function takeOverDeadHolder(lockPath: string, logger: Logger): Promise<boolean> {
   const holder = await readHolder(lockPath);
   if (!holder || holder.host !== hostname() || processAlive(holder.pid)) return false;
-  const aside = `${lockPath}.dead-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
+  const aside = asideName(lockPath, 'dead');
   try {
     await rename(lockPath, aside);
   } catch (error) {
@@ -112,7 +156,7 @@ export async function withFileLock<T>(file: string, critical: () => Promise<T>, 
       await delay(Math.min(50, 5 * 1.5 ** attempt) * (0.5 + Math.random()));
     }
   }
-  await recordHolder(lockPath).catch((error: Error) => logger.debug(`could not record the holder of ${lockPath}: ${error.message}`));
+  await sweepAsides(lockPath);
   try {
     return await critical();
   } finally {

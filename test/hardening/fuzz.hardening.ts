@@ -169,7 +169,7 @@ async function fuzzOne(p: number, codexHome: string): Promise<Outcome> {
   const burst = 200;
   for (let i = 0; i < generated.length; i += burst) {
     const chunk = generated.slice(i, i + burst).map((l) => l.replace(/\n/g, ' '));
-    const parts = [Buffer.from(`${chunk.join('\n')}\n`)];
+    const parts: Buffer[] = [Buffer.from(`${chunk.join('\n')}\n`)];
     const pick = nasty[(i / burst) % nasty.length];
     if ((i / burst) % 7 === 0 || pick.length < 100_000) parts.push(pick);
     await feed(Buffer.concat(parts));
