@@ -105,7 +105,7 @@ describe('defect 3: special and huge files', () => {
     make(file);
     const before = lstatSync(file);
     const server = await serve(home.dir);
-    expect((await server.request('account/read', {})).result).toEqual({ account: null, requiresOpenaiAuth: true });
+    expect((await server.request('account/read', {})).result).toMatchObject({ account: null, requiresOpenaiAuth: true });
     expect(server.stderr).toContain(`ignoring the saved credentials at ${file}: it is ${reason}`);
     expect((await server.request('getAuthStatus', {})).result.authMethod).toBeNull();
     const after = lstatSync(file);
