@@ -9,10 +9,6 @@ import { MockIssuer } from '../support/mockIssuer';
 import { trackResources } from '../support/resources';
 
 const resources = trackResources();
-const servers: AppServerProcess[] = [];
-afterEach(() => {
-  while (servers.length > 0) servers.pop()!.kill();
-});
 
 /** One HTTP GET with exactly the given headers; resolves with status and body. */
 function get(url: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string; location?: string }> {
@@ -29,8 +25,7 @@ function get(url: string, headers: Record<string, string> = {}): Promise<{ statu
 
 async function startLogin(issuer: MockIssuer) {
   const home = resources.home(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`);
-  const server = await AppServerProcess.started({ codexHome: home.dir });
-  servers.push(server);
+  const server = resources.process(await AppServerProcess.started({ codexHome: home.dir }));
   const { result } = await server.request('account/login/start', { type: 'chatgpt' });
   const port = Number(new URL(new URL(result.authUrl).searchParams.get('redirect_uri') ?? '').port);
   return { server, port, authUrl: result.authUrl as string, loginId: result.loginId as string };

@@ -24,15 +24,9 @@ import { AppServerProcess } from '../support/appServer';
 import { trackResources } from '../support/resources';
 
 const resources = trackResources();
-const servers: AppServerProcess[] = [];
-afterEach(() => {
-  while (servers.length > 0) servers.pop()!.kill();
-});
 
 async function serve(codexHome: string): Promise<AppServerProcess> {
-  const server = await AppServerProcess.started({ codexHome });
-  servers.push(server);
-  return server;
+  return resources.process(await AppServerProcess.started({ codexHome }));
 }
 
 /** The pid of a process that has exited (spawned and waited for). */
