@@ -27,7 +27,9 @@ describe('cross-process refresh campaign', () => {
       const started = performance.now();
       const reads = await Promise.all(parents.map((p) => p.client.readAccount({ refreshToken: true })));
       roundMs.push(performance.now() - started);
-      for (const r of reads) accounts.add(JSON.stringify(r.account));
+      for (const { account } of reads) {
+        accounts.add(JSON.stringify(account?.type === 'chatgpt' ? { type: account.type, email: account.email, planType: account.planType } : account));
+      }
     }
     const limits = await Promise.all(parents.map((p) => p.client.readRateLimits()));
     const failures = parents.filter((p) => /refresh_token_reused|could not be refreshed/.test(p.stderr())).length;
