@@ -12,6 +12,7 @@
 import * as path from 'node:path';
 import type { Command as CommandClass } from 'commander';
 import type { AuthCore, AuthCoreOptions } from './auth/core';
+import { whenWritesSettled } from './auth/storeFiles';
 import { createCredentialStore } from './auth/stores';
 import { ConfigError, loadConfig, resolveCodexHome } from './config';
 import { CliExit, EXIT } from './exit';
@@ -81,7 +82,10 @@ async function openCore(options: AuthCoreOptions): Promise<AuthCore> {
   return Core.open(options);
 }
 
-/** Runs the stdio app-server until stdin ends or SIGTERM; resolves with the exit code. */
+/** After SIGTERM or SIGINT the process exits within this time, whatever is still running (1.8 s). */
+export const SIGNAL_EXIT_DEADLINE_MS = 1800;
+
+/** Runs the stdio app-server until stdin ends or SIGTERM/SIGINT; resolves with the exit code. */
 export async function runAppServer(options: AppServerCliOptions, logger: Logger = createLogger()): Promise<number> {
   const listen = options.listen ?? 'stdio://';
   if (listen !== 'stdio://') {
@@ -89,12 +93,21 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   }
   const codexHome = resolveCodexHome(options.codexHome);
   const config = await loadConfig(codexHome);
-  const store = createCredentialStore(config);
+  const store = createCredentialStore(config, logger);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
   let core: Promise<AuthCore> | null = null;
   const loadCore = () => (core ??= openCore({ config, store, logger, inspect: inspector?.inspect }));
   const server = new AppServer({ input: process.stdin, output: process.stdout, core: loadCore, config, logger, version });
-  const stop = () => server.close();
+  let signalled = false;
+  const stop = (signal: NodeJS.Signals) => {
+    signalled = true;
+    logger.info(`received ${signal}: stopping (a write under way finishes first)`);
+    server.close();
+    // Whatever still holds the process (a parent that stopped reading stdout, a stuck handle), it ends
+    // within 2 s of the signal. Store writes are atomic (temp file + rename), so even this exit leaves
+    // auth.json whole.
+    setTimeout(() => process.exit(EXIT.ok), SIGNAL_EXIT_DEADLINE_MS).unref();
+  };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
@@ -114,6 +127,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
   if (core) (await (core as Promise<AuthCore>).catch(() => null))?.stop();
+  if (signalled) await whenWritesSettled();
   await inspector?.close();
   process.stdin.pause();
   return EXIT.ok;

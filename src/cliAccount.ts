@@ -44,7 +44,7 @@ interface CommonOptions {
 
 async function openCore(options: CommonOptions, logger: Logger): Promise<AuthCore> {
   const config = await loadConfig(resolveCodexHome(options.codexHome));
-  return AuthCore.open({ config, store: createCredentialStore(config), logger });
+  return AuthCore.open({ config, store: createCredentialStore(config, logger), logger });
 }
 
 function out(text: string): void {

@@ -18,9 +18,49 @@ export function isSecretFieldName(name: string): boolean {
   return SECRET_FIELD.test(name);
 }
 
-/** Masks token-shaped substrings in free text. */
+/** Names of the fields whose values are credentials in HTTP bodies, URLs and headers (OAuth, API keys). */
+const CREDENTIAL_FIELDS =
+  'code|code_verifier|refresh_token|access_token|id_token|client_secret|client_assertion|assertion|device_code|api_?key|openai_api_key|password|token|secret|authorization';
+// "name": "value" in JSON, also inside a JSON string that quotes a JSON body (\"name\":\"value\").
+const JSON_CREDENTIAL = new RegExp(`(\\\\?["'](?:${CREDENTIAL_FIELDS})\\\\?["']\\s*:\\s*)(\\\\?["'])((?:(?!\\2)[^\\n])*)\\2`, 'gi');
+// name=value in a query string, a form body or a header-like list.
+const FORM_CREDENTIAL = new RegExp(`(^|[?&;,\\s{(\\[#])(${CREDENTIAL_FIELDS})(=|%3D)([^&\\s"',;<>)}\\]]+)`, 'gi');
+
+/**
+ * Removes the values of credential fields (code, code_verifier, refresh_token, access_token, id_token,
+ * client_secret, API keys…) written as JSON members or as `name=value` pairs: for any text derived from
+ * an HTTP body or URL (a token endpoint echoing the request, an error_description) before it goes anywhere.
+ */
+export function scrubCredentialFields(text: string): string {
+  return text
+    .replace(JSON_CREDENTIAL, (match: string, head: string, quote: string, value: string) =>
+      notACredential(head, value) ? match : `${head}${quote}[REDACTED]${quote}`,
+    )
+    .replace(FORM_CREDENTIAL, (match: string, lead: string, name: string, eq: string, value: string) =>
+      notACredential(name, value) ? match : `${lead}${name}${eq}[REDACTED]`,
+    );
+}
+
+/** Numbers (`code=-32600`) and, for a field named `code`, error words (`"code":"invalid_grant"`) are kept. */
+function notACredential(name: string, value: string): boolean {
+  if (/^-?\d+$/.test(value) || value === '[REDACTED]') return true;
+  return /^\W*code\W*$/i.test(name.replace(/\s|:/g, '')) && /^[a-z][a-z_]*$/.test(value);
+}
+
+/** Replaces every occurrence of the given secret values (and their URL-encoded forms) with [REDACTED]. */
+export function scrubKnownSecrets(text: string, secrets: readonly (Secret | string | null | undefined)[]): string {
+  let out = text;
+  for (const secret of secrets) {
+    const value = secret instanceof Secret ? secret.reveal() : secret;
+    if (!value || value.length < 4) continue;
+    for (const form of new Set([value, encodeURIComponent(value), JSON.stringify(value).slice(1, -1)])) out = out.split(form).join('[REDACTED]');
+  }
+  return out;
+}
+
+/** Masks credential fields and token-shaped substrings in free text. */
 export function redactText(text: string): string {
-  return text.replace(JWT_LIKE, '[REDACTED-JWT]').replace(KEY_LIKE, '[REDACTED]');
+  return scrubCredentialFields(text).replace(JWT_LIKE, '[REDACTED-JWT]').replace(KEY_LIKE, '[REDACTED]');
 }
 
 /** Returns a copy of `value` safe to log or show: secrets and credential-named fields replaced. */

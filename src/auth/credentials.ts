@@ -2,12 +2,13 @@
  * Credential stores (PROTOCOL.md §10): where managed credentials (an API key, or ChatGPT tokens the
  * server refreshes itself) are kept between runs. External tokens never come here: see ExternalTokenVault.
  */
-import { chmod, mkdir, readFile, unlink } from 'node:fs/promises';
+import { mkdir, unlink } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Secret } from '../../machines/secret';
 import type { ChatgptCredentials } from '../../machines/types';
 import type { Logger } from '../log';
 import { withFileLock } from './lock';
+import { prepareHome, readAuthFile, removeLeftovers, writeFileAtomically, writeTarget } from './storeFiles';
 
 export type { ChatgptTokens } from '../../machines/types';
 
@@ -135,25 +136,39 @@ export function formatAuthJson(credentials: ManagedCredentials): string {
   return `${JSON.stringify(doc, null, 2)}\n`;
 }
 
-/** `$CODEX_HOME/auth.json`: mode 0600 in a 0700 directory, replaced atomically (temp file + rename). */
+/**
+ * `$CODEX_HOME/auth.json`: mode 0600 in a 0700 directory, replaced atomically (temp file + rename), read
+ * only as a regular file of bounded size, never written through a link that leaves CODEX_HOME
+ * (src/auth/storeFiles.ts). Temp files a killed writer left are removed on the next start or save.
+ */
 export class FileCredentialStore implements CredentialStore {
   readonly location: string;
+  private logger: Logger | null;
+  private warnedMode = false;
+  private warnedHome = false;
 
-  constructor(readonly codexHome: string) {
+  constructor(
+    readonly codexHome: string,
+    options: { logger?: Logger } = {},
+  ) {
     this.location = path.join(codexHome, 'auth.json');
+    this.logger = options.logger ?? null;
   }
 
   async load(): Promise<LoadResult> {
-    let text: string;
-    try {
-      text = await readFile(this.location, 'utf8');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') return { status: 'empty' };
-      return { status: 'corrupt', reason: `cannot read it (${code ?? (error as Error).message})` };
+    await this.removeLeftovers(false);
+    const read = await readAuthFile(this.location);
+    if (read.status === 'missing') return { status: 'empty' };
+    if (read.status === 'unreadable') return { status: 'corrupt', reason: read.reason };
+    if ((read.mode & 0o077) !== 0 && !this.warnedMode) {
+      this.warnedMode = true;
+      this.logger?.warn(
+        `${this.location} can be read by other users (mode ${read.mode.toString(8).padStart(4, '0')}); it holds credentials. ` +
+          `Run: chmod 600 ${this.location} (authchart also rewrites it 0600 on its next save).`,
+      );
     }
     try {
-      const credentials = parseAuthJson(text);
+      const credentials = parseAuthJson(read.text);
       return credentials ? { status: 'ok', credentials } : { status: 'empty' };
     } catch (error) {
       return { status: 'corrupt', reason: (error as Error).message };
@@ -161,24 +176,37 @@ export class FileCredentialStore implements CredentialStore {
   }
 
   async save(credentials: ManagedCredentials): Promise<void> {
-    await mkdir(this.codexHome, { recursive: true, mode: 0o700 });
-    await chmod(this.codexHome, 0o700);
-    // Loaded on first save: a process that only serves external tokens never needs it.
-    const { default: writeFileAtomic } = await import('write-file-atomic');
-    await writeFileAtomic(this.location, formatAuthJson(credentials), { mode: 0o600, fsync: true });
+    await prepareHome(this.codexHome, (message) => {
+      if (this.warnedHome) return;
+      this.warnedHome = true;
+      this.logger?.warn(message);
+    });
+    const target = await writeTarget(this.codexHome, this.location);
+    await this.removeLeftovers(true);
+    await writeFileAtomically(target, formatAuthJson(credentials));
   }
 
+  /** Removes auth.json (a link there is removed, never what it points to). */
   async clear(): Promise<void> {
     try {
       await unlink(this.location);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
+    await this.removeLeftovers(true);
   }
 
   /** Holds `auth.json.lock` (shared with every authchart process on this CODEX_HOME) while `critical` runs. */
   async withLock<T>(critical: () => Promise<T>, logger?: Logger): Promise<T> {
+    this.logger ??= logger ?? null;
     await mkdir(this.codexHome, { recursive: true, mode: 0o700 });
     return withFileLock(this.location, critical, { logger });
+  }
+
+  private async removeLeftovers(holdingLock: boolean): Promise<void> {
+    const removed = await removeLeftovers(this.codexHome, path.basename(this.location), { holdingLock });
+    if (removed.length > 0) {
+      this.logger?.info(`removed ${removed.length} temp file(s) an interrupted save left in ${this.codexHome}: ${removed.join(', ')}`);
+    }
   }
 }

@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Secret } from '../../machines/secret';
 import type { BrowserOutcome, LoginServerEvent } from '../../machines/types';
-import type { Logger } from '../log';
+import { scrubCredentialFields, scrubKnownSecrets, type Logger } from '../log';
 import { PAGE_HEADERS, errorPage, notCompletedPage, successPage } from './loginPages';
 import { TokenExchangeError, buildAuthorizeUrl, createPkce, createState, exchangeCode, redirectUriFor, type CodeExchange, type ExchangedTokens } from './oauth';
 
@@ -70,6 +70,27 @@ function sendText(res: http.ServerResponse, status: number, text: string): void 
 function sendPage(res: http.ServerResponse, status: number, html: string): void {
   res.writeHead(status, PAGE_HEADERS);
   res.end(html);
+}
+
+/**
+ * Why a request must not reach the callback server, or null. Any web page can make the browser send
+ * requests to 127.0.0.1 (and DNS rebinding can make them look same-origin), so: the Host must be this
+ * server's own (`127.0.0.1:<port>` or `localhost:<port>`), and `/cancel` must not come from a page of
+ * another site (an `Origin` other than this server's, or a cross-site/same-site `Sec-Fetch-Site`). A plain
+ * local `GET /cancel` (another authchart or Codex asking for the port, no Origin) still passes. The
+ * issuer's redirect to `/auth/callback` is a cross-site navigation by nature: only the Host rule applies.
+ */
+export function refuseForeignRequest(req: http.IncomingMessage, pathname: string): string | null {
+  const port = req.socket.localPort;
+  const own = [`127.0.0.1:${port}`, `localhost:${port}`];
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (!own.includes(host)) return `the Host header must be ${own.join(' or ')}`;
+  if (pathname !== '/cancel') return null;
+  const origin = req.headers.origin;
+  if (origin !== undefined && !own.some((h) => origin.toLowerCase() === `http://${h}`)) return 'a login cannot be cancelled from a web page of another site';
+  const site = req.headers['sec-fetch-site'];
+  if (site !== undefined && site !== 'none' && site !== 'same-origin') return 'a login cannot be cancelled from a web page of another site';
+  return null;
 }
 
 /** Asks whatever listens on the port (an older login of ours or of Codex) to cancel, like Codex does. */
@@ -223,6 +244,12 @@ export class LoginFlow {
       sendText(res, 400, 'Bad Request');
       return;
     }
+    const refusal = refuseForeignRequest(req, url.pathname);
+    if (refusal) {
+      this.options.logger.warn(`refused a request to the login callback server: ${refusal}`, { loginId: this.loginId, path: url.pathname });
+      sendText(res, 403, `Forbidden: ${refusal}`);
+      return;
+    }
     switch (url.pathname) {
       case '/auth/callback':
         this.onCallback(url.searchParams, res);
@@ -248,10 +275,11 @@ export class LoginFlow {
     }
     const oauthError = params.get('error');
     if (oauthError) {
-      const description = params.get('error_description')?.trim();
+      // Text from the URL: never let a credential in it reach the completion error, the logs or the page.
+      const description = scrubCredentialFields(params.get('error_description')?.trim() ?? '');
       this.phase = 'completing';
       this.held = res;
-      this.emit({ type: 'loginServer.failed', message: `Sign-in failed: ${description || oauthError}` });
+      this.emit({ type: 'loginServer.failed', message: `Sign-in failed: ${description || scrubCredentialFields(oauthError)}` });
       return;
     }
     const code = params.get('code');
@@ -281,7 +309,8 @@ export class LoginFlow {
     } catch (error) {
       if (this.phase !== 'exchanging') return;
       this.phase = 'completing';
-      const reason = error instanceof TokenExchangeError ? error.message : `unexpected error (${(error as Error).message})`;
+      const raw = error instanceof TokenExchangeError ? error.message : `unexpected error (${(error as Error).message})`;
+      const reason = scrubKnownSecrets(scrubCredentialFields(raw), [code, this.pkce.verifier]);
       this.options.logger.warn('browser login code exchange failed', { loginId: this.loginId, reason });
       this.emit({ type: 'loginServer.failed', message: `Token exchange failed: ${reason}` });
     }

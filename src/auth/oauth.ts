@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { STATUS_CODES } from 'node:http';
 import { Secret } from '../../machines/secret';
 import type { AccountInfo, LoginTokens } from '../../machines/types';
+import { scrubCredentialFields, scrubKnownSecrets } from '../log';
 import { accountFromClaims, readClaims } from './jwt';
 
 /** Codex's OAuth client id, which the issuer knows. */
@@ -128,6 +129,11 @@ export function tokenErrorDetail(body: string): string {
   return trimmed.length > 300 ? `${trimmed.slice(0, 300)}…` : trimmed;
 }
 
+/** {@link tokenErrorDetail}, scrubbed of credential fields (the endpoint may echo the request). */
+function safeTokenErrorDetail(body: string): string {
+  return scrubCredentialFields(tokenErrorDetail(body));
+}
+
 function requiredToken(body: Record<string, unknown>, key: string): string {
   const value = body[key];
   if (typeof value !== 'string' || value.length === 0) {
@@ -141,7 +147,7 @@ export function parseCodeExchangeResponse(status: number, bodyText: string): Exc
   if (status < 200 || status > 299) {
     const reason = STATUS_CODES[status];
     throw new TokenExchangeError(
-      `token endpoint returned status ${status}${reason ? ` ${reason}` : ''}: ${tokenErrorDetail(bodyText)}`,
+      `token endpoint returned status ${status}${reason ? ` ${reason}` : ''}: ${safeTokenErrorDetail(bodyText)}`,
       status,
     );
   }
@@ -207,7 +213,13 @@ export async function exchangeCode(exchange: CodeExchange): Promise<ExchangedTok
     if (exchange.signal?.aborted) throw new TokenExchangeError('the code exchange was aborted', null, { cause: error });
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const reason = cause?.code ?? cause?.message ?? (error as Error).message;
-    throw new TokenExchangeError(`could not reach the token endpoint ${url} (${reason})`, null, { cause: error });
+    throw new TokenExchangeError(scrubCredentialFields(`could not reach the token endpoint ${url} (${reason})`), null, { cause: error });
   }
-  return parseCodeExchangeResponse(response.status, text);
+  try {
+    return parseCodeExchangeResponse(response.status, text);
+  } catch (error) {
+    if (!(error instanceof TokenExchangeError)) throw error;
+    // The answer's text may quote the code or the verifier in any shape: remove their values too.
+    throw new TokenExchangeError(scrubKnownSecrets(error.message, [exchange.code, exchange.verifier]), error.status);
+  }
 }

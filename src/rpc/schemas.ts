@@ -44,7 +44,16 @@ export const AccountReadResultSchema = z.object({
 });
 export type AccountReadResult = z.infer<typeof AccountReadResultSchema>;
 
-const nonEmpty = (what: string) => z.string().check(z.minLength(1, `${what} must not be empty`));
+
+/**
+ * An API key: non-empty, and never altered. The framing decodes each line as UTF-8 and turns bytes that
+ * are not UTF-8 into U+FFFD, so a key holding U+FFFD came (almost surely) from such bytes: saving it would
+ * silently save another key, so it is refused.
+ */
+export const ApiKeySchema = z.string().check(
+  z.minLength(1, 'apiKey must not be empty'),
+  z.refine((value) => !value.includes('\uFFFD'), 'apiKey holds bytes that are not valid UTF-8 (read as U+FFFD); send the key as UTF-8 text, exactly as issued'),
+);
 
 export { ExternalTokensASchema, ExternalTokensBSchema };
 
@@ -53,7 +62,7 @@ export const ExternalTokensSchema = z.union([ExternalTokensBSchema, ExternalToke
 export type ExternalTokensParams = z.infer<typeof ExternalTokensSchema>;
 
 export const LoginStartParamsSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('apiKey'), apiKey: nonEmpty('apiKey') }),
+  z.object({ type: z.literal('apiKey'), apiKey: ApiKeySchema }),
   z.object({ type: z.literal('chatgpt') }),
   z.looseObject({ type: z.literal('chatgptAuthTokens') }),
 ]);

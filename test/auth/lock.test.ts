@@ -1,9 +1,10 @@
 /** The store lock (PROTOCOL.md §6 "Across processes"): exclusive, bounded, recovers a dead holder's lock. */
-import { mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { lock } from 'proper-lockfile';
-import { StoreLockError, withFileLock } from '../../src/auth/lock';
+import { LOCK_HOLDER_FILE, StoreLockError, withFileLock } from '../../src/auth/lock';
 
 describe('store lock', () => {
   let dir: string;
@@ -52,5 +53,35 @@ describe('store lock', () => {
     const longAgo = new Date(Date.now() - 60_000);
     utimesSync(`${file}.lock`, longAgo, longAgo);
     expect(await withFileLock(file, async () => 'inside', { timeoutMs: 1_000 })).toBe('inside');
+  });
+
+  it('names its holder inside the lock while held, and leaves nothing behind', async () => {
+    const holder = await withFileLock(file, async () => readFileSync(path.join(`${file}.lock`, LOCK_HOLDER_FILE), 'utf8'));
+    expect(holder).toBe(`${process.pid} ${os.hostname()}\n`);
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('takes over at once the lock of a holder of this host that no longer runs, however fresh its mtime', async () => {
+    const dead = Number(spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout);
+    mkdirSync(`${file}.lock`);
+    writeFileSync(path.join(`${file}.lock`, LOCK_HOLDER_FILE), `${dead} ${os.hostname()}\n`);
+    const future = new Date(Date.now() + 3_600_000);
+    utimesSync(`${file}.lock`, future, future);
+    expect(await withFileLock(file, async () => 'inside', { timeoutMs: 1_000 })).toBe('inside');
+    expect(existsSync(`${file}.lock`)).toBe(false);
+  });
+
+  it('waits for a live holder named in the lock (this process, in another caller)', async () => {
+    mkdirSync(`${file}.lock`);
+    writeFileSync(path.join(`${file}.lock`, LOCK_HOLDER_FILE), `${process.pid} ${os.hostname()}\n`);
+    const error = await withFileLock(file, async () => 'never', { timeoutMs: 200 }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(StoreLockError);
+  });
+
+  it('leaves a lock of another host to the mtime rule', async () => {
+    mkdirSync(`${file}.lock`);
+    writeFileSync(path.join(`${file}.lock`, LOCK_HOLDER_FILE), '1 some-other-host\n');
+    const error = await withFileLock(file, async () => 'never', { timeoutMs: 200 }).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(StoreLockError);
   });
 });

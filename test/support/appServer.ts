@@ -69,6 +69,15 @@ export class AppServerProcess {
     return new AppServerProcess(child);
   }
 
+  /** Spawns `command args` (the bin under another program, e.g. `setpriv` to run as another user) with CODEX_HOME set. */
+  static spawnCommand(command: string, args: string[], codexHome: string, env: Record<string, string | undefined> = {}): AppServerProcess {
+    const child = spawn(command, args, {
+      env: { ...process.env, CODEX_HOME: codexHome, AUTHCHART_LOG: 'debug', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    return new AppServerProcess(child);
+  }
+
   /** Spawns and completes the handshake. */
   static async started(options: SpawnOptions): Promise<AppServerProcess> {
     const server = AppServerProcess.spawn(options);

@@ -22,8 +22,8 @@ export interface TokenRequest {
 export interface IssuerBehaviour {
   /** Claims of the id token it issues. */
   claims: ChatgptClaims;
-  /** When set, `/oauth/token` answers this instead of tokens. */
-  tokenError?: { status: number; body: string };
+  /** When set, `/oauth/token` answers this instead of tokens (a body function sees the raw request body). */
+  tokenError?: { status: number; body: string | ((requestBody: string) => string) };
   /** Rewrites the callback query `/oauth/authorize` redirects with (e.g. a wrong state, no code). */
   callbackQuery?: (query: URLSearchParams) => URLSearchParams;
 }
@@ -91,7 +91,8 @@ export class MockIssuer {
     const json = (status: number, value: unknown): void => {
       res.writeHead(status, { 'Content-Type': 'application/json' }).end(typeof value === 'string' ? value : JSON.stringify(value));
     };
-    if (this.behaviour.tokenError) return json(this.behaviour.tokenError.status, this.behaviour.tokenError.body);
+    const error = this.behaviour.tokenError;
+    if (error) return json(error.status, typeof error.body === 'function' ? error.body(body) : error.body);
     const issued = this.codes.get(form.get('code') ?? '');
     const problem =
       form.get('grant_type') !== 'authorization_code'
