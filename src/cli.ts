@@ -89,6 +89,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   }
   const codexHome = resolveCodexHome(options.codexHome);
   const config = await loadConfig(codexHome);
+  for (const warning of config.warnings) logger.warn(warning);
   const store = createCredentialStore(config);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
   let core: Promise<AuthCore> | null = null;
