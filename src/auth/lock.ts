@@ -1,5 +1,5 @@
 /**
- * The cross-process lock on the credential store (PROTOCOL.md §6 "Across processes"): two authchart
+ * The cross-process lock on the credential store (docs/protocol.md §6 "Across processes"): two authchart
  * processes sharing one CODEX_HOME must never both spend the same refresh token. `proper-lockfile`
  * creates `<file>.lock` atomically (mkdir), keeps its mtime fresh while held, and treats a lock whose
  * holder died (mtime older than `staleMs`) as free. Waiting is bounded and ends with a clear error.

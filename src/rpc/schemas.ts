@@ -1,5 +1,5 @@
 /**
- * Wire schemas of the account protocol (PROTOCOL.md §2–5): one `XSchema` per params/result shape,
+ * Wire schemas of the account protocol (docs/protocol.md §2–5): one `XSchema` per params/result shape,
  * types inferred from them. Params schemas validate what clients send; result schemas document and
  * test what authchart sends (strict clients validate every response against Codex's JSON schemas).
  * Built when the method catalogue loads, after the handshake (src/rpc/initialize.ts has its schemas).
@@ -84,7 +84,7 @@ export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 export const RateLimitsReadResultSchema = z.object({ rateLimits: RateLimitSnapshotSchema });
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
-/** `params` of the server→client request `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
+/** `params` of the server→client request `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */
 export const ChatgptAuthTokensRefreshParamsSchema = z.object({
   reason: z.literal('unauthorized'),
   previousAccountId: z.nullable(z.string()),

@@ -1,4 +1,4 @@
-/** The store lock (PROTOCOL.md §6 "Across processes"): exclusive, bounded, recovers a dead holder's lock. */
+/** The store lock (docs/protocol.md §6 "Across processes"): exclusive, bounded, recovers a dead holder's lock. */
 import { mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';

@@ -1,7 +1,7 @@
 import { AppServerProcess, tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 
-describe('bad input never kills the server and changes nothing (PROTOCOL.md §1)', () => {
+describe('bad input never kills the server and changes nothing (docs/protocol.md §1)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 

@@ -1,6 +1,6 @@
 import { AppServerProcess, tempCodexHome } from '../support/appServer';
 
-describe('handshake (PROTOCOL.md §2)', () => {
+describe('handshake (docs/protocol.md §2)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
