@@ -73,8 +73,13 @@ describe('docs/client.md', () => {
     const completed = client.next('account/login/completed');
     expect(await client.loginWithTokens({ accessToken: first, chatgptAccountId: 'ws-1', chatgptPlanType: 'plus' })).toEqual({ type: 'chatgptAuthTokens' });
     expect(await completed).toEqual({ loginId: null, success: true, error: null });
-    expect(await updated).toEqual({ authMode: 'chatgptAuthTokens', planType: 'plus' });
-    expect(await client.readAccount()).toEqual({ account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus' }, requiresOpenaiAuth: true });
+    expect(await updated).toEqual({ authMode: 'chatgptAuthTokens', planType: 'plus', reason: null });
+    expect(await client.readAccount()).toEqual({
+      account: { type: 'chatgpt', email: 'ada@example.com', planType: 'plus', workspaceName: null },
+      userId: 'user-1',
+      requiresOpenaiAuth: true,
+      workspaceRouting: null,
+    });
 
     expect(await client.readRateLimits()).toEqual(documentedResult);
     expect(asked).toEqual([{ reason: 'unauthorized', previousAccountId: 'ws-1' }]);

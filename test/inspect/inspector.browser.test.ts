@@ -186,8 +186,17 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
       'refused by [externalActive]: External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.',
     );
 
-    // Events carry no internal request counter (`req`) in their fields.
+    // Events carry no internal request counter (`req`) in their fields; a command shows the JSON-RPC id
+    // of the request the parent sent.
     expect(await page.textContent('#event-log')).not.toContain('"req"');
+    const wireIds = await page.$$eval('#event-log tbody tr', (trs) =>
+      trs.map((tr) => [(tr as unknown as { dataset: { event: string } }).dataset.event, tr.querySelector('.rpc-id')?.textContent]),
+    );
+    expect(wireIds.reverse().slice(0, 3)).toEqual([
+      ['xstate.init', ''],
+      ['login.externalTokens', expect.stringMatching(/^\d+$/)],
+      ['login.apiKey', String(refused.id)],
+    ]);
 
     // Personal data (email, account id) is shown; the context is there, redacted.
     const context = await page.textContent('#context');
