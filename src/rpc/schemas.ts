@@ -30,7 +30,7 @@ export const AccountSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey') }),
   z.object({ type: z.literal('chatgpt'), email: z.nullable(z.string()), planType: PlanTypeSchema, workspaceName: z.nullable(z.string()) }),
 ]);
-/** Where the backend routes the selected workspace (PROTOCOL.md §12.1), known once discovery succeeded. */
+/** Where the backend routes the selected workspace (docs/protocol.md §12.1), known once discovery succeeded. */
 export const WorkspaceRoutingSchema = z.object({
   chatgptAccountId: z.string(),
   backendOrigin: z.string(),
