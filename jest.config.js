@@ -9,5 +9,10 @@ module.exports = {
   testTimeout: 30000,
   // The e2e suites spawn real processes; two cores, two workers.
   maxWorkers: 2,
+  // The model-based suites leave a worker holding ~0.8 GB of heap; tearing such a process down took longer
+  // than Jest's 500 ms grace ("A worker process has failed to exit gracefully"). No handle stays open
+  // (checked per test file): recycling a worker whose heap has grown past this after a test file keeps
+  // the workers that end the run small.
+  workerIdleMemoryLimit: '512MB',
   reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
 };

@@ -93,6 +93,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   }
   const codexHome = resolveCodexHome(options.codexHome);
   const config = await loadConfig(codexHome);
+  for (const warning of config.warnings) logger.warn(warning);
   const store = createCredentialStore(config, logger);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
   let core: Promise<AuthCore> | null = null;
@@ -133,7 +134,7 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   return EXIT.ok;
 }
 
-/** `authchart visualize`: writes the chart's Mermaid, DOT and SVG pictures (and the README's Mermaid block). */
+/** `authchart visualize`: writes the chart's Mermaid, DOT and SVG pictures (and the Mermaid block of a Markdown file). */
 export async function runVisualize(options: { out: string; readme?: string }): Promise<number> {
   const [{ writeVisualizations }, { authMachine }] = await Promise.all([import('./visualize/index.js'), import('../machines/auth.machine.js')]);
   const written = await writeVisualizations(authMachine, path.resolve(options.out), options.readme === undefined ? undefined : path.resolve(options.readme));
@@ -160,7 +161,7 @@ function buildProgram(Command: typeof CommandClass, logger: Logger, setCode: (co
     .command('visualize')
     .description('write the statechart pictures (Mermaid, DOT, SVG) generated from the machine definition')
     .option('--out <dir>', 'folder to write auth.mmd, auth.dot and auth.svg into', 'visualizations')
-    .option('--readme <file>', "also refresh the generated Mermaid block of this README")
+    .option('--readme <file>', 'also refresh the generated Mermaid block of this Markdown file (the project keeps it in docs/statechart.md)')
     .action(async (opts: { out: string; readme?: string }) => {
       setCode(await runVisualize(opts));
     });

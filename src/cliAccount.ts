@@ -6,45 +6,34 @@
  * history would keep it.
  *
  * Exit codes: 0 done; 1 failed (login refused or failed, not logged in for `status`); 2 bad usage or
- * configuration.
+ * configuration (an auth.json that cannot be read included); 130 login cancelled with Ctrl-C.
  */
 import { spawn } from 'node:child_process';
+import { lstat, readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { Secret } from '../machines/secret';
 import type { AuthNotification } from './auth/core';
 import { AuthCore } from './auth/core';
+import { FileCredentialStore, type CredentialStore } from './auth/credentials';
 import { createCredentialStore } from './auth/stores';
+import { KEY_FROM_STDIN_HINT, UsageError, maskApiKey, readApiKey } from './cliInput';
 import { loadConfig, resolveCodexHome } from './config';
-import { EXIT } from './exit';
+import { CliExit, EXIT } from './exit';
 import type { Logger } from './log';
 import { authModeOf } from '../machines/views';
 
-
-/** A usage problem: the CLI prints the message and exits with code 2. */
-export class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
-const KEY_FROM_STDIN_HINT =
-  'pipe it on stdin (`printenv OPENAI_API_KEY | authchart login --api-key`), or run `authchart login --api-key` in a terminal and paste it at the hidden prompt';
-
-/**
- * Refuses `--api-key=<value>` before the option parser sees it: commander would echo the unknown
- * option, key included, in its error message.
- */
-export function refuseKeyInArgv(argv: readonly string[]): void {
-  if (argv.some((arg) => arg.startsWith('--api-key='))) {
-    throw new UsageError(`authchart login --api-key takes no value on the command line (it would be visible in the process list and shell history); ${KEY_FROM_STDIN_HINT}.`);
-  }
-}
+export { UsageError, refuseKeyInArgv } from './cliInput';
 
 interface CommonOptions {
   codexHome?: string;
 }
 
-async function openCore(options: CommonOptions, logger: Logger): Promise<AuthCore> {
+/** Opens the auth core; `check` looks at the store first, before the core reads (and logs about) it. */
+async function openCore(options: CommonOptions, logger: Logger, check?: (store: CredentialStore) => Promise<void>): Promise<AuthCore> {
   const config = await loadConfig(resolveCodexHome(options.codexHome));
-  return AuthCore.open({ config, store: createCredentialStore(config, logger), logger });
+  for (const warning of config.warnings) logger.warn(warning);
+  const store = createCredentialStore(config, logger);
+  await check?.(store);
+  return AuthCore.open({ config, store, logger });
 }
 
 function out(text: string): void {
@@ -55,57 +44,28 @@ function err(text: string): void {
   process.stderr.write(text);
 }
 
-/** Reads a secret from a terminal without echoing it (raw mode; Backspace edits, Ctrl-C aborts). */
-function promptHidden(prompt: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const stdin = process.stdin;
-    // Echo off before the prompt shows: a key typed or pasted right away must not appear.
-    stdin.setRawMode(true);
-    err(prompt);
-    let value = '';
-    stdin.resume();
-    stdin.setEncoding('utf8');
-    const finish = (result: string | null) => {
-      stdin.setRawMode(false);
-      stdin.pause();
-      stdin.off('data', onData);
-      err('\n');
-      resolve(result);
-    };
-    const onData = (chunk: string) => {
-      for (const char of chunk) {
-        if (char === '\r' || char === '\n') return finish(value);
-        if (char === '\u0003' || char === '\u0004') return finish(null); // Ctrl-C, Ctrl-D
-        if (char === '\u007f' || char === '\b') value = value.slice(0, -1);
-        else if (char >= ' ') value += char;
-      }
-    };
-    stdin.on('data', onData);
-  });
+/**
+ * Why the saved credentials file exists but cannot be read (`EACCES`, `EISDIR`…), or null. The core
+ * reads such a file as "logged out"; the account commands say what is really there.
+ */
+async function unreadable(store: CredentialStore): Promise<string | null> {
+  if (!(store instanceof FileCredentialStore)) return null;
+  try {
+    await readFile(store.location);
+    return null;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? null : (code ?? (error as Error).message);
+  }
 }
 
-/** Reads all of stdin (a pipe or a file). */
-async function readAllStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
-}
-
-/** The API key from stdin: a hidden prompt on a terminal, else the whole input, trimmed; null = cancelled. */
-async function readApiKey(): Promise<Secret | null> {
-  let raw: string | null;
-  if (process.stdin.isTTY) {
-    raw = await promptHidden('Paste your OpenAI API key (input hidden), then press Enter: ');
-    if (raw === null) return null;
-  } else {
-    raw = await readAllStdin();
-  }
-  const key = raw.trim();
-  if (key === '') throw new UsageError(`no API key received (stdin was empty); ${KEY_FROM_STDIN_HINT}.`);
-  if (/\s/.test(key)) {
-    throw new UsageError('stdin holds more than one word; send only the API key (one line), e.g. `printenv OPENAI_API_KEY | authchart login --api-key`.');
-  }
-  return new Secret(key);
+/** True when the store's file is there (whatever it holds). */
+async function fileExists(store: CredentialStore): Promise<boolean> {
+  if (!(store instanceof FileCredentialStore)) return false;
+  return lstat(store.location).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** True where a browser can be opened for the user: a desktop session, not SSH, not a bare console. */
@@ -134,9 +94,9 @@ function openBrowser(url: string, logger: Logger): void {
 
 async function loginWithApiKey(options: CommonOptions, logger: Logger): Promise<number> {
   const apiKey = await readApiKey();
-  if (apiKey === null) {
+  if ('stopped' in apiKey) {
     err('authchart: login cancelled; no API key was saved.\n');
-    return EXIT.failed;
+    return apiKey.stopped === 'ctrl-c' ? EXIT.interrupted : EXIT.failed;
   }
   const core = await openCore(options, logger);
   try {
@@ -163,7 +123,9 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
     }
   });
   let loginId: string | null = null;
+  let interrupted = false;
   const onSigint = () => {
+    interrupted = true;
     err('\nCancelling the sign-in…\n');
     if (loginId) void core.command({ type: 'login.cancel', loginId });
   };
@@ -191,6 +153,10 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
       await new Promise<void>((resolve) => (wake = resolve));
       completion = completions.find((c) => c.loginId === loginId);
     }
+    if (!completion.success && interrupted) {
+      err('authchart: login cancelled (Ctrl-C); nothing was saved.\n');
+      return EXIT.interrupted;
+    }
     if (!completion.success) {
       err(`authchart: login failed: ${completion.error ?? 'unknown error'}\n`);
       return EXIT.failed;
@@ -212,20 +178,38 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
 /** What `status` reports: never a token. */
 export interface StatusReport {
   authMode: 'apikey' | 'chatgpt' | null;
+  /** The saved API key masked like `codex login status` does (`sk-proj-***1a2b`); null for other modes. */
+  maskedApiKey: string | null;
   email: string | null;
   planType: string | null;
   accountId: string | null;
   store: string;
 }
 
+/** The masked API key of an API-key login, read from the store (the chart never holds the key). */
+async function maskedKeyOf(store: CredentialStore): Promise<string | null> {
+  const loaded = await store.load();
+  return loaded.status === 'ok' && loaded.credentials.mode === 'apiKey' ? maskApiKey(loaded.credentials.apiKey.reveal()) : null;
+}
+
 async function status(options: CommonOptions & { json?: boolean }, logger: Logger): Promise<number> {
-  const core = await openCore(options, logger);
+  const core = await openCore(options, logger, async (store) => {
+    const problem = await unreadable(store);
+    if (problem) {
+      throw new CliExit(
+        EXIT.usage,
+        `cannot read the saved credentials ${store.location} (${problem}), so the login state is unknown. ` +
+          'Make the file readable by you (chmod 600 it) or remove it (`authchart logout`).',
+      );
+    }
+  });
   try {
     const snapshot = core.snapshot();
     const mode = authModeOf(snapshot);
     const account = mode === 'chatgpt' ? snapshot.context.account : null;
     const report: StatusReport = {
       authMode: mode === 'chatgptAuthTokens' ? null : mode,
+      maskedApiKey: mode === 'apikey' ? await maskedKeyOf(core.store) : null,
       email: account?.email ?? null,
       planType: account?.planType ?? null,
       accountId: account?.accountId ?? null,
@@ -234,7 +218,7 @@ async function status(options: CommonOptions & { json?: boolean }, logger: Logge
     if (options.json) {
       out(`${JSON.stringify(report)}\n`);
     } else if (report.authMode === 'apikey') {
-      out(`Logged in using an API key\n  stored in:  ${report.store}\n`);
+      out(`Logged in using an API key\n  key:        ${report.maskedApiKey}\n  stored in:  ${report.store}\n`);
     } else if (report.authMode === 'chatgpt') {
       out(
         'Logged in using ChatGPT\n' +
@@ -252,16 +236,31 @@ async function status(options: CommonOptions & { json?: boolean }, logger: Logge
   }
 }
 
+/** Why a credentials file that is there does not log anyone in: it cannot be read, or holds nothing usable. */
+async function uselessBecause(store: CredentialStore): Promise<string> {
+  const code = await unreadable(store);
+  if (code) return `it could not be read: ${code}`;
+  const loaded = await store.load();
+  return loaded.status === 'corrupt' ? `it held no usable credentials: ${loaded.reason}` : 'it held no credentials';
+}
+
 async function logout(options: CommonOptions, logger: Logger): Promise<number> {
-  const core = await openCore(options, logger);
+  let existed = false;
+  const core = await openCore(options, logger, async (store) => {
+    existed = await fileExists(store);
+  });
   try {
     const wasLoggedIn = authModeOf(core.snapshot()) !== null;
+    const problem = existed && !wasLoggedIn ? await uselessBecause(core.store) : null;
     const answer = await core.command({ type: 'logout' });
     if (!answer.ok) {
       err(`authchart: logout failed: ${answer.message}\n`);
       return EXIT.failed;
     }
-    out(wasLoggedIn ? `Logged out; removed the credentials from ${core.store.location}.\n` : 'Not logged in; nothing to remove.\n');
+    const removed = existed && !(await fileExists(core.store));
+    if (wasLoggedIn) out(`Logged out; removed the credentials from ${core.store.location}.\n`);
+    else if (removed) out(`Not logged in; removed ${core.store.location} anyway (${problem}).\n`);
+    else out('Not logged in; nothing to remove.\n');
     return EXIT.ok;
   } finally {
     core.stop();
@@ -282,7 +281,7 @@ export function registerAccountCommands(program: Command, logger: Logger, setCod
     .action(async (opts: CommonOptions & { apiKey?: boolean; browser: boolean }, command: Command) => {
       if (command.args.length > 0) {
         // Never echo the arguments: the likeliest one is a key.
-        throw new UsageError(`authchart login takes no arguments (got ${command.args.length}); to save an API key, ${KEY_FROM_STDIN_HINT}.`);
+        throw new UsageError(`login takes no arguments (got ${command.args.length}); to save an API key, ${KEY_FROM_STDIN_HINT}.`);
       }
       setCode(opts.apiKey ? await loginWithApiKey(opts, logger) : await loginWithBrowser(opts, logger));
     });
@@ -294,7 +293,7 @@ export function registerAccountCommands(program: Command, logger: Logger, setCod
   program
     .command('status')
     .description('show how you are logged in: mode, email, plan and account id (never a token); exit code 1 when logged out')
-    .option('--json', 'print one JSON object: {"authMode","email","planType","accountId","store"}')
+    .option('--json', 'print one JSON object: {"authMode","maskedApiKey","email","planType","accountId","store"}')
     .option('--codex-home <dir>', CODEX_HOME_HELP)
     .action(async (opts: CommonOptions & { json?: boolean }) => setCode(await status(opts, logger)));
 }

@@ -1,6 +1,6 @@
-import { ConfigError, lineOfKey, parseConfig, resolveCodexHome } from '../src/config';
+import { AUTHCHART_KEYS, ConfigError, closestKey, editDistance, lineOfKey, parseConfig, resolveCodexHome } from '../src/config';
 
-describe('configuration (PROTOCOL.md §9)', () => {
+describe('configuration (docs/protocol.md, Configuration)', () => {
   it('has the documented defaults', async () => {
     expect(await parseConfig(null, '/h', {})).toEqual({
       codexHome: '/h',
@@ -15,6 +15,7 @@ describe('configuration (PROTOCOL.md §9)', () => {
       loginPort: 1455,
       loginTimeoutMs: 600000,
       proactiveRefreshSkewSeconds: 300,
+      warnings: [],
     });
   });
 
@@ -63,6 +64,36 @@ describe('configuration (PROTOCOL.md §9)', () => {
     const attempt = parseConfig(text, '/h', {});
     await expect(attempt).rejects.toBeInstanceOf(ConfigError);
     await expect(attempt).rejects.toThrow(`/h/config.toml:${line}: ${message}`);
+  });
+
+  it('warns about an unknown [authchart] key, naming its line and the closest known key, and keeps the defaults', async () => {
+    const config = await parseConfig('model = "o3"\n[authchart]\nlogin_prot = 1455\nissuer_url = "x"\n', '/h', {});
+    expect(config.loginPort).toBe(1455);
+    expect(config.warnings).toEqual([
+      `/h/config.toml:3: unknown key authchart.login_prot is ignored; did you mean login_port? (known keys: ${AUTHCHART_KEYS.join(', ')})`,
+      `/h/config.toml:4: unknown key authchart.issuer_url is ignored; did you mean issuer? (known keys: ${AUTHCHART_KEYS.join(', ')})`,
+    ]);
+    // Unknown top-level keys belong to Codex: no warning.
+    expect((await parseConfig('model = "o3"\nfoo = 1\n', '/h', {})).warnings).toEqual([]);
+  });
+
+  it('counts a swap of two neighbours as one edit', () => {
+    expect(editDistance('login_prot', 'login_port')).toBe(1);
+    expect(editDistance('', 'abc')).toBe(3);
+    expect(closestKey('token_uri', AUTHCHART_KEYS)).toBe('token_url');
+    expect(closestKey('login_timeout', AUTHCHART_KEYS)).toBe('login_timeout_ms');
+  });
+
+  it.each([
+    ['a = "abc\nb = 1\n', 1, 5],
+    ['[authchart]\nissuer = \'http://x\n', 2, 10],
+    ['a = "abc', 1, 5],
+  ])('says where a string that is not closed opens: %j', async (text, line, column) => {
+    await expect(parseConfig(text, '/h', {})).rejects.toThrow(`/h/config.toml:${line}:${column}: config.toml has a string that is not closed`);
+  });
+
+  it('keeps the parser\'s words for other syntax errors', async () => {
+    await expect(parseConfig('a = = 1', '/h', {})).rejects.toThrow(/^\/h\/config.toml:1:\d+: config.toml is not valid TOML \(Invalid TOML document: /);
   });
 
   it('caps timeouts at what a Node timer can hold', async () => {

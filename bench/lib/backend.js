@@ -1,6 +1,6 @@
 'use strict';
 /**
- * A loopback stand-in for the ChatGPT backend and the OAuth token endpoint (PROTOCOL.md §4, §6): the
+ * A loopback stand-in for the ChatGPT backend and the OAuth token endpoint (docs/protocol.md §4, §6): the
  * usage endpoint answers 200 to the one access token it currently accepts and 401 to any other; the
  * token endpoint hands out the next access token for the current refresh token. It counts every request
  * so the bench can check single flight (1000 concurrent 401s → exactly one refresh).

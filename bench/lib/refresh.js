@@ -1,6 +1,6 @@
 'use strict';
 /**
- * The refresh path (PROTOCOL.md §6): bursts of concurrent `account/rateLimits/read` against the loopback
+ * The refresh path (docs/protocol.md §6): bursts of concurrent `account/rateLimits/read` against the loopback
  * backend, first with a valid access token (the baseline), then right after the backend has started to
  * refuse it, so that every call of the burst meets a 401. Single flight means one refresh per burst:
  * one `account/chatgptAuthTokens/refresh` to the parent (external tokens) or one token POST (managed).
@@ -153,7 +153,7 @@ async function managedRefresh(target, options) {
       )}\n`,
     };
     await backend.set({ validAccessToken: access(0), refreshToken: 'bench-rt-0', nextTokens: null });
-    // Codex reads the token endpoint from this variable; authchart honours it too (PROTOCOL.md §9).
+    // Codex reads the token endpoint from this variable; authchart honours it too (docs/protocol.md §9).
     return withServer(target, { files, bridge, env: { CODEX_REFRESH_TOKEN_URL_OVERRIDE: tokenUrl } }, async (server) => {
       await server.initialize(15_000);
       await bridgeReady(backend, target);

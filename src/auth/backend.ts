@@ -1,6 +1,6 @@
 /**
  * The ChatGPT backend client: every call made with ChatGPT credentials goes through one 401 recovery
- * loop (PROTOCOL.md §6). The chart decides whether the call may go ahead and runs the refresh; this only
+ * loop (docs/protocol.md §6). The chart decides whether the call may go ahead and runs the refresh; this only
  * sets the headers, reports the 401 and retries once with whatever credentials the refresh left.
  *
  * At most {@link MAX_CONCURRENT_BACKEND_CALLS} calls per origin are on the wire at once; the others wait

@@ -1,5 +1,5 @@
 /**
- * Credential stores (PROTOCOL.md §10): where managed credentials (an API key, or ChatGPT tokens the
+ * Credential stores (docs/protocol.md §10): where managed credentials (an API key, or ChatGPT tokens the
  * server refreshes itself) are kept between runs. External tokens never come here: see ExternalTokenVault.
  */
 import { mkdir, unlink } from 'node:fs/promises';

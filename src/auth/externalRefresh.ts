@@ -1,5 +1,5 @@
 /**
- * The external refresh (PROTOCOL.md §6, mode `chatgptAuthTokens`): ask the parent application for new
+ * The external refresh (docs/protocol.md §6, mode `chatgptAuthTokens`): ask the parent application for new
  * tokens with `account/chatgptAuthTokens/refresh` and decode its answer. The timeout is the chart's
  * (`after` in `externalTokens.refreshing`); when it fires, or a logout ends the refresh, `signal` aborts
  * and whatever the parent answers later is noted and dropped.

@@ -1,5 +1,5 @@
 /**
- * External ChatGPT tokens of either protocol generation (PROTOCOL.md §4, §6): `{idToken, accessToken}`
+ * External ChatGPT tokens of either protocol generation (docs/protocol.md §4, §6): `{idToken, accessToken}`
  * (A) or `{accessToken, chatgptAccountId, chatgptPlanType?}` (B), as a login's params or as the parent's
  * answer to `account/chatgptAuthTokens/refresh`. Decoded the same way in both places.
  */

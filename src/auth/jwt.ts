@@ -1,5 +1,5 @@
 /**
- * JWT claims (PROTOCOL.md §11). No signature check: the parent and the issuer are trusted. The decoder
+ * JWT claims (docs/protocol.md §11). No signature check: the parent and the issuer are trusted. The decoder
  * is written here rather than taken from `jose` because the protocol fixes its error texts
  * (`invalid id token: <reason>`) and jose 6 is ESM-only, which Jest on Node 20 cannot load.
  */

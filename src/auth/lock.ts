@@ -1,5 +1,5 @@
 /**
- * The cross-process lock on the credential store (PROTOCOL.md §6 "Across processes"): two authchart
+ * The cross-process lock on the credential store (docs/protocol.md §6 "Across processes"): two authchart
  * processes sharing one CODEX_HOME must never both spend the same refresh token. `proper-lockfile`
  * creates `<file>.lock` atomically (mkdir) and keeps its mtime fresh while held. Like git's lock files,
  * the lock also says who holds it (`holder`: pid and host), so a lock left by a process that died

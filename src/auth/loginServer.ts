@@ -1,5 +1,5 @@
 /**
- * The browser login's local callback server (PROTOCOL.md §8): a `node:http` listener on 127.0.0.1 that
+ * The browser login's local callback server (docs/protocol.md §8): a `node:http` listener on 127.0.0.1 that
  * waits for the issuer's redirect, checks state and code, exchanges the code, and answers the browser
  * with the page the chart decides. One LoginFlow per login; `close()` ends it in every path (success,
  * cancel, timeout, failure, the actor being stopped) and releases the listener, its sockets and timers.

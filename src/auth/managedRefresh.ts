@@ -1,5 +1,5 @@
 /**
- * The managed refresh (PROTOCOL.md §6, mode `chatgpt`): authchart refreshes its own tokens through the
+ * The managed refresh (docs/protocol.md §6, mode `chatgpt`): authchart refreshes its own tokens through the
  * OAuth token endpoint. Everything between reading the store and saving the result happens under the
  * store lock, so processes sharing a CODEX_HOME take turns and each spends only the newest refresh token.
  */

@@ -1,5 +1,5 @@
 /**
- * The OAuth 2 pieces of the browser login (PROTOCOL.md §8): PKCE, state, the authorize URL, and the
+ * The OAuth 2 pieces of the browser login (docs/protocol.md §8): PKCE, state, the authorize URL, and the
  * authorization-code exchange, written as a pair (a function that sends, a pure function that judges
  * the response) so each can be tested on its own. Nothing here logs; errors carry safe messages only.
  */
@@ -61,7 +61,7 @@ export interface AuthorizeUrlParams {
   allowedWorkspaceIds: readonly string[] | null;
 }
 
-/** The exact `authUrl` of PROTOCOL.md §8, parameters in Codex's order. */
+/** The exact `authUrl` of docs/protocol.md §8, parameters in Codex's order. */
 export function buildAuthorizeUrl(params: AuthorizeUrlParams): string {
   const query: Array<[string, string]> = [
     ['response_type', 'code'],

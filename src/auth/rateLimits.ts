@@ -1,5 +1,5 @@
 /**
- * `account/rateLimits/read` (PROTOCOL.md §4): the usage endpoint of the ChatGPT backend, read through
+ * `account/rateLimits/read` (docs/protocol.md §4): the usage endpoint of the ChatGPT backend, read through
  * the 401 recovery loop, and its body mapped to the protocol's rate-limit snapshot.
  */
 import * as z from '../zod';
@@ -21,7 +21,7 @@ export type RateLimitWindow = z.infer<typeof RateLimitWindowSchema>;
 export const RateLimitCreditsSchema = z.object({ hasCredits: z.boolean(), unlimited: z.boolean(), balance: z.nullable(z.string()) });
 export type RateLimitCredits = z.infer<typeof RateLimitCreditsSchema>;
 
-/** `result.rateLimits` of `account/rateLimits/read` (PROTOCOL.md §4). */
+/** `result.rateLimits` of `account/rateLimits/read` (docs/protocol.md §4). */
 export const RateLimitSnapshotSchema = z.object({
   primary: z.nullable(RateLimitWindowSchema),
   secondary: z.nullable(RateLimitWindowSchema),

@@ -1,5 +1,5 @@
 /**
- * The OAuth token endpoint's refresh grant (PROTOCOL.md §6), as a pair: `sendRefreshRequest` sends,
+ * The OAuth token endpoint's refresh grant (docs/protocol.md §6), as a pair: `sendRefreshRequest` sends,
  * `readRefreshResponse` validates the Response. Failures are RefreshErrors: `permanent` when the endpoint
  * refused the refresh token (401, classified by its error code), `transient` for everything else.
  */
@@ -24,7 +24,7 @@ export class RefreshError extends Error implements RefreshFailure {
   }
 }
 
-/** Exact messages of a permanent failure, by the endpoint's error code (PROTOCOL.md §6). */
+/** Exact messages of a permanent failure, by the endpoint's error code (docs/protocol.md §6). */
 export const PERMANENT_REFRESH_MESSAGES = {
   refresh_token_expired:
     'Your access token could not be refreshed because your refresh token has expired. Please log out and sign in again.',

@@ -1,5 +1,5 @@
 /**
- * The in-memory home of external ChatGPT tokens (PROTOCOL.md §4): never written to disk, keyring, logs
+ * The in-memory home of external ChatGPT tokens (docs/protocol.md §4): never written to disk, keyring, logs
  * or the inspector. The chart decides when tokens are stored or dropped; this only keeps them.
  */
 import type { AccountInfo, ExternalTokens } from '../../machines/types';

@@ -2,8 +2,13 @@
  * The inspector page: one self-contained HTML document (inline CSS and JS, the chart's SVG inlined),
  * no external request of any kind. The script opens a WebSocket to the server that served it, and on
  * each message highlights the active states in the SVG, writes the state text into `#active-state`,
- * prepends a row to `#event-log` and shows the (already redacted) context. Text from the chart is
- * only ever set with `textContent`, never parsed as HTML.
+ * prepends a row to `#event-log` (with the JSON-RPC id of the request behind the event) and shows the
+ * (already redacted) context. Text from the chart is only ever set with `textContent`, never parsed
+ * as HTML.
+ *
+ * The chart is shown at its actual size (labels as large as the SVG draws them), in a scrolling box
+ * that keeps the page's height and brings the state just entered into view; "fit to width" shows the
+ * whole chart at once. Before the parent's `initialize` the chart has not started: the page says so.
  */
 import { createHash } from 'node:crypto';
 
@@ -11,10 +16,11 @@ const STYLE = `
 :root { color-scheme: light; --ink: #1f2937; --muted: #6b7280; --line: #e5e7eb; --hot: #b45309; --hot-bg: #fde68a; --bad: #b91c1c; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 13px/1.4 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink); background: #f9fafb; }
-header { display: flex; gap: 16px; align-items: baseline; padding: 10px 16px; background: #111827; color: #f9fafb; }
+header { display: flex; gap: 16px; align-items: baseline; padding: 10px 16px; background: #111827; color: #f9fafb; position: sticky; top: 0; z-index: 1; }
 header h1 { font-size: 15px; margin: 0; font-weight: 600; }
 header .label { color: #9ca3af; }
 #active-state { font: 600 14px ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; color: #fde68a; }
+#active-state[data-status="waiting"], #active-state[data-status="connecting"] { font-weight: 400; font-family: inherit; color: #d1d5db; }
 #connection { margin-left: auto; font-size: 12px; padding: 2px 8px; border-radius: 10px; background: #374151; }
 #connection[data-status="live"] { background: #065f46; }
 #connection[data-status="closed"] { background: #7f1d1d; }
@@ -22,9 +28,9 @@ main { display: grid; grid-template-columns: minmax(0, 1fr); grid-template-areas
 #chart-section { grid-area: chart; } #log-section { grid-area: log; } #context-section { grid-area: context; }
 section { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; min-width: 0; }
 section h2 { font-size: 12px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); margin: 0 0 8px; }
-#chart { overflow: auto; }
-#chart svg { display: block; margin: 0 auto; max-width: 100%; height: auto; }
-#chart.actual-size svg { max-width: none; }
+#chart { overflow: auto; max-height: calc(100vh - 120px); }
+#chart svg { display: block; margin: 0 auto; }
+#chart.fit svg { max-width: 100%; height: auto; }
 section h2 button { float: right; font: inherit; text-transform: none; letter-spacing: 0; color: var(--ink); background: #f3f4f6; border: 1px solid var(--line); border-radius: 4px; padding: 0 6px; cursor: pointer; }
 #chart g.node.active > path, #chart g.node.active > polygon, #chart g.node.active > ellipse { fill: var(--hot-bg); stroke: var(--hot); stroke-width: 2px; }
 #chart g.node.active text { fill: #78350f; }
@@ -78,10 +84,48 @@ const SCRIPT = `
 
   function showState(state) {
     if (!state) return;
+    if (!sizeChosen) setFit(false);
     $('active-state').textContent = state.text;
     $('active-state').dataset.status = state.status;
     highlight(state.active);
     $('context').textContent = JSON.stringify(state.context, null, 2);
+  }
+
+  // Until the user picks a size, the chart is fitted while nothing is active (an overview) and shown at
+  // its actual size once the chart runs.
+  var sizeChosen = false;
+  function setFit(fit) {
+    $('chart').classList.toggle('fit', fit);
+    $('chart-size').textContent = fit ? 'actual size' : 'fit to width';
+  }
+
+  function showWaiting() {
+    $('active-state').textContent = 'waiting for the handshake: the chart starts when the parent sends initialize';
+    $('active-state').dataset.status = 'waiting';
+    if (!sizeChosen) setFit(true);
+  }
+
+  // Scrolls the chart box (never the page) so that the deepest active state under \`prefix\` is in view.
+  function reveal(active, prefix) {
+    var chart = $('chart');
+    if (chart.classList.contains('fit')) return;
+    var deepest = null;
+    active.forEach(function (id) {
+      if ((id === prefix || id.indexOf(prefix + '.') === 0) && (!deepest || id.length > deepest.length)) deepest = id;
+    });
+    var el = deepest && (document.getElementById('state:' + deepest) || document.getElementById('title:' + deepest));
+    if (!el) return;
+    var box = chart.getBoundingClientRect();
+    var r = el.getBoundingClientRect();
+    if (r.left >= box.left && r.right <= box.right && r.top >= box.top && r.bottom <= box.bottom) return;
+    chart.scrollLeft += r.left + r.width / 2 - (box.left + box.width / 2);
+    chart.scrollTop += r.top + r.height / 2 - (box.top + box.height / 2);
+  }
+
+  function revealStep(step, state) {
+    var targets = [];
+    step.transitions.forEach(function (t) { targets = targets.concat(t.targets); });
+    if (targets.length) reveal(state.active, targets[targets.length - 1]);
   }
 
   function cell(row, text, className) {
@@ -121,6 +165,7 @@ const SCRIPT = `
     cell(row, String(step.seq), 'nowrap');
     cell(row, step.at.slice(11, 23), 'mono nowrap');
     cell(row, step.event.type, 'mono nowrap event');
+    cell(row, step.event.rpcId === null || step.event.rpcId === undefined ? '' : JSON.stringify(step.event.rpcId), 'mono nowrap rpc-id');
     cell(row, step.before === null ? '—' : step.before, 'mono nowrap before');
     cell(row, step.after, 'mono nowrap after');
     cell(row, outcome(step), 'outcome');
@@ -134,8 +179,8 @@ const SCRIPT = `
   }
 
   $('chart-size').addEventListener('click', function () {
-    var actual = $('chart').classList.toggle('actual-size');
-    $('chart-size').textContent = actual ? 'fit to width' : 'actual size';
+    sizeChosen = true;
+    setFit(!$('chart').classList.contains('fit'));
   });
 
   var retry = 500;
@@ -147,10 +192,16 @@ const SCRIPT = `
       if (data.kind === 'hello') {
         $('event-log').tBodies[0].textContent = '';
         data.steps.forEach(addStep);
-        showState(data.state);
+        if (data.state) {
+          showState(data.state);
+          reveal(data.state.active, data.chart);
+        } else {
+          showWaiting();
+        }
       } else if (data.kind === 'step') {
         addStep(data.step);
         showState(data.state);
+        revealStep(data.step, data.state);
       }
     };
     socket.onclose = function () {
@@ -199,15 +250,15 @@ export function inspectorPage(options: { chartId: string; svg: string }): string
 <header>
   <h1>${title}</h1>
   <span class="label">state</span>
-  <code id="active-state" data-status="">…</code>
+  <code id="active-state" data-status="connecting">connecting…</code>
   <span id="connection" data-status="connecting">connecting</span>
 </header>
 <main>
-  <section id="chart-section"><h2>Statechart <button id="chart-size" type="button">actual size</button></h2><div id="chart">${svg}</div></section>
+  <section id="chart-section"><h2>Statechart <button id="chart-size" type="button">fit to width</button></h2><div id="chart">${svg}</div></section>
   <section id="log-section">
     <h2>Events, newest first</h2>
     <table id="event-log">
-      <thead><tr><th>#</th><th>time</th><th>event</th><th>before</th><th>after</th><th>outcome</th><th>fields (redacted) → emitted</th></tr></thead>
+      <thead><tr><th>#</th><th>time</th><th>event</th><th title="the JSON-RPC id of the request the parent sent">request id</th><th>before</th><th>after</th><th>outcome</th><th>fields (redacted) → emitted</th></tr></thead>
       <tbody></tbody>
     </table>
   </section>

@@ -43,12 +43,23 @@ export function safeView(value: unknown): unknown {
 }
 
 /**
+ * The JSON-RPC id the parent sent with the request a command event stands for (`rpcId`), or null for
+ * events no request caused (timers, actor results, internal events).
+ */
+export function wireIdOf(event: { type: string }): string | number | null {
+  const rpcId = (event as { rpcId?: unknown }).rpcId;
+  return typeof rpcId === 'string' || (typeof rpcId === 'number' && Number.isFinite(rpcId)) ? rpcId : null;
+}
+
+/**
  * The fields of an event other than its type, made safe. What an invoked actor returns (`output` of
  * `xstate.done.actor.*`, `snapshot` of `xstate.snapshot.*`) is left out whole: an effect is the likeliest
- * place for a raw credential string that no field name or Secret would flag.
+ * place for a raw credential string that no field name or Secret would flag. The adapter's internal
+ * request counter (`req`) is left out too: it is not the id the parent sent, which is shown on its own
+ * (`wireIdOf`), so `rpcId` is not repeated here either.
  */
 export function safeEventFields(event: { type: string }): Record<string, unknown> {
-  const { type, ...fields } = event as Record<string, unknown>;
+  const { type, req: _req, rpcId: _rpcId, ...fields } = event as Record<string, unknown>;
   if (typeof type === 'string' && type.startsWith('xstate.done.actor.')) delete fields.output;
   if (typeof type === 'string' && type.startsWith('xstate.snapshot.')) delete fields.snapshot;
   return (safeView(fields) as Record<string, unknown> | undefined) ?? {};

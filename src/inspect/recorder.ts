@@ -11,7 +11,7 @@
 import type { AnyStateNode, AnyTransitionDefinition, InspectionEvent } from 'xstate';
 import { activeStateText } from '../../machines/views';
 import { guardName, transitionKey } from '../visualize/model';
-import { safeEventFields, safeView } from './projection';
+import { safeEventFields, safeView, wireIdOf } from './projection';
 
 /** A transition XState took, as shown. */
 export interface StepTransition {
@@ -27,7 +27,8 @@ export interface InspectorStep {
   seq: number;
   /** ISO time the step finished. */
   at: string;
-  event: { type: string; fields: Record<string, unknown> };
+  /** The event: its type, the JSON-RPC id of the request it stands for (null if none), its other fields made safe. */
+  event: { type: string; rpcId: string | number | null; fields: Record<string, unknown> };
   /** State text before (null for the first step) and after, as `activeStateText` writes it. */
   before: string | null;
   after: string;
@@ -173,7 +174,7 @@ export class InspectionRecorder {
     const step: InspectorStep = {
       seq: this.seq,
       at: (this.options.now?.() ?? new Date()).toISOString(),
-      event: { type: cause.type, fields: safeEventFields(cause) },
+      event: { type: cause.type, rpcId: wireIdOf(cause), fields: safeEventFields(cause) },
       before: this.current?.text ?? null,
       after: state.text,
       transitions: this.pending.transitions.map((t) => describe(t.transition)),

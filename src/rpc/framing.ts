@@ -1,5 +1,5 @@
 /**
- * Newline-delimited framing (PROTOCOL.md §1), pure: bytes in, complete lines out. Splits on `\n`
+ * Newline-delimited framing (docs/protocol.md §1), pure: bytes in, complete lines out. Splits on `\n`
  * at the byte level (so a UTF-8 character split across chunks survives), strips one trailing `\r`,
  * skips blank lines, and drops a line longer than the cap without growing memory past it.
  */

@@ -1,5 +1,5 @@
 /**
- * The handshake (PROTOCOL.md §2): the schemas of `initialize` and its answer. The only schemas on the
+ * The handshake (docs/protocol.md §2): the schemas of `initialize` and its answer. The only schemas on the
  * spawn path; those of the account methods load with the method catalogue, after the handshake.
  */
 import * as os from 'node:os';

@@ -1,5 +1,5 @@
 /**
- * JSON-RPC message shapes as authchart reads and writes them (PROTOCOL.md §1): sorting a parsed line into
+ * JSON-RPC message shapes as authchart reads and writes them (docs/protocol.md §1): sorting a parsed line into
  * request / notification / response, and the parse-error text. Pure; no stream, no library.
  */
 import { ErrorCodes } from './errors';
@@ -86,7 +86,7 @@ export type DecodedFrame = { ok: true; message: Incoming; raw: unknown } | { ok:
 
 /**
  * Decodes one frame of the line buffer: an over-long line, a line that is not JSON and a JSON value that
- * is not a message each become the error of PROTOCOL.md §1 (without echoing the line).
+ * is not a message each become the error of docs/protocol.md §1 (without echoing the line).
  */
 export function decodeFrame(frame: Frame): DecodedFrame {
   if (frame.kind === 'overflow') {

@@ -1,5 +1,5 @@
 /**
- * Wire schemas of the account protocol (PROTOCOL.md §2–5): one `XSchema` per params/result shape,
+ * Wire schemas of the account protocol (docs/protocol.md §2–5): one `XSchema` per params/result shape,
  * types inferred from them. Params schemas validate what clients send; result schemas document and
  * test what authchart sends (strict clients validate every response against Codex's JSON schemas).
  * Built when the method catalogue loads, after the handshake (src/rpc/initialize.ts has its schemas).
@@ -30,7 +30,7 @@ export const AccountSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey') }),
   z.object({ type: z.literal('chatgpt'), email: z.nullable(z.string()), planType: PlanTypeSchema, workspaceName: z.nullable(z.string()) }),
 ]);
-/** Where the backend routes the selected workspace (PROTOCOL.md §12.1), known once discovery succeeded. */
+/** Where the backend routes the selected workspace (docs/protocol.md §12.1), known once discovery succeeded. */
 export const WorkspaceRoutingSchema = z.object({
   chatgptAccountId: z.string(),
   backendOrigin: z.string(),
@@ -93,7 +93,7 @@ export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 export const RateLimitsReadResultSchema = z.object({ rateLimits: RateLimitSnapshotSchema });
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
-/** `params` of the server→client request `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
+/** `params` of the server→client request `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */
 export const ChatgptAuthTokensRefreshParamsSchema = z.object({
   reason: z.literal('unauthorized'),
   previousAccountId: z.nullable(z.string()),

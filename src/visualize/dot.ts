@@ -2,11 +2,16 @@
  * Chart model → Graphviz DOT. A state with children is a cluster whose first node is its title (the
  * handle its own transitions start from); regions of a parallel state are dashed clusters; targetless
  * transitions (refusals, self-answers) and invoked actors are written inside their state, UML style.
+ * Readable at 100 %: the regions of a parallel state are stacked top to bottom (side by side they
+ * made a picture three times as wide as high, which a page can only show at a few pixels a letter),
+ * each edge label is tied to its edge by a thin line (`decorate`: Graphviz places labels of edges that
+ * cross cluster borders far from the arrow), and a leaf that leaves only through a parent's
+ * transitions says so inside it (`exits via mode: …`).
  * Every state and edge carries an `id` the SVG keeps (`state:<state node id>`, `title:<id>`,
  * `edge:<transition key>:<target index>`), so the inspector can highlight what is active.
  * Deterministic: definition order throughout, no timestamps.
  */
-import { edgeLabel, innerLines, stateTitle } from './labels';
+import { edgeLabel, inheritedExitLines, innerLines, stateTitle } from './labels';
 import { allNodes, svgEdgeIdPrefix, svgStateId, type ChartModel, type ChartNode } from './model';
 
 const FONT = 'Helvetica';
@@ -23,10 +28,10 @@ function html(value: string): string {
 }
 
 /** The HTML-like label of a state: its title in bold, then what happens inside it, left-aligned. */
-function stateLabel(node: ChartNode): string {
+function stateLabel(node: ChartNode, inheritedExits?: string): string {
   const suffix = node.type === 'parallel' ? ' <FONT POINT-SIZE="9">(parallel)</FONT>' : '';
-  const lines = innerLines(node);
-  const body = lines.map((line) => `${html(line)}<BR ALIGN="LEFT"/>`).join('');
+  const lines = innerLines(node, inheritedExits);
+  const body = lines.map((line) => (line === inheritedExits ? `<I>${html(line)}</I>` : html(line)) + '<BR ALIGN="LEFT"/>').join('');
   return `<<B>${html(stateTitle(node))}</B>${suffix}${body ? `<BR/><FONT POINT-SIZE="9">${body}</FONT>` : ''}>`;
 }
 
@@ -47,12 +52,13 @@ export function toDot(model: ChartModel): string {
     return false;
   };
 
+  const inherited = inheritedExitLines(model);
   const lines: string[] = [
     `digraph ${quote(model.id)} {`,
     `  // Generated from the machine definition by \`authchart visualize\`. Do not edit.`,
     `  graph [${attributes({ compound: 'true', rankdir: 'TB', newrank: 'true', fontname: FONT, fontsize: '11', nodesep: '0.3', ranksep: '0.4', pad: '0.2', id: 'statechart' })}];`,
     `  node [${attributes({ fontname: FONT, fontsize: '11', shape: 'box', style: 'rounded,filled', fillcolor: '#ffffff', color: INK, margin: '0.12,0.05' })}];`,
-    `  edge [${attributes({ fontname: FONT, fontsize: '9', color: INK, fontcolor: '#1f2937', arrowsize: '0.7' })}];`,
+    `  edge [${attributes({ fontname: FONT, fontsize: '9', color: INK, fontcolor: '#1f2937', arrowsize: '0.7', decorate: 'true' })}];`,
   ];
 
   const writeNode = (node: ChartNode, indent: string, region: boolean) => {
@@ -63,7 +69,7 @@ export function toDot(model: ChartModel): string {
           : node.type === 'final'
             ? { peripheries: '2' }
             : {};
-      lines.push(`${indent}${quote(node.id)} [${attributes({ id: svgStateId(node.id), label: stateLabel(node), ...shape })}];`);
+      lines.push(`${indent}${quote(node.id)} [${attributes({ id: svgStateId(node.id), label: stateLabel(node, inherited.get(node.id)), ...shape })}];`);
       return;
     }
     lines.push(`${indent}subgraph ${quote(`cluster_${node.id}`)} {`);
@@ -87,6 +93,15 @@ export function toDot(model: ChartModel): string {
     lines.push(`${indent}}`);
   };
   writeNode(model.root, '  ', false);
+
+  // Stack the regions of each parallel state: every leaf of a region ranks above the next region's top.
+  const leavesOf = (node: ChartNode): ChartNode[] => (node.children.length === 0 ? [node] : node.children.flatMap(leavesOf));
+  for (const node of nodes.values()) {
+    if (node.type !== 'parallel') continue;
+    node.children.slice(1).forEach((next, index) => {
+      for (const leaf of leavesOf(node.children[index])) lines.push(`  ${quote(leaf.id)} -> ${quote(next.id)} [style="invis", weight="0"];`);
+    });
+  }
 
   for (const node of nodes.values()) {
     for (const transition of node.transitions) {

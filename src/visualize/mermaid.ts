@@ -4,7 +4,7 @@
  * (invoked actors, targetless transitions such as refusals) is written as the state's description.
  * Deterministic: definition order throughout, no timestamps.
  */
-import { edgeLabel, innerLines, stateTitle } from './labels';
+import { edgeLabel, inheritedExitLines, innerLines, stateTitle } from './labels';
 import { allNodes, type ChartModel, type ChartNode } from './model';
 
 /** Mermaid ids are global to a diagram: one per state node id, made of safe characters, never reused. */
@@ -31,6 +31,7 @@ function text(value: string): string {
 export function toMermaid(model: ChartModel): string {
   const ids = mermaidIds(model);
   const id = (stateId: string) => ids.get(stateId) ?? 'unknown';
+  const inherited = inheritedExitLines(model);
   const lines: string[] = ['stateDiagram-v2', `  %% Generated from the machine definition by \`authchart visualize\`. Do not edit.`];
 
   const writeNode = (node: ChartNode, indent: string) => {
@@ -48,7 +49,7 @@ export function toMermaid(model: ChartModel): string {
       });
       lines.push(`${indent}}`);
     }
-    const inside = innerLines(node);
+    const inside = innerLines(node, inherited.get(node.id));
     if (node.children.length === 0) {
       for (const line of inside) lines.push(`${indent}${own} : ${text(line)}`);
     } else if (inside.length > 0) {

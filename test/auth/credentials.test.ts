@@ -2,7 +2,7 @@ import { inspect } from 'node:util';
 import { Secret } from '../../machines/secret';
 import { formatAuthJson, parseAuthJson } from '../../src/auth/credentials';
 
-describe('auth.json (PROTOCOL.md §10)', () => {
+describe('auth.json (docs/protocol.md §10)', () => {
   it('round-trips ChatGPT credentials in the layout Codex writes', () => {
     const text = formatAuthJson({
       mode: 'chatgpt',

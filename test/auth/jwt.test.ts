@@ -1,7 +1,7 @@
 import { accountFromClaims, decodeJwtPayload, readClaims } from '../../src/auth/jwt';
 import { makeJwt } from '../support/jwt';
 
-describe('JWT claims (PROTOCOL.md §11)', () => {
+describe('JWT claims (docs/protocol.md §11)', () => {
   it('reads email, plan, account id, user id and exp', () => {
     const token = makeJwt({
       email: 'a@example.com',

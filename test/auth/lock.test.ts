@@ -1,4 +1,4 @@
-/** The store lock (PROTOCOL.md §6 "Across processes"): exclusive, bounded, recovers a dead holder's lock. */
+/** The store lock (docs/protocol.md §6 "Across processes"): exclusive, bounded, recovers a dead holder's lock. */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';

@@ -13,7 +13,7 @@ import {
 } from '../../src/auth/oauth';
 import { chatgptJwt } from '../support/jwt';
 
-describe('PKCE and state (PROTOCOL.md §8)', () => {
+describe('PKCE and state (docs/protocol.md §8)', () => {
   it('computes the S256 challenge of RFC 7636 appendix B', () => {
     expect(s256Challenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe('E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM');
   });

@@ -1,4 +1,4 @@
-/** `account/rateLimits/read` (PROTOCOL.md §4): the usage URL styles and the mapping of the backend body. */
+/** `account/rateLimits/read` (docs/protocol.md §4): the usage URL styles and the mapping of the backend body. */
 import { RateLimitsError, mapUsageBody, usageUrl } from '../../src/auth/rateLimits';
 import { USAGE_BODY, USAGE_RESULT } from '../support/httpFakes';
 

@@ -1,4 +1,4 @@
-/** The refresh grant's response classification (PROTOCOL.md §6): permanent 401s by code, the rest transient. */
+/** The refresh grant's response classification (docs/protocol.md §6): permanent 401s by code, the rest transient. */
 import { PERMANENT_REFRESH_MESSAGES, RefreshError, readRefreshResponse, refreshErrorCode, sendRefreshRequest } from '../../src/auth/tokenEndpoint';
 import { Secret } from '../../machines/secret';
 import { startFakeServer } from '../support/httpFakes';

@@ -4,7 +4,7 @@ import { trackResources } from '../support/resources';
 
 const track = trackResources();
 
-describe('bad input never kills the server and changes nothing (PROTOCOL.md §1)', () => {
+describe('bad input never kills the server and changes nothing (docs/protocol.md §1)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 

@@ -1,5 +1,5 @@
 /**
- * Browser login end to end (PROTOCOL.md §4, §5, §7, §8, §10): the real bin over real pipes, a mock
+ * Browser login end to end (docs/protocol.md §4, §5, §7, §8, §10): the real bin over real pipes, a mock
  * OAuth issuer on 127.0.0.1, real files in a temp CODEX_HOME, and one run in real headless Chromium.
  */
 import { execFileSync } from 'node:child_process';

@@ -3,7 +3,7 @@
  * mock issuer on 127.0.0.1 for the browser login.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BIN, tempCodexHome } from '../support/appServer';
 import { MockIssuer } from '../support/mockIssuer';
@@ -47,9 +47,9 @@ function matching(stream: NodeJS.ReadableStream, text: () => string, pattern: Re
 }
 
 /** Runs `authchart <args>` (or, with `program`, any command) with pipes on all three streams. */
-function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; program?: string } = {}): Run {
+function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; program?: string; user?: { uid: number; gid: number } } = {}): Run {
   const [file, argv] = options.program ? [options.program, args] : [process.execPath, [BIN, ...args]];
-  const child = spawn(file, argv, { env: options.env ?? headlessEnv(), stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(file, argv, { env: options.env ?? headlessEnv(), stdio: ['pipe', 'pipe', 'pipe'], ...options.user });
   const run: Run = {
     child,
     stdout: '',
@@ -64,8 +64,8 @@ function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessE
   return run;
 }
 
-async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv } = {}) {
-  const run = launch(args, { stdin: options.stdin ?? '', env: options.env });
+async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}) {
+  const run = launch(args, { stdin: options.stdin ?? '', env: options.env, user: options.user });
   const code = await run.exited;
   return { code, stdout: run.stdout, stderr: run.stderr };
 }
@@ -99,15 +99,16 @@ describe('authchart login | logout | status', () => {
 
     const status = await cli(['status', '--codex-home', home.dir]);
     expect(status.code).toBe(0);
-    expect(status.stdout).toBe(`Logged in using an API key\n  stored in:  ${file}\n`);
+    // Masked like `codex login status`: the first 8 characters and the last 4.
+    expect(status.stdout).toBe(`Logged in using an API key\n  key:        sk-proj-***7e1b\n  stored in:  ${file}\n`);
     const json = await cli(['status', '--json', '--codex-home', home.dir]);
-    expect(JSON.parse(json.stdout)).toEqual({ authMode: 'apikey', email: null, planType: null, accountId: null, store: file });
+    expect(JSON.parse(json.stdout)).toEqual({ authMode: 'apikey', maskedApiKey: 'sk-proj-***7e1b', email: null, planType: null, accountId: null, store: file });
     // Debug logs were on: the key is in no output of any command.
     for (const output of [login, status, json]) expect(output.stdout + output.stderr).not.toContain(KEY);
   });
 
   const withPty = existsSync('/usr/bin/script') ? it : it.skip;
-  withPty('prompts on a terminal without echoing the key (a real pty, via script(1)); Ctrl-C at the prompt exits 1', async () => {
+  withPty('prompts on a terminal without echoing the key (a real pty, via script(1)); Ctrl-C at the prompt exits 130', async () => {
     // script(1) runs the command on a pseudo-terminal; its stdout is what the terminal would show.
     const onPty = ['-q', '-e', '-c', `${process.execPath} ${BIN} login --api-key --codex-home ${home.dir}`, '/dev/null'];
     const typed = launch(onPty, { program: '/usr/bin/script' });
@@ -121,7 +122,7 @@ describe('authchart login | logout | status', () => {
     const cancelled = launch(onPty, { program: '/usr/bin/script' });
     await cancelled.stdoutMatching(/press Enter: /);
     cancelled.child.stdin.write('sk-half\u0003');
-    expect(await cancelled.exited).toBe(1);
+    expect(await cancelled.exited).toBe(130);
     expect(cancelled.stdout).toContain('authchart: login cancelled; no API key was saved.');
     expect(cancelled.stdout).not.toContain('sk-half');
   });
@@ -130,7 +131,8 @@ describe('authchart login | logout | status', () => {
     for (const args of [['login', '--api-key', KEY], ['login', `--api-key=${KEY}`], ['login', KEY]]) {
       const result = await cli([...args, '--codex-home', home.dir]);
       expect(result.code).toBe(2);
-      expect(result.stderr).toMatch(/^authchart: authchart login .*pipe it on stdin \(`printenv OPENAI_API_KEY \| authchart login --api-key`\)/);
+      // One prefix, not `authchart: authchart login …`.
+      expect(result.stderr).toMatch(/^authchart: login .*pipe it on stdin \(`printenv OPENAI_API_KEY \| authchart login --api-key`\)/);
       expect(result.stdout + result.stderr).not.toContain(KEY);
     }
     expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
@@ -164,6 +166,92 @@ describe('authchart login | logout | status', () => {
     expect(logout).toEqual({ code: 0, stdout: `Logged out; removed the credentials from ${path.join(home.dir, 'auth.json')}.\n`, stderr: expect.any(String) });
     expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
     expect((await cli(['logout', '--codex-home', home.dir])).stdout).toBe('Not logged in; nothing to remove.\n');
+  });
+
+  describe('a CODEX_HOME or an auth.json that cannot be used', () => {
+    it.each([['status'], ['login', '--api-key'], ['logout'], ['app-server']])('`%s` with a CODEX_HOME that is a file: "<path> is not a directory", exit 2', async (...command) => {
+      const file = path.join(home.dir, 'not-a-dir');
+      writeFileSync(file, 'x');
+      const result = await cli([...command, '--codex-home', file], { stdin: KEY });
+      expect(result.code).toBe(2);
+      expect(result.stdout).toBe('');
+      expect(result.stderr).toBe(
+        `authchart: ${file} is not a directory. CODEX_HOME (--codex-home or $CODEX_HOME) must be a directory holding config.toml and auth.json: ` +
+          'move that file aside or point CODEX_HOME somewhere else.\n',
+      );
+    });
+
+    it('names the file on the way when a parent of CODEX_HOME is a file', async () => {
+      const file = path.join(home.dir, 'not-a-dir');
+      writeFileSync(file, 'x');
+      const result = await cli(['status'], { env: headlessEnv({ CODEX_HOME: path.join(file, 'codex') }) });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(new RegExp(`^authchart: ${file} is not a directory \\(on the way to ${path.join(file, 'codex')}\\)\\.`));
+    });
+
+    it('status says it cannot read auth.json (exit 2) instead of "Not logged in"', async () => {
+      mkdirSync(path.join(home.dir, 'auth.json'));
+      const result = await cli(['status', '--codex-home', home.dir]);
+      expect(result).toEqual({
+        code: 2,
+        stdout: '',
+        stderr:
+          `authchart: cannot read the saved credentials ${path.join(home.dir, 'auth.json')} (EISDIR), so the login state is unknown. ` +
+          'Make the file readable by you (chmod 600 it) or remove it (`authchart logout`).\n',
+      });
+    });
+
+    it('status exits 2 on an auth.json without read permission; logout says it removed it', async () => {
+      await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: KEY });
+      const file = path.join(home.dir, 'auth.json');
+      // root reads any file whatever its mode: as root, run the commands as `nobody`, for whom the
+      // 0600 file of another user is unreadable while the (opened up) directory lets it be removed.
+      const asOther = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+      if (asOther) chmodSync(home.dir, 0o777);
+      else chmodSync(file, 0o000);
+      const status = await cli(['status', '--codex-home', home.dir], { user: asOther });
+      expect(status.code).toBe(2);
+      expect(status.stdout).toBe('');
+      expect(status.stderr).toContain(`authchart: cannot read the saved credentials ${file} (EACCES), so the login state is unknown.`);
+      const logout = await cli(['logout', '--codex-home', home.dir], { user: asOther });
+      expect(logout.code).toBe(0);
+      expect(logout.stdout).toBe(`Not logged in; removed ${file} anyway (it could not be read: EACCES).\n`);
+      expect(existsSync(file)).toBe(false);
+    });
+
+    it('logout tells the truth when it removes an auth.json that held nothing usable', async () => {
+      const file = path.join(home.dir, 'auth.json');
+      writeFileSync(file, '{nope');
+      const logout = await cli(['logout', '--codex-home', home.dir]);
+      expect(logout.code).toBe(0);
+      expect(logout.stdout).toMatch(new RegExp(`^Not logged in; removed ${file} anyway \\(it held no usable credentials: not valid JSON`));
+      expect(existsSync(file)).toBe(false);
+      expect((await cli(['logout', '--codex-home', home.dir])).stdout).toBe('Not logged in; nothing to remove.\n');
+    });
+  });
+
+  describe('config.toml mistakes', () => {
+    it('warns about a misspelled [authchart] key, naming the closest known one, and goes on', async () => {
+      writeFileSync(path.join(home.dir, 'config.toml'), '[authchart]\nlogin_prot = 1455\n');
+      const result = await cli(['status', '--codex-home', home.dir], { env: headlessEnv({ AUTHCHART_LOG: 'warn' }) });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toBe(
+        `authchart warn: ${path.join(home.dir, 'config.toml')}:2: unknown key authchart.login_prot is ignored; did you mean login_port? ` +
+          '(known keys: external_refresh_timeout_ms, issuer, token_url, login_port, login_timeout_ms, proactive_refresh_skew_seconds)\n',
+      );
+    });
+
+    it('says a string is not closed, where it opens, and exits 2 (app-server included)', async () => {
+      writeFileSync(path.join(home.dir, 'config.toml'), '[authchart]\nissuer = "http://127.0.0.1:1\nlogin_port = 0\n');
+      for (const command of ['status', 'app-server']) {
+        const result = await cli([command, '--codex-home', home.dir]);
+        expect(result.code).toBe(2);
+        expect(result.stderr).toBe(
+          `authchart: ${path.join(home.dir, 'config.toml')}:2:10: config.toml has a string that is not closed: ` +
+            'the quote opened here has no closing quote on its line. Add the closing quote (a string on several lines needs triple quotes).\n',
+        );
+      }
+    });
   });
 
   describe('browser login', () => {
@@ -212,13 +300,15 @@ describe('authchart login | logout | status', () => {
       expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
     });
 
-    it('cancels on Ctrl-C (SIGINT): exit 1, the listener closed', async () => {
+    it('cancels on Ctrl-C (SIGINT): says so, exits 130, the listener closed', async () => {
       running = launch(['login', '--codex-home', home.dir]);
       const [authUrl] = await running.stderrMatching(/http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+/);
       await running.stderrMatching(/press Ctrl-C to cancel/);
       running.child.kill('SIGINT');
-      expect(await running.exited).toBe(1);
-      expect(running.stderr).toContain('authchart: login failed: Login server error: Login was not completed');
+      expect(await running.exited).toBe(130);
+      expect(running.stderr).toContain('authchart: login cancelled (Ctrl-C); nothing was saved.\n');
+      expect(running.stderr).not.toContain('login failed');
+      expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
       const port = Number(new URL(new URL(authUrl).searchParams.get('redirect_uri') ?? '').port);
       await expect(fetch(`http://127.0.0.1:${port}/cancel`)).rejects.toThrow();
     });

@@ -1,5 +1,5 @@
 /**
- * Across processes (PROTOCOL.md §6): authchart processes sharing one CODEX_HOME take turns on the store
+ * Across processes (docs/protocol.md §6): authchart processes sharing one CODEX_HOME take turns on the store
  * lock, re-read auth.json inside it, and so never spend the same refresh token twice, against a token
  * server that rotates refresh tokens and rejects a reused one exactly like the real one.
  */

@@ -1,5 +1,5 @@
 /**
- * External mode (PROTOCOL.md §6): a 401 from the backend makes authchart ask the parent for new tokens
+ * External mode (docs/protocol.md §6): a 401 from the backend makes authchart ask the parent for new tokens
  * with account/chatgptAuthTokens/refresh, then retry once. Real bin over pipes, parent = authchart/client,
  * a real HTTP server on 127.0.0.1 as the ChatGPT backend.
  */
@@ -14,7 +14,7 @@ const NEW = chatgptJwt({ email: 'ada@example.com', plan: 'pro', accountId: 'acct
 const LOGIN_B: ExternalTokens = { accessToken: OLD, chatgptAccountId: 'acct-1', chatgptPlanType: 'plus' };
 const ANSWER_B: ExternalTokens = { accessToken: NEW, chatgptAccountId: 'acct-1', chatgptPlanType: 'pro' };
 
-describe('external token refresh (PROTOCOL.md §6, chatgptAuthTokens)', () => {
+describe('external token refresh (docs/protocol.md §6, chatgptAuthTokens)', () => {
   const own = trackResources();
   let backend: FakeServer & { usageCalls(): FakeServer['seen'] };
 

@@ -3,7 +3,7 @@ import { trackResources } from '../support/resources';
 
 const track = trackResources();
 
-describe('handshake (PROTOCOL.md §2)', () => {
+describe('handshake (docs/protocol.md §2)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 

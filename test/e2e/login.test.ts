@@ -22,7 +22,7 @@ async function exchange(server: AppServerProcess, method: string, params?: unkno
 const completed = { method: 'account/login/completed', params: { loginId: null, success: true, error: null } };
 const updated = (authMode: string | null, planType: string | null) => ({ method: 'account/updated', params: { authMode, planType, reason: null } });
 
-describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () => {
+describe('logins, logout and the notification order (docs/protocol.md §4, §5)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
@@ -155,7 +155,7 @@ describe('logins, logout and the notification order (PROTOCOL.md §4, §5)', () 
   });
 });
 
-describe('login policy (PROTOCOL.md §7)', () => {
+describe('login policy (docs/protocol.md §7)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 

@@ -1,5 +1,5 @@
 /**
- * Managed mode (PROTOCOL.md §6, chatgpt): authchart refreshes its own tokens through the token endpoint,
+ * Managed mode (docs/protocol.md §6, chatgpt): authchart refreshes its own tokens through the token endpoint,
  * re-reading auth.json first, persisting the merged result atomically, classifying failures exactly.
  * Real bin over pipes, real files in a temp CODEX_HOME, real HTTP servers on 127.0.0.1.
  */
@@ -13,7 +13,7 @@ import { trackResources } from '../support/resources';
 const T0 = issuedTokens(0);
 const T1 = issuedTokens(1);
 
-describe('managed token refresh (PROTOCOL.md §6, chatgpt)', () => {
+describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
   const own = trackResources();
   let home: { dir: string };
   let backend: FakeServer & { usageCalls(): FakeServer['seen'] };

@@ -1,5 +1,5 @@
 /**
- * Single flight (PROTOCOL.md §6): however many calls hit a 401 at once, exactly one refresh runs and all
+ * Single flight (docs/protocol.md §6): however many calls hit a 401 at once, exactly one refresh runs and all
  * of them retry with its result. A property of the chart (one `refreshing` state), checked end to end.
  * At most MAX_CONCURRENT_BACKEND_CALLS calls are on the wire at once: the backend holds its 401s until
  * that many are waiting for one, so each of those really sees a 401; the calls still waiting for a slot

@@ -12,7 +12,7 @@ function runBin(args: string[], codexHome: string) {
   return spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, CODEX_HOME: codexHome }, input: '', encoding: 'utf8' });
 }
 
-describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
+describe('start-up with existing credentials (docs/protocol.md §10)', () => {
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess;
 
@@ -105,7 +105,7 @@ describe('start-up with existing credentials (PROTOCOL.md §10)', () => {
   });
 });
 
-describe('configuration errors stop start-up with exit code 2 (PROTOCOL.md §9)', () => {
+describe('configuration errors stop start-up with exit code 2 (docs/protocol.md §9)', () => {
   let home: ReturnType<typeof tempCodexHome>;
 
   it.each([

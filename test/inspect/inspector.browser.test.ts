@@ -8,9 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
+import { createActor, setup } from 'xstate';
+import { startInspector, type Inspector } from '../../src/inspect';
+import { silentLogger } from '../../src/log';
 import { AppServerProcess, tempCodexHome } from '../support/appServer';
 import { describeWithBrowser, launchBrowser, testOutputDir } from '../support/browser';
 import {
+  chartViewOf,
   eventLog,
   inspectorUrl,
   stderrContains,
@@ -71,7 +75,6 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
   it('follows logins and logouts live, names the refusing guard, and leaks no token', async () => {
     server = AppServerProcess.spawn({ codexHome: home.dir, args: ['--inspect'] });
     const url = await inspectorUrl(server);
-    await server.initialize();
     browser = await launchBrowser();
 
     const frames: string[] = [];
@@ -92,8 +95,20 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     const page = await browser.context.newPage();
     watch(page);
     await page.goto(url);
+    // The chart starts after the handshake: until then the page says what it waits for.
+    await waitForActiveState(page, 'waiting for the handshake: the chart starts when the parent sends initialize');
+    mkdirSync(testOutputDir(), { recursive: true });
+    await page.screenshot({ path: path.join(testOutputDir(), 'inspector-waiting.png') });
+    await server.initialize();
     await waitForActiveState(page, 'loggedOut');
     await waitForHighlight(page, 'auth.session.mode.loggedOut');
+    // Readable without zooming: at the default zoom the chart's labels are drawn at their own size
+    // (they were ~3 px tall when the whole chart was squeezed into the page's width), and the active
+    // state is inside the chart's scrolling box.
+    const start = await chartViewOf(page, 'auth.session.mode.loggedOut');
+    expect(start.smallestLabelPx).toBeGreaterThanOrEqual(11);
+    expect(start.stateVisible).toBe(true);
+    expect(start.boxHeight).toBeLessThanOrEqual(900);
 
     // Generation A external tokens: loggedOut → externalTokens.
     expect(await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken, accessToken: canaries.accessA })).toEqual({
@@ -104,6 +119,8 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     await waitForHighlight(page, 'auth.session.mode.externalTokens.ready');
     await waitForHighlight(page, 'auth.session.mode.externalTokens');
     await waitForHighlight(page, 'auth.session.mode.loggedOut', false);
+    // The chart box scrolled (if it had to) to the state just entered.
+    expect((await chartViewOf(page, 'auth.session.mode.externalTokens.ready')).stateVisible).toBe(true);
 
     // A second viewer arrives late and still sees the story so far.
     const second = await browser.context.newPage();
@@ -128,9 +145,12 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     mkdirSync(testOutputDir(), { recursive: true });
     await page.screenshot({ path: path.join(testOutputDir(), 'inspector.png'), fullPage: true });
 
-    // A wide chart can be seen at its actual size (and fitted back).
+    // The whole chart can be fitted to the page's width (and shown at its actual size again).
     await second.click('#chart-size');
-    expect(await second.getAttribute('#chart', 'class')).toBe('actual-size');
+    expect(await second.getAttribute('#chart', 'class')).toBe('fit');
+    expect(await second.textContent('#chart-size')).toBe('actual size');
+    await second.screenshot({ path: path.join(testOutputDir(), 'inspector-fit.png'), fullPage: true });
+    await second.click('#chart-size');
     expect(await second.textContent('#chart-size')).toBe('fit to width');
 
     // One viewer leaves; the other keeps watching, and the app-server does not notice.
@@ -166,6 +186,18 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
       'refused by [externalActive]: External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.',
     );
 
+    // Events carry no internal request counter (`req`) in their fields; a command shows the JSON-RPC id
+    // of the request the parent sent.
+    expect(await page.textContent('#event-log')).not.toContain('"req"');
+    const wireIds = await page.$$eval('#event-log tbody tr', (trs) =>
+      trs.map((tr) => [(tr as unknown as { dataset: { event: string } }).dataset.event, tr.querySelector('.rpc-id')?.textContent]),
+    );
+    expect(wireIds.reverse().slice(0, 3)).toEqual([
+      ['xstate.init', ''],
+      ['login.externalTokens', expect.stringMatching(/^\d+$/)],
+      ['login.apiKey', String(refused.id)],
+    ]);
+
     // Personal data (email, account id) is shown; the context is there, redacted.
     const context = await page.textContent('#context');
     expect(JSON.parse(context ?? 'null')).toMatchObject({ account: null, pending: null, restored: null });
@@ -192,6 +224,40 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
       expect({ where: 'DOM', found: dom.includes(secret) }).toEqual({ where: 'DOM', found: false });
       expect({ where: 'WebSocket frames', found: frames.some((frame) => frame.includes(secret)) }).toEqual({ where: 'WebSocket frames', found: false });
       expect({ where: 'stderr', found: server.stderr.includes(secret) }).toEqual({ where: 'stderr', found: false });
+    }
+  });
+
+  it('shows the JSON-RPC id the parent sent with a command (event.rpcId), never the internal counter', async () => {
+    // Synthetic command events into a small chart, inspected by the real inspector server.
+    const machine = setup({ types: { events: {} as { type: 'login.apiKey'; req: number; rpcId?: string | number } | { type: 'tick' } } }).createMachine({
+      id: 'wire',
+      initial: 'idle',
+      states: { idle: { on: { 'login.apiKey': 'busy' } }, busy: { on: { tick: 'idle' } } },
+    });
+    let inspector: Inspector | undefined;
+    try {
+      inspector = await startInspector({ port: 0, machine, logger: silentLogger });
+      const actor = createActor(machine, { inspect: inspector.inspect }).start();
+      actor.send({ type: 'login.apiKey', req: 3, rpcId: 4 });
+      actor.send({ type: 'tick' });
+      actor.send({ type: 'login.apiKey', req: 4, rpcId: 'abc-7' });
+      browser = await launchBrowser();
+      const page = await browser.context.newPage();
+      await page.goto(inspector.url);
+      await waitForLogRows(page, 4);
+      const rows = await page.$$eval('#event-log tbody tr', (trs) =>
+        trs.map((tr) => [(tr as unknown as { dataset: { event: string } }).dataset.event, tr.querySelector('.rpc-id')?.textContent, tr.querySelector('.fields')?.textContent]),
+      );
+      expect(rows.reverse()).toEqual([
+        ['xstate.init', '', expect.any(String)],
+        ['login.apiKey', '4', ''],
+        ['tick', '', ''],
+        ['login.apiKey', '"abc-7"', ''],
+      ]);
+      expect(await page.textContent('#event-log thead')).toContain('request id');
+      actor.stop();
+    } finally {
+      await inspector?.close();
     }
   });
 });

@@ -1,5 +1,5 @@
 import { Secret } from '../../machines/secret';
-import { safeEventFields, safeView } from '../../src/inspect/projection';
+import { safeEventFields, safeView, wireIdOf } from '../../src/inspect/projection';
 import { chatgptJwt } from '../support/jwt';
 
 describe('safeView (what the inspector may send)', () => {
@@ -50,8 +50,13 @@ describe('safeView (what the inspector may send)', () => {
     expect(JSON.stringify(safeView(loop))).toContain('[…]');
   });
 
-  it('gives an event\'s fields without its type', () => {
-    expect(safeEventFields({ type: 'login.apiKey', req: 1, apiKey: new Secret('k') } as { type: string })).toEqual({ req: 1 });
+  it('gives an event\'s fields without its type, its wire id or the internal request counter', () => {
+    const event = { type: 'login.apiKey', req: 1, rpcId: 2, apiKey: new Secret('k'), originator: 'x' } as { type: string };
+    expect(safeEventFields(event)).toEqual({ originator: 'x' });
+    expect(wireIdOf(event)).toBe(2);
+    expect(wireIdOf({ type: 'login.apiKey', rpcId: 'a-1' } as { type: string })).toBe('a-1');
+    expect(wireIdOf({ type: 'login.apiKey', req: 1 } as { type: string })).toBeNull();
+    expect(wireIdOf({ type: 'x', rpcId: { evil: true } } as { type: string })).toBeNull();
   });
 
   it('never shows what an invoked actor returned, even a bare string', () => {

@@ -63,7 +63,8 @@ describe('InspectionRecorder', () => {
     actor.send(externalLogin(1));
     actor.send({ type: 'login.apiKey', req: 2, apiKey: new Secret('sk-SECRET-2') });
     actor.send({ type: 'login.chatgpt', req: 3, originator: 'test' });
-    actor.send({ type: 'logout', req: 4 });
+    // The adapter adds the JSON-RPC id the parent sent (`rpcId`) to command events.
+    actor.send({ type: 'logout', req: 4, rpcId: 'wire-9' } as Parameters<typeof actor.send>[0]);
     await until((step) => step.event.type === 'xstate.done.actor.clearCredentials');
     actor.stop();
 
@@ -89,8 +90,10 @@ describe('InspectionRecorder', () => {
     expect(steps[1].transitions).toEqual([
       { key: expect.stringMatching(/^auth\.session\.mode:login\.externalTokens:\d+$/), source: 'auth.session.mode', targets: ['auth.session.mode.externalTokens'], guard: null },
     ]);
-    expect(steps[1].event.fields).toEqual({ req: 1, claims: { ok: true, account } });
-    expect(steps[2].event.fields).toEqual({ req: 2 });
+    // The internal request counter is not shown; the wire id is, where the event carries one.
+    expect(steps[1].event.fields).toEqual({ claims: { ok: true, account } });
+    expect(steps[2].event).toEqual({ type: 'login.apiKey', rpcId: null, fields: {} });
+    expect(steps[4].event).toEqual({ type: 'logout', rpcId: 'wire-9', fields: {} });
 
     // Every transition key names an edge (or an internal transition) of the drawn chart.
     const drawn = new Set(allNodes(chartModel(authMachine)).flatMap((node) => node.transitions.map((t) => t.key)));

@@ -176,7 +176,7 @@ export class AppServerProcess {
       newline = this.buffer.indexOf('\n');
       const message = JSON.parse(line) as Msg; // every stdout line must be JSON: a throw fails the test
       if ('method' in message && !('id' in message)) {
-        // Every notification carries its emission time (PROTOCOL.md §12.2); checked here, then set aside
+        // Every notification carries its emission time (docs/protocol.md §12.2); checked here, then set aside
         // so that tests compare method and params.
         const stamped = message as Msg & { emittedAtMs?: unknown };
         if (typeof stamped.emittedAtMs !== 'number' || !Number.isInteger(stamped.emittedAtMs) || Math.abs(stamped.emittedAtMs - Date.now()) > 600_000) {

@@ -65,7 +65,7 @@ export async function startFakeServer(handle: (request: Seen) => Reply | Promise
   };
 }
 
-/** A usage body of the ChatGPT backend (PROTOCOL.md §4). */
+/** A usage body of the ChatGPT backend (docs/protocol.md §4). */
 export const USAGE_BODY = {
   plan_type: 'pro',
   rate_limit: {

@@ -8,10 +8,11 @@ interface PageElement {
   dataset: Record<string, string | undefined>;
   classList: { contains(name: string): boolean };
   querySelector(selector: string): PageElement | null;
+  getBoundingClientRect(): { left: number; right: number; top: number; bottom: number; height: number };
 }
 declare const document: {
   getElementById(id: string): PageElement | null;
-  querySelectorAll(selector: string): { length: number };
+  querySelectorAll(selector: string): { length: number } & Iterable<PageElement>;
 };
 
 /** Resolves with the inspector URL once the app-server has printed it on stderr. */
@@ -106,4 +107,28 @@ export async function eventLog(page: Page): Promise<LogRow[]> {
 /** Waits until the event log has a row for step `seq` or later. */
 export async function waitForLogRows(page: Page, count: number, timeout = 10000): Promise<void> {
   await page.waitForFunction((n) => document.querySelectorAll('#event-log tbody tr').length >= n, count, { timeout });
+}
+
+/** How the chart looks at the page's zoom: its smallest label, its box, and whether a state is in view. */
+export interface ChartView {
+  /** Height in CSS pixels of the smallest text of the chart as drawn on the page. */
+  smallestLabelPx: number;
+  /** Height of the chart's scrolling box. */
+  boxHeight: number;
+  /** True when the state's element lies wholly inside the chart's visible box. */
+  stateVisible: boolean;
+}
+
+/** Measures the chart in the page (`stateNodeId`: the state whose visibility is checked). */
+export function chartViewOf(page: Page, stateNodeId: string): Promise<ChartView> {
+  return page.evaluate((id) => {
+    const box = document.getElementById('chart')!.getBoundingClientRect();
+    const heights = [...document.querySelectorAll('#chart svg text')].map((text) => text.getBoundingClientRect().height).filter((h) => h > 0);
+    const state = document.getElementById(`state:${id}`)!.getBoundingClientRect();
+    return {
+      smallestLabelPx: Math.min(...heights),
+      boxHeight: box.height,
+      stateVisible: state.left >= box.left && state.right <= box.right && state.top >= box.top && state.bottom <= box.bottom,
+    };
+  }, stateNodeId);
 }

@@ -1,4 +1,4 @@
-/** Builds unsigned test JWTs carrying the claims of PROTOCOL.md §11. */
+/** Builds unsigned test JWTs carrying the claims of docs/protocol.md §11. */
 
 /** base64url of a JSON value. */
 const b64 = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -1,5 +1,5 @@
 /**
- * The committed pictures in visualizations/ (and the Mermaid block in README.md) must be exactly what
+ * The committed pictures in visualizations/ (and the Mermaid block in docs/statechart.md) must be exactly what
  * the generator makes from the current machine: a chart change without `npm run visualize` fails here.
  */
 import { readFileSync } from 'node:fs';
@@ -45,11 +45,11 @@ describe('visualizations/ matches the machine', () => {
     expectSame(`visualizations/${files[kind]}`, read(file), pictures[kind]);
   });
 
-  it('README.md shows the same Mermaid chart inline', () => {
-    const readme = read(path.join(ROOT, 'README.md')) ?? '';
+  it('docs/statechart.md shows the same Mermaid chart inline', () => {
+    const readme = read(path.join(ROOT, 'docs', 'statechart.md')) ?? '';
     const begin = readme.indexOf(README_BEGIN);
     const end = readme.indexOf(README_END);
     const block = begin === -1 || end === -1 ? null : readme.slice(begin, end + README_END.length);
-    expectSame('the Mermaid block of README.md', block, readmeBlock(pictures.mmd));
+    expectSame('the Mermaid block of docs/statechart.md', block, readmeBlock(pictures.mmd));
   });
 });

@@ -191,6 +191,32 @@ describe('DOT and SVG', () => {
     expect(await visualize(provided)).toEqual(first);
   });
 
+  it('says inside a leaf that it leaves through a parent (no dead end on the picture), stacks regions, ties labels to edges', async () => {
+    const inherit = createMachine({
+      id: 'inh',
+      type: 'parallel',
+      states: {
+        left: {
+          initial: 'mode',
+          states: {
+            mode: { initial: 'failed', on: { RESET: '#inh.left.out' }, states: { failed: {}, ok: { on: { BREAK: 'failed' } } } },
+            out: {},
+          },
+        },
+        right: { initial: 'a', states: { a: {} } },
+      },
+    });
+    const { mmd, dot, svg } = await visualize(inherit);
+    expect(mmd).toContain("inh_left_mode_failed : exits via mode's transitions\n");
+    expect(mmd).not.toContain('inh_left_mode_ok : exits via'); // it has an exit of its own
+    expect(mmd).not.toContain('inh_left_out : exits via'); // nothing above it leaves
+    expect(dot).toContain("<I>exits via mode's transitions</I>");
+    // Every leaf of the first region ranks above the second region.
+    for (const leaf of ['inh.left.mode.failed', 'inh.left.mode.ok', 'inh.left.out']) expect(dot).toContain(`"${leaf}" -> "inh.right" [style="invis", weight="0"];`);
+    expect(dot).toMatch(/edge \[[^\]]*decorate="true"/);
+    expect(svg).toContain('exits via mode&#39;s transitions');
+  });
+
   it('renders a machine created without setup()', async () => {
     const plain = createMachine({ id: 'plain', initial: 'a', states: { a: { on: { NEXT: 'b' } }, b: { type: 'final' } } });
     const { mmd, dot, svg } = await visualize(plain);
