@@ -77,7 +77,7 @@ export function coverageOf(machine: AuthMachine, explorations: readonly Explored
     explored.initial.transitions.forEach((t) => reachable.add(t.key));
     for (const edges of explored.edges.values()) {
       for (const { stimulus, step } of edges) {
-        const why = step.before.hasTag('busy') && stimulus.kind === 'command' ? BUSY_EXEMPTION : stimulus.unrealizable ? `model only: ${stimulus.unrealizable}` : null;
+        const why = step.before.hasTag('busy') && stimulus.req !== undefined ? BUSY_EXEMPTION : stimulus.unrealizable ? `model only: ${stimulus.unrealizable}` : null;
         for (const t of step.transitions) {
           if (why === null) reachable.add(t.key);
           else if (!onlyBy.has(t.key)) onlyBy.set(t.key, why);

@@ -47,7 +47,8 @@ export function observableState(snapshot: AuthSnapshot, withoutBrowserLogin = fa
   const settle = (value: unknown): unknown =>
     value === 'refreshing' ? 'ready' : value && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, settle(v)])) : value;
   const value = settle(snapshot.value) as Record<string, unknown>;
-  const context: Record<string, unknown> = { ...snapshot.context, pending: null };
+  // A refresh the refused request interrupted settles into ready; the calls that waited on it were answered.
+  const context: Record<string, unknown> = { ...snapshot.context, pending: null, waiting: [] };
   if (withoutBrowserLogin) {
     delete value.browserLogin;
     delete context.browserLogin;
@@ -83,21 +84,28 @@ export function checkStep(step: ModelStep, secrets: readonly string[], vacuity: 
 }
 
 /**
- * Invariants 1–2 on one request: `steps` start with the command and run until the chart is idle again
- * (a command sent while busy is a group of one step, refused on the spot).
+ * Invariants 1–2 on one request: `group` starts with the command and runs until the next command (a
+ * command sent while busy is a group of one step, refused on the spot); `window` runs from the command to
+ * the next time the same command is sent, and holds its one answer (which may come later than its
+ * group: a call waiting on a refresh is answered when the refresh settles).
  */
-export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): string[] {
-  const [first] = steps;
+export function checkRequest(group: readonly ModelStep[], window: readonly ModelStep[], vacuity: Vacuity): string[] {
+  const [first] = group;
   if (!first || !isCommand(first)) return [];
   const violations: string[] = [];
   const req = reqOf(first)!;
-  const last = steps[steps.length - 1];
-  const emitted: AuthEmitted[] = steps.flatMap((s) => s.emitted);
+  const last = group[group.length - 1];
+  const emitted: AuthEmitted[] = window.flatMap((s) => s.emitted);
   const answers = emitted.filter((e) => (e.type === 'answer.done' || e.type === 'answer.refused') && e.req === req);
   const sentWhileIdle = !first.before.hasTag('busy');
-  if (sentWhileIdle && answers.length !== 1) violations.push(`${first.event.type} got ${answers.length} answers`);
+  // Still held by the chart when the steps end (a refresh that has not settled yet): answered later.
+  const held = window[window.length - 1].after.context;
+  const stillWaiting = answers.length === 0 && (held.pending === req || held.waiting.some((call) => call.req === req));
+  if (sentWhileIdle && answers.length !== 1 && !stillWaiting) violations.push(`${first.event.type} got ${answers.length} answers`);
   const answer = answerTo(emitted, req);
-  if (answer?.type === 'answer.refused') {
+  // A call that waited on a refresh is refused for the refresh's outcome, which does change the state.
+  const waitedOnRefresh = first.after.context.waiting.some((call) => call.req === req);
+  if (answer?.type === 'answer.refused' && !waitedOnRefresh) {
     vacuity.requestsRefused += 1;
     // PROTOCOL.md §8 (as Codex does): a new browser login, an accepted login of another kind or a logout
     // ends a pending browser login at once, before its own effect runs; if that effect then fails (the
@@ -107,7 +115,7 @@ export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): str
     const before = observableState(first.before, replacedLogin);
     const after = observableState(last.after, replacedLogin);
     if (after !== before) violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${before} to ${after}`);
-    const notified = emitted.filter((e) => e.type.startsWith('notify.') && !(replacedLogin && e.type === 'notify.loginCompleted'));
+    const notified = group.flatMap((s) => s.emitted).filter((e) => e.type.startsWith('notify.') && !(replacedLogin && e.type === 'notify.loginCompleted'));
     if (notified.length > 0) violations.push(`refused ${first.event.type} sent a notification`);
   }
   return violations;
@@ -116,12 +124,19 @@ export function checkRequest(steps: readonly ModelStep[], vacuity: Vacuity): str
 /** Invariants 1–2 on every command of a request's steps (a rate-limit read holds several backend calls). */
 export function checkRequests(steps: readonly ModelStep[], vacuity: Vacuity): string[] {
   const violations: string[] = [];
-  let start = -1;
-  for (let i = 0; i <= steps.length; i += 1) {
-    if (i === steps.length || isCommand(steps[i])) {
-      if (start !== -1) violations.push(...checkRequest(steps.slice(start, i), vacuity));
-      start = i;
-    }
+  for (let i = 0; i < steps.length; i += 1) {
+    if (!isCommand(steps[i])) continue;
+    const req = reqOf(steps[i]);
+    // The request's own steps: until the chart is idle again (its effect ended), before the next command.
+    let groupEnd = steps.findIndex((s, k) => k > i && isCommand(s) && !s.before.hasTag('busy'));
+    if (groupEnd === -1) groupEnd = steps.length;
+    const idleAt = steps.findIndex((s, k) => k >= i && !s.after.hasTag('busy'));
+    if (idleAt !== -1) groupEnd = Math.min(groupEnd, idleAt + 1);
+    // A command sent while busy is refused on the spot: its group is that one step.
+    if (steps[i].before.hasTag('busy')) groupEnd = i + 1;
+    let windowEnd = steps.findIndex((s, k) => k > i && isCommand(s) && reqOf(s) === req);
+    if (windowEnd === -1) windowEnd = steps.length;
+    violations.push(...checkRequest(steps.slice(i, groupEnd), steps.slice(i, windowEnd), vacuity));
   }
   return violations;
 }

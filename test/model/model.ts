@@ -7,7 +7,7 @@
 import { createActor, type AnyEventObject, type AnyTransitionDefinition, type ActorScope, type InspectionEvent } from 'xstate';
 import type { AuthMachine } from '../../machines/auth.machine';
 import type { AuthEmitted, AuthInput, AuthMode } from '../../machines/types';
-import { accountViewOf, authModeOf, type AccountView, type AuthSnapshot } from '../../machines/views';
+import { accountViewOf, authModeOf, userIdOf, type AccountView, type AuthSnapshot } from '../../machines/views';
 import { chartShape, type ChartTransition } from './chart';
 
 /** One step of the model. */
@@ -29,6 +29,7 @@ export interface ModelStep {
 export interface Projection {
   account: AccountView;
   authMode: AuthMode | null;
+  userId: string | null;
 }
 
 /** Steps one machine for one input. Keeps a scope whose inspection hook records the transitions taken. */
@@ -111,7 +112,7 @@ export class ModelStepper {
 
 /** The observable projection of a model snapshot (what `account/read` and `getAuthStatus` report). */
 export function projectionOf(snapshot: AuthSnapshot): Projection {
-  return { account: accountViewOf(snapshot), authMode: authModeOf(snapshot) };
+  return { account: accountViewOf(snapshot), authMode: authModeOf(snapshot), userId: userIdOf(snapshot) };
 }
 
 /**

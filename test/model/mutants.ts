@@ -54,7 +54,13 @@ export function guardMutants(machine: AuthMachine = authMachine): Mutant[] {
   return chartShape(machine).guardNames.map((guard) => {
     const original = guards[guard];
     if (original === undefined) throw new Error(`guard ${guard} is referenced but has no implementation`);
-    return { guard, machine: machine.provide({ guards: { [guard]: not(original as never) } } as never) as AuthMachine };
+    // A plain guard is inverted with its params passed on (XState's not() would drop them); a built-in
+    // one (stateIn, or) with not().
+    const inverted =
+      typeof original === 'function' && !('check' in original)
+        ? (args: unknown, params: unknown) => !(original as (a: unknown, p: unknown) => boolean)(args, params)
+        : not(original as never);
+    return { guard, machine: machine.provide({ guards: { [guard]: inverted } } as never) as AuthMachine };
   });
 }
 

@@ -9,7 +9,7 @@ import { authMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
 import { CATALOGUE_SECRETS, stimuliFor } from './catalogue';
 import { chartShape } from './chart';
-import { checkRequest, checkStep, isCommand, newVacuity, type Vacuity } from './invariants';
+import { checkRequests, checkStep, newVacuity, type Vacuity } from './invariants';
 import { ModelStepper, stateLabel, type ModelStep } from './model';
 import { explore } from './explore';
 import { FIXTURES } from './catalogue';
@@ -74,27 +74,24 @@ function runPicks(fixtureIndex: number, stateIndex: number, picks: readonly Pick
   const violations = {
     push: (...what: string[]) => found.push(...what.map((w) => `[${fixture.name}] from ${stateLabel(starts[stateIndex % starts.length])}: ${labels.join(' → ')}: ${w}`)),
   };
-  let open: ModelStep[] | null = null;
+  const steps: ModelStep[] = [];
+  let nextReq = 1_000_000;
+  // While a request's effect runs, only its own actors report (other results wait until it is over).
+  let effect: Set<string> | null = null;
   for (const pick of picks) {
-    const effect = open ? new Set(open.flatMap((s) => s.spawned.map((c) => c.id))) : null;
-    const { label, event } = eventOf(pick, snapshot, effect);
-    labels.push(label);
+    const picked = eventOf(pick, snapshot, effect);
+    labels.push(picked.label);
+    // Every command its own request key, as AuthCore gives them: each answer belongs to one send.
+    const event = 'req' in picked.event ? { ...picked.event, req: nextReq++ } : picked.event;
     const step = stepper.step(snapshot, event);
     violations.push(...checkStep(step, SECRETS, vacuity));
-    const command = isCommand(step);
-    if (command && step.before.hasTag('busy')) {
-      violations.push(...checkRequest([step], vacuity));
-    } else if (command) {
-      open = [step];
-    } else if (open) {
-      open.push(step);
-    }
-    if (open && !step.after.hasTag('busy')) {
-      violations.push(...checkRequest(open, vacuity));
-      open = null;
-    }
+    steps.push(step);
+    if ('req' in event && !step.before.hasTag('busy')) effect = new Set(step.spawned.map((c) => c.id));
+    else if (effect) for (const child of step.spawned) effect.add(child.id);
+    if (!step.after.hasTag('busy')) effect = null;
     snapshot = step.after;
   }
+  violations.push(...checkRequests(steps, vacuity));
   return found;
 }
 

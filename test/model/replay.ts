@@ -322,7 +322,7 @@ export class ReplaySession {
     const statusId = this.nextId++;
     await Promise.all([this.server.request('account/read', {}, readId), this.server.request('getAuthStatus', {}, statusId)]);
     return [
-      { id: readId, result: { account: projection.account, requiresOpenaiAuth: true } },
+      { id: readId, result: { account: projection.account, userId: projection.userId, requiresOpenaiAuth: true, workspaceRouting: null } },
       { id: statusId, result: { authMethod: projection.authMode, authToken: null, requiresOpenaiAuth: true } },
     ];
   }

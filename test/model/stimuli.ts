@@ -16,6 +16,15 @@ import { ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, 
 
 const always = () => true;
 
+/**
+ * A request key is not sent again while it waits on a refresh (AuthCore gives every command a key of its
+ * own, so the same request never waits twice), and at most two calls wait at once: every transition a
+ * waiting call can take is reached with two, and each further one would multiply the explored states by
+ * the orders the list can hold.
+ */
+const notHeld = (req: number) => (snapshot: AuthSnapshot) =>
+  snapshot.context.waiting.length < 2 && !snapshot.context.waiting.some((call) => call.req === req);
+
 /** A stimulus with a constant event. */
 function constant(label: string, kind: StimulusKind, event: AnyEventObject, extra: Partial<Stimulus> = {}): Stimulus {
   return { label, kind, type: event.type, event: () => event, available: always, ...extra };
@@ -26,7 +35,8 @@ let nextReq = 1;
 function command<T extends AuthEvent['type']>(label: string, event: Omit<Extract<AuthEvent, { type: T }>, 'req'>, extra: Partial<Stimulus> = {}): Stimulus {
   const req = nextReq++;
   const full: AnyEventObject = { ...event, req };
-  return { label, kind: 'command', type: full.type, req, event: () => full, available: always, ...extra };
+  const waits = full.type === 'backend.call' || full.type === 'refresh.requested';
+  return { label, kind: 'command', type: full.type, req, event: () => full, available: waits ? notHeld(req) : always, ...extra };
 }
 
 /** The wire params of an external login, with the tokens that must never reach the disk. */
@@ -97,26 +107,64 @@ export const LOGOUT = command<'logout'>('logout', { type: 'logout' });
 /** The purpose the adapter names in a rate-limit read's backend call. */
 const RATE_LIMITS_PURPOSE = 'read rate limits';
 export const BACKEND_CALL = command<'backend.call'>('backend.call', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
-/** The retry after a proactive refresh: the adapter asks again without a clock, so no second refresh starts. */
-export const BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
 
-/** The backend calls of a second, overlapping rate-limit read (its own request keys). */
+/** The backend calls of a second, overlapping rate-limit read (its own request key). */
 export const SECOND_BACKEND_CALL = command<'backend.call'>('backend.call (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
-export const SECOND_BACKEND_CALL_NO_CLOCK = command<'backend.call'>('backend.call(no clock) (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: null });
 
 /** A 401 from the backend to the bearer in use (realized by the fake backend refusing the next call). */
+const UNAUTHORIZED_REQ = nextReq++;
 export const UNAUTHORIZED: Stimulus = {
   label: 'backend 401',
   kind: 'internal',
   type: 'auth.unauthorized',
-  event: (snapshot) => ({ type: 'auth.unauthorized', generation: snapshot.context.credentialGeneration }),
-  available: always,
+  req: UNAUTHORIZED_REQ,
+  event: (snapshot) => ({ type: 'auth.unauthorized', req: UNAUTHORIZED_REQ, generation: snapshot.context.credentialGeneration }),
+  available: (snapshot) => callsAllowed(snapshot) && !snapshot.hasTag('refreshing') && notHeld(UNAUTHORIZED_REQ)(snapshot),
   arrange: async (env) => {
     env.backend.rejectNext();
     return async () => {};
   },
 };
-export const REFRESH_REQUESTED = constant('refresh.requested', 'internal', { type: 'refresh.requested' });
+export const REFRESH_REQUESTED = command<'refresh.requested'>('refresh.requested', { type: 'refresh.requested' }, { kind: 'internal', available: (snapshot) => !snapshot.hasTag('refreshing') });
+
+/** Where a refresh is under way (a call the backend answered before it started may meet it). */
+const refreshing = (snapshot: AuthSnapshot) => snapshot.hasTag('refreshing');
+/** Where the adapter can have made a backend call: a mode that lets calls go ahead. */
+const callsAllowed = (snapshot: AuthSnapshot) =>
+  snapshot.matches({ session: { mode: 'chatgpt' } }) || snapshot.matches({ session: { mode: 'externalTokens' } });
+
+/** Commands the wire cannot time: a response crossing a refresh or a mode change, a second request into a refresh. */
+const CROSSING = 'a response that crosses a refresh or a mode change; the replay cannot time one on the wire';
+const INTO_REFRESH = 'a second request meeting a refresh in flight; the replay overlaps only two rate-limit reads (RATE_LIMITS_DURING_REFRESH)';
+
+/** A 401 to a call made with a bearer a refresh (or a logout, a login) already replaced. */
+const STALE_REQ = nextReq++;
+export const STALE_UNAUTHORIZED: Stimulus = {
+  label: 'backend 401 (an older token)',
+  kind: 'internal',
+  type: 'auth.unauthorized',
+  req: STALE_REQ,
+  event: (snapshot) => ({ type: 'auth.unauthorized', req: STALE_REQ, generation: snapshot.context.credentialGeneration - 1 }),
+  available: notHeld(STALE_REQ),
+  unrealizable: CROSSING,
+};
+/** A second call's 401 for the bearer in use, reported while the refresh the first one started runs. */
+const SECOND_401_REQ = nextReq++;
+export const SECOND_UNAUTHORIZED: Stimulus = {
+  label: 'backend 401 (second request)',
+  kind: 'internal',
+  type: 'auth.unauthorized',
+  req: SECOND_401_REQ,
+  event: (snapshot) => ({ type: 'auth.unauthorized', req: SECOND_401_REQ, generation: snapshot.context.credentialGeneration }),
+  available: (snapshot) => refreshing(snapshot) && notHeld(SECOND_401_REQ)(snapshot),
+  unrealizable: INTO_REFRESH,
+};
+/** `account/read {"refreshToken":true}` arriving while a refresh runs. */
+export const REFRESH_REQUESTED_DURING_REFRESH = command<'refresh.requested'>('refresh.requested (during a refresh)', { type: 'refresh.requested' }, {
+  kind: 'internal',
+  unrealizable: INTO_REFRESH,
+});
+REFRESH_REQUESTED_DURING_REFRESH.available = (snapshot) => refreshing(snapshot) && notHeld(REFRESH_REQUESTED_DURING_REFRESH.req!)(snapshot);
 
 /** Where the login flow is: the callback server sends each event only in its phase. */
 export const inLogin = (state: 'starting' | 'waiting' | 'exchanging') => (snapshot: AuthSnapshot) =>
@@ -225,9 +273,16 @@ export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
       unrealizable: 'raised by the chart itself (persisting.onDone); covered through the browser sign-in',
     }),
   ],
-  'backend.call': [BACKEND_CALL, BACKEND_CALL_NO_CLOCK, SECOND_BACKEND_CALL, SECOND_BACKEND_CALL_NO_CLOCK],
-  'auth.unauthorized': [UNAUTHORIZED],
-  'refresh.requested': [REFRESH_REQUESTED],
+  // Raised by the session region when it accepts an API-key or external login: nothing outside sends it.
+  'login.accepted': [
+    constant('login.accepted', 'internal', { type: 'login.accepted' }, {
+      available: () => false,
+      unrealizable: 'raised by the chart itself (an accepted API-key or external login); covered through those logins',
+    }),
+  ],
+  'backend.call': [BACKEND_CALL, SECOND_BACKEND_CALL],
+  'auth.unauthorized': [UNAUTHORIZED, STALE_UNAUTHORIZED, SECOND_UNAUTHORIZED],
+  'refresh.requested': [REFRESH_REQUESTED, REFRESH_REQUESTED_DURING_REFRESH],
 };
 
 /** An actor's result, offered while the actor runs. */
@@ -312,12 +367,8 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
       },
     ),
   ],
-  loginServer: [
-    {
-      ...result('loginServer', 'login server crashes', { type: 'xstate.error.actor.loginServer', error: new Error('the callback server crashed') }),
-      unrealizable: 'the real loginServer actor never throws: it reports a failed start as loginServer.startFailed',
-    },
-  ],
+  // Its results are events of its own (LOGIN_SERVER_EVENTS); it reports failures as events and never throws.
+  loginServer: [],
   saveChatgptTokens: [
     result('saveChatgptTokens', 'tokens saved', { type: 'xstate.done.actor.saveChatgptTokens', output: { timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW } } }, nothingToArrange),
     result('saveChatgptTokens', 'tokens save failed', { type: 'xstate.error.actor.saveChatgptTokens', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),

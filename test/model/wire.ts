@@ -3,7 +3,7 @@
  * real wire with it), the request-graph minimization and the mutation check.
  */
 import { wireNotification, type PathStep, type WireAction, type WireResponse } from './catalogue';
-import { answerTo, notificationsIn, projectionOf, type Projection } from './model';
+import { notificationsIn, projectionOf, type Projection } from './model';
 
 /** What the wire must show for a group, in order: requests to the parent, the response, notifications; then the projection. */
 export interface WireExpectation {
@@ -18,12 +18,12 @@ export interface WireExpectation {
   overlap?: { response: WireResponse | null; fence: Projection };
 }
 
-/** Backend calls the adapter makes in a group: one per backend.call the chart allowed outside a refresh. */
+/** Backend calls the adapter makes in a group: one per backend.call the chart told to `proceed`. */
 function backendCallsOf(steps: readonly PathStep[]): number {
-  return steps.filter((s) => {
-    if (s.model.event.type !== 'backend.call') return false;
-    return answerTo(s.model.emitted, Number(s.stimulus.req))?.type === 'answer.done' && !s.model.after.hasTag('refreshing');
-  }).length;
+  const calls = new Set(steps.filter((s) => s.model.event.type === 'backend.call').map((s) => Number(s.stimulus.req)));
+  return steps
+    .flatMap((s) => s.model.emitted)
+    .filter((e) => e.type === 'answer.done' && calls.has(e.req) && e.value === 'proceed').length;
 }
 
 /** The wire traffic the model prescribes for one group. */

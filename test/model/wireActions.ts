@@ -4,14 +4,13 @@
  * prescribes. Where the environment decides, the script offers a choice; every option is a path of its own.
  */
 import type { AuthEmitted } from '../../machines/types';
-import { accountViewOf, type AuthSnapshot } from '../../machines/views';
+import { accountViewOf, userIdOf, type AuthSnapshot } from '../../machines/views';
 import { USAGE_RESULT } from '../support/httpFakes';
 import { answerTo } from './model';
 import type { ReplayEnv } from './env';
 import {
   AUTH_URL,
   BACKEND_CALL,
-  BACKEND_CALL_NO_CLOCK,
   COMMANDS,
   EXTERNAL_LOGINS,
   LOGIN_API_KEY,
@@ -25,7 +24,6 @@ import {
   REFRESHED_ZED,
   REFRESH_REQUESTED,
   SECOND_BACKEND_CALL,
-  SECOND_BACKEND_CALL_NO_CLOCK,
   UNAUTHORIZED,
   stimuliFor,
 } from './stimuli';
@@ -39,16 +37,21 @@ export function isSettled(snapshot: AuthSnapshot): boolean {
   return !SETTLING_TAGS.some((tag) => snapshot.hasTag(tag));
 }
 
-/** Lets the running effects end, the way the environment chooses (each way is a path of its own). */
-function settle(run: Script): void {
+/**
+ * Lets the running effects end, the way the environment chooses (each way is a path of its own);
+ * returns what the chart emitted meanwhile.
+ */
+function settle(run: Script): AuthEmitted[] {
+  const emitted: AuthEmitted[] = [];
   for (let i = 0; !isSettled(run.snapshot); i += 1) {
     if (i >= 8) throw new Error('the chart did not settle after 8 actor results');
     const endings = stimuliFor(run.snapshot).filter((s) => (s.kind === 'result' || s.kind === 'timer') && !s.unrealizable);
     if (endings.length === 0) throw new Error('the chart is busy with nothing the catalogue can end');
     // Keyed by what is running: two refreshes in one request end the same way (one arrangement).
     const key = Object.keys(run.snapshot.children).sort().join('+');
-    run.send(run.choose(endings.map((s) => ({ label: s.label, stimulus: s })), key).stimulus!);
+    emitted.push(...run.send(run.choose(endings.map((s) => ({ label: s.label, stimulus: s })), key).stimulus!).emitted);
   }
+  return emitted;
 }
 
 function reqOf(stimulus: Stimulus): number {
@@ -84,94 +87,92 @@ function commandAction(stimulus: Stimulus, method: string, params: unknown, enco
 }
 
 /**
- * AuthCore.beginBackendCall: ask the chart; while it refreshes (one it started now, or one under way),
- * wait for the refresh and ask again without a clock. A chart that refreshes on every call keeps the
- * adapter asking forever: after a few rounds the script stops, and the request is never answered.
+ * Sends a command and lets what it started settle: its answer, whether the chart gives it at once or when
+ * the refresh it waits for ends (null when the chart still holds it).
  */
-function beginBackendCall(run: Script, first: Stimulus, again: Stimulus): 'allowed' | 'refused' | 'waiting' {
-  let call = first;
+function ask(run: Script, command: Stimulus): AuthEmitted | null {
+  const emitted = [...run.send(command).emitted];
+  if (!answerTo(emitted, reqOf(command))) emitted.push(...settle(run));
+  return answerTo(emitted, reqOf(command));
+}
+
+/**
+ * AuthCore.beginBackendCall: ask the chart; `again` (the mode changed while the call waited) asks again.
+ * A chart that keeps answering `again` keeps the adapter asking: after a few rounds the script stops,
+ * and the request is never answered.
+ */
+function beginBackendCall(run: Script, call: Stimulus): 'allowed' | 'refused' | 'waiting' {
   for (let i = 0; i < 4; i += 1) {
-    const step = run.send(call);
-    if (answerTo(step.emitted, reqOf(call))?.type === 'answer.refused') return 'refused';
-    if (!run.snapshot.hasTag('refreshing')) return 'allowed';
-    settle(run);
-    call = again;
+    const answer = ask(run, call);
+    if (!answer) return 'waiting';
+    if (answer.type === 'answer.refused') return 'refused';
+    if (answer.type === 'answer.done' && answer.value !== 'again') return 'allowed';
   }
   return 'waiting';
 }
 
+/** The answers to the given commands, in the order the chart emitted them. */
+function answersTo(steps: readonly PathStep[], commands: readonly Stimulus[]) {
+  const reqs = new Set(commands.map(reqOf));
+  return steps
+    .flatMap((s) => s.model.emitted)
+    .filter((e): e is Extract<AuthEmitted, { type: 'answer.done' | 'answer.refused' }> => (e.type === 'answer.done' || e.type === 'answer.refused') && reqs.has(e.req));
+}
+
 /**
- * `account/rateLimits/read`, as authorizedFetch runs it: ask the chart (waiting out a refresh it starts
- * and asking again without a clock), call the backend; on a 401 report it, wait for the refresh, and
- * retry once if the credentials changed, else fail with the refresh's message.
+ * The response of a rate-limit read from the chart's answers to its calls: the last one decides (a
+ * refusal is the error; a `proceed` to a backend call means the backend was called and answered 200);
+ * anything else means the adapter would still be waiting.
+ */
+function rateLimitsResponse(answers: ReturnType<typeof answersTo>, call: Stimulus): WireResponse | null {
+  const last = answers.at(-1);
+  if (!last) return null;
+  if (last.type === 'answer.refused') return { error: { code: last.code, message: last.message } };
+  return last.req === reqOf(call) && last.value === 'proceed' ? { result: { rateLimits: USAGE_RESULT } } : null;
+}
+
+/**
+ * `account/rateLimits/read`, as authorizedFetch runs it: ask the chart, call the backend; on a 401 report
+ * it and let the chart decide: retry (ask again and call once more) or fail with its refusal.
  */
 const RATE_LIMITS_READ: WireAction = {
   label: 'account/rateLimits/read',
   method: 'account/rateLimits/read',
   concurrent: true,
   script(run) {
-    const begin = () => beginBackendCall(run, BACKEND_CALL, BACKEND_CALL_NO_CLOCK) === 'allowed';
-    if (!begin()) return;
-    const generation = run.snapshot.context.credentialGeneration;
+    if (beginBackendCall(run, BACKEND_CALL) !== 'allowed') return;
     const backend = run.choose([{ label: 'backend 200' }, { label: UNAUTHORIZED.label, stimulus: UNAUTHORIZED }]);
     if (!backend.stimulus) return;
-    run.send(backend.stimulus);
-    settle(run);
-    if (run.snapshot.context.credentialGeneration !== generation) begin();
+    if (ask(run, UNAUTHORIZED)?.type === 'answer.done') beginBackendCall(run, BACKEND_CALL);
   },
-  response(steps) {
-    const calls = steps.filter((s) => s.stimulus === BACKEND_CALL || s.stimulus === BACKEND_CALL_NO_CLOCK);
-    const last = calls[calls.length - 1];
-    const answer = answerTo(last.model.emitted, reqOf(last.stimulus));
-    // Still refreshing after its last call: the adapter would still be waiting.
-    if (!answer || (answer.type === 'answer.done' && last.model.after.hasTag('refreshing'))) return null;
-    if (answer.type === 'answer.refused') return { error: { code: answer.code, message: answer.message } };
-    const unauthorized = steps.findIndex((s) => s.stimulus === UNAUTHORIZED);
-    if (unauthorized !== -1 && steps.indexOf(last) < unauthorized) {
-      // No retry: the refresh failed. The chart's state says why.
-      const after = steps[steps.length - 1].model.after;
-      if (after.matches({ session: { mode: 'failed' } })) return { error: { code: -32603, message: after.context.failure ?? 'authentication failed' } };
-      return {
-        error: { code: -32603, message: after.context.lastRefreshError ?? 'the ChatGPT backend refused the access token (401) and it could not be refreshed' },
-      };
-    }
-    return { result: { rateLimits: USAGE_RESULT } };
-  },
+  response: (steps) => rateLimitsResponse(answersTo(steps, [BACKEND_CALL, UNAUTHORIZED]), BACKEND_CALL),
 };
 
 /**
  * Two rate-limit reads, the second sent while the refresh the first one's 401 started is in flight:
- * the chart lets the second call wait for that one refresh (single flight), then both go on with its
- * result. Offered only where a 401 starts a refresh.
+ * the chart holds the second call until that one refresh settles (single flight), then both go on with
+ * its result. Offered only where a 401 starts a refresh.
  */
 const RATE_LIMITS_DURING_REFRESH: WireAction = {
   label: 'account/rateLimits/read ×2 (the second during the refresh)',
   method: 'account/rateLimits/read',
   concurrent: true,
   script(run) {
-    const first = run.send(BACKEND_CALL);
-    if (answerTo(first.emitted, reqOf(BACKEND_CALL))?.type !== 'answer.done' || run.snapshot.hasTag('refreshing')) run.skip();
-    const generation = run.snapshot.context.credentialGeneration;
+    const first = answerTo(run.send(BACKEND_CALL).emitted, reqOf(BACKEND_CALL));
+    if (first?.type !== 'answer.done' || first.value !== 'proceed') run.skip();
     run.send(UNAUTHORIZED);
     if (!run.snapshot.hasTag('refreshing')) run.skip();
-    run.send(SECOND_BACKEND_CALL);
-    settle(run);
-    // The first retries if the credentials changed; the second asks again without a clock.
-    if (run.snapshot.context.credentialGeneration !== generation) {
-      if (beginBackendCall(run, BACKEND_CALL, BACKEND_CALL_NO_CLOCK) === 'waiting') return;
-    }
-    beginBackendCall(run, SECOND_BACKEND_CALL_NO_CLOCK, SECOND_BACKEND_CALL_NO_CLOCK);
+    const emitted = [...run.send(SECOND_BACKEND_CALL).emitted, ...settle(run)];
+    // The first retries when the chart says so; the second goes ahead, or asks again if told to.
+    if (answerTo(emitted, reqOf(UNAUTHORIZED))?.type === 'answer.done' && beginBackendCall(run, BACKEND_CALL) === 'waiting') return;
+    const second = answerTo(emitted, reqOf(SECOND_BACKEND_CALL));
+    if (second?.type === 'answer.done' && second.value === 'again') beginBackendCall(run, SECOND_BACKEND_CALL);
   },
-  response: (steps) => RATE_LIMITS_READ.response(steps),
+  response: (steps) => rateLimitsResponse(answersTo(steps, [BACKEND_CALL, UNAUTHORIZED]), BACKEND_CALL),
   overlap: {
     method: 'account/rateLimits/read',
     fenceAfter: SECOND_BACKEND_CALL,
-    response(steps) {
-      const last = steps.filter((s) => s.stimulus === SECOND_BACKEND_CALL_NO_CLOCK).at(-1);
-      const answer = last && answerTo(last.model.emitted, reqOf(SECOND_BACKEND_CALL_NO_CLOCK));
-      if (!answer || (answer.type === 'answer.done' && last.model.after.hasTag('refreshing'))) return null;
-      return answer.type === 'answer.refused' ? { error: { code: answer.code, message: answer.message } } : { result: { rateLimits: USAGE_RESULT } };
-    },
+    response: (steps) => rateLimitsResponse(answersTo(steps, [SECOND_BACKEND_CALL]), SECOND_BACKEND_CALL),
   },
 };
 
@@ -181,10 +182,12 @@ const ACCOUNT_READ_REFRESH: WireAction = {
   method: 'account/read',
   params: { refreshToken: true },
   script(run) {
-    run.send(REFRESH_REQUESTED);
-    settle(run);
+    ask(run, REFRESH_REQUESTED);
   },
-  response: (steps) => ({ result: { account: accountViewOf(steps[steps.length - 1].model.after), requiresOpenaiAuth: true } }),
+  response: (steps) => {
+    const after = steps[steps.length - 1].model.after;
+    return { result: { account: accountViewOf(after), userId: userIdOf(after), requiresOpenaiAuth: true, workspaceRouting: null } };
+  },
 };
 
 /** True while a browser login waits for the browser (where the browser and the cancel of that login act). */
@@ -299,6 +302,6 @@ export function wireNotification(event: Extract<AuthEmitted, { type: `notify.${s
     case 'notify.loginCompleted':
       return { method: 'account/login/completed', params: { loginId: event.loginId, success: event.success, error: event.error } };
     case 'notify.accountUpdated':
-      return { method: 'account/updated', params: { authMode: event.authMode, planType: event.planType } };
+      return { method: 'account/updated', params: { authMode: event.authMode, planType: event.planType, reason: null } };
   }
 }
