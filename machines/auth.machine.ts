@@ -7,7 +7,7 @@
  *
  * Pure: effects are named actors and actions declared in auth.setup.ts with inert defaults and supplied
  * by src/ through `.provide()`; the regions live in session.region.ts and browserLogin.region.ts, the
- * messages and pure rules in policy.ts. Guards decide every refusal of PROTOCOL.md §7, in the order of that table, and
+ * messages and pure rules in policy.ts. Guards decide every refusal of docs/protocol.md §7, in the order of that table, and
  * the 401 recovery of §6: one `refreshing` state per mode is what makes a refresh single-flight.
  */
 import { authSetup } from './auth.setup';

@@ -15,14 +15,14 @@ function endLogin(error: string) {
   } as const;
 }
 
-/** Refusals of `login.chatgpt` (PROTOCOL.md §7, in table order). */
+/** Refusals of `login.chatgpt` (docs/protocol.md §7, in table order). */
 const chatgptLoginRefusals = [
   { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
   { guard: 'chatgptLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.chatgptLoginDisabled } } },
 ] as const;
 
 /**
- * Managed ChatGPT login in a browser (OAuth code + PKCE, PROTOCOL.md §8). Its own region: it may run
+ * Managed ChatGPT login in a browser (OAuth code + PKCE, docs/protocol.md §8). Its own region: it may run
  * while an API key is active. One `loginServer` actor owns the callback listener for the whole of
  * `active`, so leaving `active` for any reason (success, cancel, timeout, failure, a newer login,
  * the chart stopping) stops it and closes the listener.

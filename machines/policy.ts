@@ -1,10 +1,10 @@
 /**
- * The auth policy's words and pure rules: the exact messages of PROTOCOL.md §6–8 and the small
+ * The auth policy's words and pure rules: the exact messages of docs/protocol.md §6–8 and the small
  * functions the chart's guards use (workspace checks, refresh timing, failure classification).
  */
 import { STALE_REFRESH_AGE_MS, type TokenTiming } from './types';
 
-/** Exact refusal messages of PROTOCOL.md §7. */
+/** Exact refusal messages of docs/protocol.md §7. */
 export const MESSAGES = {
   externalAuthActive:
     'External auth is active. Use account/login/start (chatgptAuthTokens) to update it or account/logout to clear it.',
@@ -14,7 +14,7 @@ export const MESSAGES = {
   busy: 'Another account request is still being processed; retry when it has finished.',
 } as const;
 
-/** Exact `account/login/completed` errors of a browser login (PROTOCOL.md §8). */
+/** Exact `account/login/completed` errors of a browser login (docs/protocol.md §8). */
 export const LOGIN_MESSAGES = {
   /** Cancelled by `account/login/cancel`, a newer login, an accepted login of another kind, or a logout. */
   notCompleted: loginServerError('Login was not completed'),
@@ -33,12 +33,12 @@ export function loginSaveFailedMessage(reason: string): string {
   return `Sign-in completed but the credentials could not be saved: ${reason}`;
 }
 
-/** The refusal of a browser login whose callback server could not start (PROTOCOL.md §8). */
+/** The refusal of a browser login whose callback server could not start (docs/protocol.md §8). */
 export function loginServerStartMessage(reason: string): string {
   return `failed to start login server: ${reason}`;
 }
 
-/** The refusal of external tokens whose token is unreadable (PROTOCOL.md §7). */
+/** The refusal of external tokens whose token is unreadable (docs/protocol.md §7). */
 export function invalidTokenMessage(reason: string): string {
   return `invalid id token: ${reason}`;
 }
@@ -53,7 +53,7 @@ export function logoutFailedMessage(reason: string): string {
   return `failed to remove the saved credentials: ${reason}`;
 }
 
-/** Default browser-login timeout (PROTOCOL.md §8: 10 minutes); AuthCore provides the configured one. */
+/** Default browser-login timeout (docs/protocol.md §8: 10 minutes); AuthCore provides the configured one. */
 export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;
 
 /** Why a browser login's account is refused by `forced_chatgpt_workspace_id` (Codex's wording). */
@@ -70,7 +70,7 @@ export function workspaceMismatchMessage(allowed: readonly string[], got: string
   return `External auth must use ${want}, but received ${JSON.stringify(got ?? '')}.`;
 }
 
-/** Refusal of a backend call while nobody is logged in (PROTOCOL.md §4, `purpose` e.g. "read rate limits"). */
+/** Refusal of a backend call while nobody is logged in (docs/protocol.md §4, `purpose` e.g. "read rate limits"). */
 export function authRequiredMessage(purpose: string): string {
   return `codex account authentication required to ${purpose}`;
 }
@@ -85,7 +85,7 @@ export function formatSeconds(ms: number): string {
   return `${Number((ms / 1000).toFixed(3))}s`;
 }
 
-/** The failure of an external refresh the parent did not answer in time (PROTOCOL.md §6). */
+/** The failure of an external refresh the parent did not answer in time (docs/protocol.md §6). */
 export function refreshTimedOutMessage(timeoutMs: number): string {
   return `auth refresh request timed out after ${formatSeconds(timeoutMs)}`;
 }

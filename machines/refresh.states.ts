@@ -1,5 +1,5 @@
 /**
- * The 401 recovery of PROTOCOL.md §6 as the session region's two refreshable modes: `chatgpt` (managed
+ * The 401 recovery of docs/protocol.md §6 as the session region's two refreshable modes: `chatgpt` (managed
  * tokens, refreshed through the token endpoint, proactively too) and `externalTokens` (tokens the parent
  * refreshes). One `refreshing` state per mode makes a refresh single-flight; the calls that meet it wait
  * in `context.waiting` and get the chart's verdict when it settles.

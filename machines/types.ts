@@ -4,7 +4,7 @@
  */
 import type { Secret } from './secret';
 
-/** Plan types as they appear on the wire (PROTOCOL.md §3). */
+/** Plan types as they appear on the wire (docs/protocol.md §3). */
 export const PLAN_TYPES = ['free', 'go', 'plus', 'pro', 'team', 'business', 'enterprise', 'edu', 'unknown'] as const;
 /** A ChatGPT plan, normalized. */
 export type PlanType = (typeof PLAN_TYPES)[number];
@@ -28,9 +28,9 @@ export interface AuthPolicy {
   loginTimeoutMs?: number;
 }
 
-/** Default of `[authchart] external_refresh_timeout_ms` (PROTOCOL.md §9). */
+/** Default of `[authchart] external_refresh_timeout_ms` (docs/protocol.md §9). */
 export const DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS = 10_000;
-/** Default of `[authchart] proactive_refresh_skew_seconds` (PROTOCOL.md §9). */
+/** Default of `[authchart] proactive_refresh_skew_seconds` (docs/protocol.md §9). */
 export const DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS = 300;
 /** Without an `exp` claim, a managed token is refreshed once `last_refresh` is older than this (8 days). */
 export const STALE_REFRESH_AGE_MS = 8 * 24 * 60 * 60 * 1000;
@@ -97,10 +97,10 @@ export interface ExternalRefreshOutput {
   account: AccountInfo;
 }
 
-/** The server→client request that asks the parent for new external tokens (PROTOCOL.md §6). */
+/** The server→client request that asks the parent for new external tokens (docs/protocol.md §6). */
 export const EXTERNAL_REFRESH_METHOD = 'account/chatgptAuthTokens/refresh';
 
-/** Parameters of `account/chatgptAuthTokens/refresh` (PROTOCOL.md §6). */
+/** Parameters of `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */
 export interface ExternalRefreshInput {
   reason: 'unauthorized';
   previousAccountId: string | null;

@@ -1,5 +1,5 @@
 /**
- * One JSON-RPC connection over NDJSON streams (PROTOCOL.md §1): requests handled in arrival order
+ * One JSON-RPC connection over NDJSON streams (docs/protocol.md §1): requests handled in arrival order
  * straight from the reader, each starting when the one before it has been answered (requests the handler
  * marks concurrent start in order but run beside later ones), every request answered exactly once, and
  * requests of ours to the peer with their answers. It knows nothing of methods or auth: what a request
@@ -60,7 +60,7 @@ export class Connection {
   private readonly unanswered = new Map<RequestMessage, true>();
   private inputEnded = false;
   private closing = false;
-  /** Server→client request ids count up from 0 on each connection (PROTOCOL.md §1). */
+  /** Server→client request ids count up from 0 on each connection (docs/protocol.md §1). */
   private nextOutgoingId = 0;
   private readonly outgoing = new Map<Id, Outgoing>();
   private resolveClosed!: () => void;

@@ -74,7 +74,7 @@ export function unwrap(answer: CommandAnswer): unknown {
   throw new WireError(answer.code, answer.message);
 }
 
-/** Decodes the claims of external tokens of either generation (PROTOCOL.md §4); a wrong shape is -32602. */
+/** Decodes the claims of external tokens of either generation (docs/protocol.md §4); a wrong shape is -32602. */
 export function externalLogin(params: Record<string, unknown>): { tokens: ExternalTokens; claims: ClaimsResult } {
   const decoded = decodeExternalTokens(params);
   if (!decoded.ok) throw new WireError(ErrorCodes.InvalidParams, `Invalid params: ${decoded.issues}`);

@@ -1,5 +1,5 @@
 /**
- * The app server on one connection: the handshake of PROTOCOL.md §2, the method catalogue (loaded with
+ * The app server on one connection: the handshake of docs/protocol.md §2, the method catalogue (loaded with
  * the auth core right after the handshake), and the auth core's notifications, each written strictly
  * after the response of the request that caused it (§5). Knows nothing of auth policy; the queue,
  * dispatch order and requests to the parent are the connection's (src/rpc/connection.ts).
@@ -31,7 +31,7 @@ export interface AppServerOptions {
   version: string;
 }
 
-/** A notification on the wire: method and params (PROTOCOL.md §5, §12.2). */
+/** A notification on the wire: method and params (docs/protocol.md §5, §12.2). */
 export function encodeNotification(notification: AuthNotification): { method: string; params: unknown } {
   switch (notification.type) {
     case 'notify.loginCompleted':
@@ -179,7 +179,7 @@ export class AppServer {
     this.writeNotification(notification);
   }
 
-  /** Every notification carries the time it was emitted (PROTOCOL.md §12.2), beside method and params. */
+  /** Every notification carries the time it was emitted (docs/protocol.md §12.2), beside method and params. */
   private writeNotification(notification: AuthNotification): void {
     const { method, params } = encodeNotification(notification);
     this.connection.notify(method, params, { emittedAtMs: Date.now() });

@@ -1,5 +1,5 @@
 /**
- * The app-server's own wire I/O: NDJSON JSON-RPC on stdin/stdout (PROTOCOL.md §1). The reader turns bytes
+ * The app-server's own wire I/O: NDJSON JSON-RPC on stdin/stdout (docs/protocol.md §1). The reader turns bytes
  * into classified messages, synchronously and in order, and reports what must be answered with an id-null
  * error (non-JSON, non-messages, over-long lines); the writer drops the `"jsonrpc"` member that Codex never
  * sends, writes every message queued in one turn of the event loop with one `write()`, and honours

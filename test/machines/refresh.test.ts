@@ -1,5 +1,5 @@
 /**
- * The 401 recovery of the chart itself (PROTOCOL.md §6), with effects replaced by controllable promises
+ * The 401 recovery of the chart itself (docs/protocol.md §6), with effects replaced by controllable promises
  * and timers by XState's SimulatedClock: one refreshing state per mode, stale 401s, `failed`, the external
  * timeout, logout interrupting a refresh, proactive refresh.
  */

@@ -107,7 +107,7 @@ export function checkRequest(group: readonly ModelStep[], window: readonly Model
   const waitedOnRefresh = first.after.context.waiting.some((call) => call.req === req);
   if (answer?.type === 'answer.refused' && !waitedOnRefresh) {
     vacuity.requestsRefused += 1;
-    // PROTOCOL.md §8 (as Codex does): a new browser login, an accepted login of another kind or a logout
+    // docs/protocol.md §8 (as Codex does): a new browser login, an accepted login of another kind or a logout
     // ends a pending browser login at once, before its own effect runs; if that effect then fails (the
     // new server cannot bind, the save or clear fails), the request is refused but the browser login
     // stays ended (and its login/completed is sent). Everything else must be as it was.

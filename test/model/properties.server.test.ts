@@ -2,7 +2,7 @@
  * Property-based layer, against the real server: random sequences of catalogue requests (each effect
  * ending the way the sequence picks, for real) mixed with bad input (lines that are not JSON, unknown
  * methods, wrong params, notifications that look like commands), over the real bin and pipes. After every
- * request the wire must match the model exactly (replay.ts), bad input must be answered as PROTOCOL.md §1
+ * request the wire must match the model exactly (replay.ts), bad input must be answered as docs/protocol.md §1
  * says and change nothing, the invariants of invariants.ts must hold, and no external token may be in a
  * file under CODEX_HOME.
  */
@@ -20,7 +20,7 @@ const SECRETS = CATALOGUE_SECRETS;
 /** The stepper and start state of each fixture (requests are expanded on the fly, no graph needed). */
 const suite = { explorations: FIXTURES.filter((f) => f.exploreEvents !== false).map((f) => explore(authMachine, f, { events: false })) };
 
-/** Input the catalogue does not produce, with the reply PROTOCOL.md §1 prescribes (null: no reply at all). */
+/** Input the catalogue does not produce, with the reply docs/protocol.md §1 prescribes (null: no reply at all). */
 interface BadInput {
   label: string;
   line: string;

@@ -296,7 +296,7 @@ export const CATALOGUE_SECRETS: string[] = [
   ]),
 ];
 
-/** The wire form of a notification the chart emits (PROTOCOL.md §5). */
+/** The wire form of a notification the chart emits (docs/protocol.md §5). */
 export function wireNotification(event: Extract<AuthEmitted, { type: `notify.${string}` }>): { method: string; params: unknown } {
   switch (event.type) {
     case 'notify.loginCompleted':
