@@ -37,11 +37,6 @@ export function userIdOf(snapshot: AuthSnapshot): string | null {
   return snapshot.context.account?.userId ?? null;
 }
 
-/** True while a token refresh runs (backend calls wait for it and retry with its result). */
-export function isRefreshing(snapshot: AuthSnapshot): boolean {
-  return snapshot.hasTag('refreshing');
-}
-
 /**
  * The session region's state as a dotted path, for logs and the inspector: the mode without its
  * structural wrapper (`loggedOut`, `externalTokens.ready`), or the effect under way (`savingApiKey`).

@@ -63,7 +63,7 @@ function isIdle(snapshot: AuthSnapshot): boolean {
 }
 
 /** The policy part of the configuration. */
-export function policyOf(config: AuthchartConfig): AuthPolicy {
+function policyOf(config: AuthchartConfig): AuthPolicy {
   return {
     forcedLoginMethod: config.forcedLoginMethod,
     forcedWorkspaceIds: config.forcedWorkspaceIds,

@@ -69,7 +69,7 @@ export function defineMethod<P extends z.ZodMiniType, R extends z.ZodMiniType>(m
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The result of a command, or the wire error it was refused with. */
-export function unwrap(answer: CommandAnswer): unknown {
+function unwrap(answer: CommandAnswer): unknown {
   if (answer.ok) return answer.value;
   throw new WireError(answer.code, answer.message);
 }

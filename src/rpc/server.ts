@@ -32,7 +32,7 @@ export interface AppServerOptions {
 }
 
 /** A notification on the wire: method and params (docs/protocol.md §5, §12.2). */
-export function encodeNotification(notification: AuthNotification): { method: string; params: unknown } {
+function encodeNotification(notification: AuthNotification): { method: string; params: unknown } {
   switch (notification.type) {
     case 'notify.loginCompleted':
       return {
