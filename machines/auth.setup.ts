@@ -128,7 +128,7 @@ export const authSetup = setup({
   },
   actions: {
     /** Puts external tokens (from a login or a refresh) into the in-memory vault. */
-    storeExternalTokens: (_, _params: { tokens: ExternalTokens; account: AccountInfo }) => {},
+    storeExternalTokens: (_, _params: { tokens: ExternalTokens }) => {},
     /** Forgets the in-memory external tokens. */
     clearExternalTokens: () => {},
     /** Makes refreshed managed credentials (already persisted by the refresh) the ones in use. */

@@ -137,8 +137,7 @@ export const sessionRegion = authSetup.createStateConfig({
                 type: 'storeExternalTokens',
                 params: ({ event }) => {
                   assertEvent(event, 'login.externalTokens');
-                  if (!event.claims.ok) throw new Error('unreachable: tokenInvalid refuses unreadable tokens');
-                  return { tokens: event.tokens, account: event.claims.account };
+                  return { tokens: event.tokens };
                 },
               },
               { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },

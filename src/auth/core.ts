@@ -288,7 +288,7 @@ export class AuthCore {
   /** The credential a backend call would send now (API key, managed or external access token). */
   bearer(): Secret | null {
     const mode = authModeOf(this.actor.getSnapshot());
-    if (mode === 'chatgptAuthTokens') return this.vault.get()?.tokens.accessToken ?? null;
+    if (mode === 'chatgptAuthTokens') return this.vault.get()?.accessToken ?? null;
     if (mode === 'apikey') return this.state.managed?.apiKey ?? null;
     if (mode === 'chatgpt' && this.state.managed?.mode === 'chatgpt') return this.state.managed.tokens.accessToken;
     return null;

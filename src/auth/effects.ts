@@ -99,7 +99,7 @@ export function provideEffects(deps: EffectDeps) {
       }),
     },
     actions: {
-      storeExternalTokens: (_, params) => vault.set(params),
+      storeExternalTokens: (_, params) => vault.set(params.tokens),
       clearExternalTokens: () => vault.clear(),
       adoptManagedCredentials: (_, { output }) => {
         state.managed = { mode: 'chatgpt', ...output.credentials };

@@ -32,7 +32,8 @@ describe('mutation check: every guard of the chart, inverted, fails the model-ba
     result.confirmed = replayed !== null;
     result.error = replayed?.message.split('\n').slice(0, 4).join(' | ');
     expect(replayed).not.toBeNull();
-  });
+    // Generating a mutant's suite explores its whole chart: a few seconds each, more on a loaded machine.
+  }, 300_000);
 
   afterAll(() => {
     const killed = mutants.filter((m) => results.get(m.guard)?.confirmed).length;
