@@ -6,7 +6,7 @@
  */
 import { PLAN_TYPES } from '../../machines/types';
 import { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
-import { RateLimitSnapshotSchema } from '../auth/rateLimits';
+import { RateLimitResetCreditsSchema, RateLimitSnapshotSchema } from '../auth/rateLimits';
 import * as z from '../zod';
 
 export { describeIssues } from '../issues';
@@ -90,7 +90,18 @@ export const GetAuthStatusResultSchema = z.object({
 });
 export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 
-export const RateLimitsReadResultSchema = z.object({ rateLimits: RateLimitSnapshotSchema });
+/**
+ * `account/rateLimits/read` (PROTOCOL.md §4, §12.3): the seed generation's `rateLimits` (now carrying the
+ * bucket keys too) and today's keys beside it. `rateLimitUpsell` is passed on as the backend sent it.
+ */
+export const RateLimitsReadResultSchema = z.object({
+  rateLimits: RateLimitSnapshotSchema,
+  rateLimitsByLimitId: z.nullable(z.record(z.string(), RateLimitSnapshotSchema)),
+  ordinaryUsageAllowed: z.nullable(z.boolean()),
+  rateLimitResetCredits: z.nullable(RateLimitResetCreditsSchema),
+  accountId: z.nullable(z.string()),
+  rateLimitUpsell: z.nullable(z.unknown()),
+});
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
 /** `params` of the server→client request `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */

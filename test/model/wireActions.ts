@@ -5,7 +5,7 @@
  */
 import type { AuthEmitted } from '../../machines/types';
 import { accountViewOf, type AuthSnapshot } from '../../machines/views';
-import { USAGE_RESULT } from '../support/httpFakes';
+import { USAGE_READ_RESULT } from '../support/httpFakes';
 import { answerTo } from './model';
 import type { ReplayEnv } from './env';
 import {
@@ -135,7 +135,7 @@ const RATE_LIMITS_READ: WireAction = {
         error: { code: -32603, message: after.context.lastRefreshError ?? 'the ChatGPT backend refused the access token (401) and it could not be refreshed' },
       };
     }
-    return { result: { rateLimits: USAGE_RESULT } };
+    return { result: USAGE_READ_RESULT };
   },
 };
 
@@ -170,7 +170,7 @@ const RATE_LIMITS_DURING_REFRESH: WireAction = {
       const last = steps.filter((s) => s.stimulus === SECOND_BACKEND_CALL_NO_CLOCK).at(-1);
       const answer = last && answerTo(last.model.emitted, reqOf(SECOND_BACKEND_CALL_NO_CLOCK));
       if (!answer || (answer.type === 'answer.done' && last.model.after.hasTag('refreshing'))) return null;
-      return answer.type === 'answer.refused' ? { error: { code: answer.code, message: answer.message } } : { result: { rateLimits: USAGE_RESULT } };
+      return answer.type === 'answer.refused' ? { error: { code: answer.code, message: answer.message } } : { result: USAGE_READ_RESULT };
     },
   },
 };
