@@ -27,8 +27,11 @@ export function accountsCheckBody(entries: WorkspaceEntry[]) {
   return { accounts: entries, account_ordering: entries.map((e) => e.id), default_account_id: entries[0]?.id ?? null };
 }
 
-/** What `accounts/check` does: answer a body, answer statuses in turn (the last one repeats), or hang. */
-export type AccountsCheckBehaviour = { body: unknown } | { statuses: number[] } | 'hang';
+/**
+ * What `accounts/check` does: answer a body; answer statuses in turn (the last one repeats; a 200 answers
+ * `body`, default an empty listing); or hang until released.
+ */
+export type AccountsCheckBehaviour = { body: unknown } | { statuses: number[]; body?: unknown } | 'hang';
 
 /** A usage body with an additional bucket, spend control, a reached type, reset credits and ownership. */
 export function multiBucketUsageBody(owner: { accountId: string; userId: string }) {
@@ -111,14 +114,14 @@ export async function startFakeChatgptBackend(options: ChatgptBackendOptions = {
     if ('statuses' in behaviour) {
       const status = behaviour.statuses[Math.min(state.statusIndex, behaviour.statuses.length - 1)];
       state.statusIndex += 1;
-      return status === 200 ? { status, body: accountsCheckBody([]) } : { status, body: { detail: `status ${status}` } };
+      return status === 200 ? { status, body: behaviour.body ?? accountsCheckBody([]) } : { status, body: { detail: `status ${status}` } };
     }
     return { status: 200, body: behaviour.body };
   };
 
   const listedIds = (): string[] => {
     const behaviour = state.options.accountsCheck;
-    const body = behaviour && behaviour !== 'hang' && 'body' in behaviour ? (behaviour.body as { accounts?: WorkspaceEntry[] }) : null;
+    const body = behaviour && behaviour !== 'hang' ? (behaviour.body as { accounts?: WorkspaceEntry[] } | undefined) : undefined;
     return (body?.accounts ?? [{ id: 'acct-1' }]).map((entry) => entry.id);
   };
 
