@@ -104,6 +104,41 @@ export const RateLimitsReadResultSchema = z.object({
 });
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
+/** `accountSession/list` params (PROTOCOL.md §12.4): absent, null or `{refreshWorkspaceMetadata?}`. */
+export const AccountSessionListParamsSchema = z.nullish(z.object({ refreshWorkspaceMetadata: z.nullish(z.boolean()) }));
+export type AccountSessionListParams = z.infer<typeof AccountSessionListParamsSchema>;
+
+/** One workspace of a session. */
+export const AccountWorkspaceSchema = z.object({
+  accountId: z.string(),
+  name: z.nullable(z.string()),
+  imageUrl: z.nullable(z.string()),
+  kind: z.nullable(z.enum(['personal', 'workspace'])),
+});
+/** One session: the managed ChatGPT login, keyed by its user id. */
+export const AccountSessionSchema = z.object({
+  sessionId: z.string(),
+  email: z.nullable(z.string()),
+  userId: z.string(),
+  displayName: z.nullable(z.string()),
+  imageUrl: z.nullable(z.string()),
+  lastUsedAt: z.int(),
+  isActive: z.boolean(),
+  selectedWorkspaceAccountId: z.nullable(z.string()),
+  workspaces: z.array(AccountWorkspaceSchema),
+});
+/** `accountSession/list` result (and a completed `accountSession/switch`'s). */
+export const AccountSessionListResultSchema = z.object({ activeSessionId: z.nullable(z.string()), sessions: z.array(AccountSessionSchema) });
+export type AccountSessionListResult = z.infer<typeof AccountSessionListResultSchema>;
+
+/** `accountSession/switch` params. An empty `accountId` is the handler's -32600, in Codex's words. */
+export const AccountSessionSwitchParamsSchema = z.object({ sessionId: z.string(), accountId: z.string(), allowBrowserLogin: z.nullish(z.boolean()) });
+export type AccountSessionSwitchParams = z.infer<typeof AccountSessionSwitchParamsSchema>;
+
+/** `accountSession/switch` result: the list after the switch, or a browser sign-in to complete it. */
+export const AccountSessionSwitchResultSchema = z.union([AccountSessionListResultSchema, z.object({ loginId: z.string(), authUrl: z.string() })]);
+export type AccountSessionSwitchResult = z.infer<typeof AccountSessionSwitchResultSchema>;
+
 /** `params` of the server→client request `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */
 export const ChatgptAuthTokensRefreshParamsSchema = z.object({
   reason: z.literal('unauthorized'),

@@ -83,7 +83,10 @@ export interface ChatgptBackendOptions {
   usage?: unknown;
   resetCredits?: Reply;
   accountsCheck?: AccountsCheckBehaviour;
+  /** The user id in the tokens the exchange issues (default `user-1`). */
   userId?: string;
+  /** Answers the exchange with this instead (failure tests); null/absent = the normal exchange. */
+  switchReply?: Reply | null;
 }
 
 /** The running fake. */
@@ -132,6 +135,7 @@ export async function startFakeChatgptBackend(options: ChatgptBackendOptions = {
     if (/\/(wham|api\/codex)\/rate-limit-reset-credits$/.test(request.path)) return state.options.resetCredits ?? { status: 404, body: { detail: 'Not Found' } };
     if (/\/(wham|api\/codex)\/accounts\/check$/.test(request.path)) return accountsCheck();
     if (request.method === 'POST' && request.path.endsWith('/accounts/switch-workspace-token')) {
+      if (state.options.switchReply) return state.options.switchReply;
       const workspaceId = (JSON.parse(request.body || '{}') as { workspace_id?: string }).workspace_id ?? '';
       if (!listedIds().includes(workspaceId)) return { status: 403, body: { detail: 'workspace not available' } };
       return { status: 200, body: switchedTokens(workspaceId, state.options.userId) };
