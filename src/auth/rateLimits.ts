@@ -9,7 +9,7 @@ import { redactText, type Logger } from '../log';
 import { authorizedFetch } from './backend';
 import { codexBackendUrl } from './backendUrls';
 import { AuthCallError, type AuthCore } from './core';
-import { readResetCredits, type RateLimitResetCredits } from './resetCredits';
+import { listResetCredits, type RateLimitResetCredits } from './resetCredits';
 import { RATE_LIMIT_REACHED_TYPES, RateLimitsError, mapUsageBody, type RateLimitSnapshot } from './usageBody';
 
 export { RateLimitsError, mapUsageBody } from './usageBody';
@@ -113,26 +113,23 @@ async function fetchUsageBody(core: AuthCore, url: string, fetchImpl?: typeof fe
  * Reads the rate limits. Throws AuthCallError for refusals and failed refreshes (their exact texts) and
  * RateLimitsError for a usage endpoint that fails or answers something unreadable after the recovery.
  * `ordinaryUsageAllowed` and `rateLimitUpsell` are given only when the body names this login's account
- * and user (the chart's `account`). The banked resets come from their listing when the body counts
- * some, else (or when the listing fails) from the body's count.
+ * and user (the chart's `account`). The banked resets come from their listing, or, when the listing
+ * fails, from the body's count.
  */
 export async function readRateLimits(core: AuthCore, chatgptBaseUrl: string, options: ReadRateLimitsOptions = {}): Promise<RateLimitsRead> {
+  // Both asked at once, as Codex 0.169 does: the listing adds no latency, and two calls meeting an
+  // expiring token share one proactive refresh. The listing never throws (null when it failed).
+  const listing = listResetCredits(core, chatgptBaseUrl, {
+    fetch: options.fetch,
+    timeoutMs: options.resetCreditsTimeoutMs,
+    onFailure: (reason) => options.logger?.debug(`${reason}; using the usage body's count`),
+  });
   const body = await fetchUsageBody(core, usageUrl(chatgptBaseUrl), options.fetch);
   const account = core.snapshot().context.account;
   const owner = { accountId: account?.accountId ?? null, userId: account?.userId ?? null };
   const usage = mapUsageBody(body, owner, Math.floor(Date.now() / 1000));
-  // As Codex: the listing is asked for only when the usage body says there is something to list, so a
-  // read costs one backend call (and at most one proactive refresh) for the accounts without banked resets.
-  const rateLimitResetCredits =
-    usage.resetCreditsCount !== null && usage.resetCreditsCount > 0
-      ? await readResetCredits(core, chatgptBaseUrl, usage.resetCreditsCount, {
-          fetch: options.fetch,
-          timeoutMs: options.resetCreditsTimeoutMs,
-          onFallback: (reason) => options.logger?.debug(reason),
-        })
-      : usage.resetCreditsCount === null
-        ? null
-        : { availableCount: 0, credits: null };
+  const count = usage.resetCreditsCount;
+  const rateLimitResetCredits = (await listing) ?? (count === null ? null : { availableCount: count, credits: null });
   return {
     rateLimits: usage.rateLimits,
     rateLimitsByLimitId: usage.rateLimitsByLimitId,

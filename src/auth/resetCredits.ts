@@ -1,7 +1,7 @@
 /**
  * `rateLimitResetCredits` of `account/rateLimits/read` (PROTOCOL.md §12.3): the usage-limit resets the
  * account has banked, listed by `GET …/wham/rate-limit-reset-credits`. A failed listing never fails the
- * read: it falls back to the usage body's `rate_limit_reset_credits.available_count` (credits unknown).
+ * read: the read falls back to the usage body's `rate_limit_reset_credits.available_count` (credits null).
  */
 import * as z from '../zod';
 import { describeIssues } from '../issues';
@@ -77,24 +77,16 @@ export function mapResetCreditsListing(body: unknown): RateLimitResetCredits {
   };
 }
 
-/** Options of {@link readResetCredits}. */
+/** Options of {@link listResetCredits}. */
 export interface ResetCreditsOptions {
   fetch?: typeof fetch;
   timeoutMs?: number;
-  /** Told why the listing was not used (the read goes on with the fallback). */
-  onFallback?: (reason: string) => void;
+  /** Told why the listing could not be used. */
+  onFailure?: (reason: string) => void;
 }
 
-/**
- * The banked resets: the listing through the 401 recovery, else `{availableCount: fallbackCount,
- * credits: null}`, else null. Never throws.
- */
-export async function readResetCredits(
-  core: AuthCore,
-  chatgptBaseUrl: string,
-  fallbackCount: number | null,
-  options: ResetCreditsOptions = {},
-): Promise<RateLimitResetCredits | null> {
+/** The banked resets as listed by the backend (through the 401 recovery), or null when that failed. Never throws. */
+export async function listResetCredits(core: AuthCore, chatgptBaseUrl: string, options: ResetCreditsOptions = {}): Promise<RateLimitResetCredits | null> {
   const url = resetCreditsUrl(chatgptBaseUrl);
   try {
     const response = await authorizedFetch(
@@ -108,7 +100,7 @@ export async function readResetCredits(
     return mapResetCreditsListing(JSON.parse(text));
   } catch (error) {
     const reason = (error as Error).name === 'TimeoutError' ? 'timed out' : redactText((error as Error).message);
-    options.onFallback?.(`GET ${url} failed (${reason}); using the usage body's count`);
-    return fallbackCount === null ? null : { availableCount: fallbackCount, credits: null };
+    options.onFailure?.(`GET ${url} failed (${reason})`);
+    return null;
   }
 }

@@ -70,7 +70,7 @@ export interface UsageMapping {
   ordinaryUsageAllowed: boolean | null;
   accountId: string | null;
   rateLimitUpsell: unknown;
-  /** `rate_limit_reset_credits.available_count`: the fallback when the reset-credits endpoint fails. */
+  /** `rate_limit_reset_credits.available_count`: the fallback when the reset-credit listing fails. */
   resetCreditsCount: number | null;
 }
 
@@ -92,7 +92,7 @@ const IndividualLimitBodySchema = z.object({
   remaining: amount,
   used_percent: z.number(),
   remaining_percent: z.number(),
-  resets_at: z.number(),
+  reset_at: z.number(),
   reset_after_seconds: z.number(),
 });
 const UsageBodySchema = z.object({
@@ -145,7 +145,7 @@ function mapIndividualLimit(value: unknown): IndividualLimit | null {
   const parsed = IndividualLimitBodySchema.safeParse(value);
   if (!parsed.success) return null;
   const limit = parsed.data;
-  return { limit: String(limit.limit), used: String(limit.used), remainingPercent: Math.round(limit.remaining_percent), resetsAt: Math.round(limit.resets_at) };
+  return { limit: String(limit.limit), used: String(limit.used), remainingPercent: Math.round(limit.remaining_percent), resetsAt: Math.round(limit.reset_at) };
 }
 
 function reachedType(value: UsageBody['rate_limit_reached_type']): RateLimitReachedType | null {

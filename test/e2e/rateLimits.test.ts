@@ -82,7 +82,7 @@ describe('account/rateLimits/read, today’s generation (PROTOCOL.md §12.3)', (
     });
     const result = await parent.client.readRateLimits();
     expect(result.rateLimitResetCredits).toEqual({ availableCount: 2, credits: null });
-    expect(parent.stderr()).toContain('rate-limit-reset-credits failed (answered 503 Service Unavailable)');
+    expect(parent.stderr()).toContain("rate-limit-reset-credits failed (answered 503 Service Unavailable); using the usage body's count");
   });
 
   it('gives no allowance or upsell for a usage body of another user, and the body’s account id as is', async () => {
@@ -91,17 +91,17 @@ describe('account/rateLimits/read, today’s generation (PROTOCOL.md §12.3)', (
     expect([result.ordinaryUsageAllowed, result.rateLimitUpsell, result.accountId]).toEqual([null, null, 'acct-1']);
   });
 
-  it('answers the seed body with the seed values and every new key null except the bucket id, in one backend call', async () => {
-    const { backend, parent } = await managedParent({ resetCredits: { status: 200, body: RESET_CREDITS_LISTING } });
+  it('answers the seed body with the seed values and every new key null except the bucket id', async () => {
+    const { backend, parent } = await managedParent({});
     expect(await parent.client.readRateLimits()).toEqual(USAGE_READ_RESULT);
-    expect(backend.seen.map((r) => r.path)).toEqual(['/backend-api/wham/usage']);
+    // The listing is asked for beside the usage (as Codex 0.169); its 404 leaves the body's count, here none.
+    expect(backend.seen.map((r) => r.path).sort()).toEqual(['/backend-api/wham/rate-limit-reset-credits', '/backend-api/wham/usage']);
   });
 
-  it('lists reset credits only when the usage body counts some (as Codex): a count of 0 is answered as is', async () => {
+  it('prefers the listing to the usage body’s count (as Codex 0.169)', async () => {
     const usage = { ...multiBucketUsageBody({ accountId: 'acct-1', userId: 'user-1' }), rate_limit_reset_credits: { available_count: 0 } };
-    const { backend, parent } = await managedParent({ usage, resetCredits: { status: 200, body: RESET_CREDITS_LISTING } });
-    expect((await parent.client.readRateLimits()).rateLimitResetCredits).toEqual({ availableCount: 0, credits: null });
-    expect(backend.calls('/rate-limit-reset-credits')).toHaveLength(0);
+    const { parent } = await managedParent({ usage, resetCredits: { status: 200, body: RESET_CREDITS_LISTING } });
+    expect((await parent.client.readRateLimits()).rateLimitResetCredits).toMatchObject({ availableCount: 2, credits: [{ id: 'rc-1' }, { id: 'rc-2' }] });
   });
 
   it('answers -32603 naming the field for a window the backend gives no reset time', async () => {
@@ -115,17 +115,10 @@ describe('account/rateLimits/read, today’s generation (PROTOCOL.md §12.3)', (
   it('recovers the listing’s own 401 through the parent’s refresh (external tokens)', async () => {
     const OLD = chatgptJwt({ accountId: 'acct-1', userId: 'user-1', extra: { n: 'old' } });
     const NEW = chatgptJwt({ accountId: 'acct-1', userId: 'user-1', extra: { n: 'new' } });
-    let usageSeen = false;
-    // The usage call succeeds with the old token; only then does the backend stop accepting it.
+    // The usage endpoint takes the old token; the listing wants the refreshed one.
     const backend = own.server(
       await startFakeChatgptBackend({
-        accepts: (token, request) => {
-          if (request.path.endsWith('/usage')) {
-            usageSeen = true;
-            return true;
-          }
-          return !usageSeen || token === NEW;
-        },
+        accepts: (token, request) => request.path.endsWith('/usage') || token === NEW,
         usage: multiBucketUsageBody({ accountId: 'acct-1', userId: 'user-1' }),
         resetCredits: { status: 200, body: RESET_CREDITS_LISTING },
       }),

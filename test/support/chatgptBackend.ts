@@ -48,7 +48,7 @@ export function multiBucketUsageBody(owner: { accountId: string; userId: string 
     ],
     spend_control: {
       reached: false,
-      individual_limit: { limit: '50.00', used: '12.50', remaining: '37.50', used_percent: 25, remaining_percent: 75, resets_at: 1767900000, reset_after_seconds: 600 },
+      individual_limit: { limit: '50.00', used: '12.50', remaining: '37.50', used_percent: 25, remaining_percent: 75, reset_at: 1767900000, reset_after_seconds: 600 },
     },
     rate_limit_reached_type: { type: 'workspace_member_usage_limit_reached' },
     rate_limit_reset_credits: { available_count: 2 },
