@@ -89,6 +89,15 @@ export function parseSwitchResponse(body: unknown, workspaceId: string): Switche
   };
 }
 
+/** `send` without the `ChatGPT-Account-Id` header: the exchange names the workspace in its body (Codex 0.169 sends none). */
+function withoutAccountHeader(send: typeof fetch): typeof fetch {
+  return (input, init) => {
+    const headers = new Headers(init?.headers);
+    headers.delete('ChatGPT-Account-Id');
+    return send(input, { ...init, headers });
+  };
+}
+
 /** Options of {@link exchangeWorkspaceToken}. */
 export interface SwitchOptions {
   fetch?: typeof fetch;
@@ -96,7 +105,8 @@ export interface SwitchOptions {
 }
 
 /**
- * Exchanges the current bearer for tokens of `workspaceId` (through the 401 recovery). A refusal (4xx)
+ * Exchanges the current bearer for tokens of `workspaceId` (through the 401 recovery; the bearer only,
+ * no `ChatGPT-Account-Id`, as Codex sends it). A refusal (4xx)
  * is `-32600 Workspace switch was rejected (HTTP 403 Forbidden)`; a 5xx, a network failure or an
  * invalid answer is -32603. Throws WorkspaceSwitchError, or AuthCallError when the chart refuses the
  * call or the refresh fails.
@@ -109,7 +119,7 @@ export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: str
       core,
       url,
       { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify({ workspace_id: workspaceId }), signal: options.signal },
-      { purpose: 'switch workspaces', fetch: options.fetch },
+      { purpose: 'switch workspaces', fetch: withoutAccountHeader(options.fetch ?? fetch) },
     );
   } catch (error) {
     if (error instanceof AuthCallError) throw error;
@@ -176,19 +186,19 @@ function workspaceOf(info: WorkspaceInfo): AccountWorkspace {
 
 /**
  * Builds `accountSession/list` (pure): one session whose id is the login's user id (none without a user
- * id or outside managed mode). Its workspaces are the selected one only, or, with `allWorkspaces`,
- * every workspace the last discovery listed.
+ * id or outside managed mode). Its workspaces are the selected one only, without metadata (as Codex
+ * 0.169 answers), or, with `allWorkspaces`, every workspace the discovery listed, named and kinded
+ * (the caller runs a fresh discovery for `refreshWorkspaceMetadata`, as Codex does).
  */
 export function buildSessionList(input: SessionListInput): AccountSessionList {
   const { account, discovery } = input;
   if (!account?.userId) return NO_SESSIONS;
   const selectedId = account.accountId;
   const listed = discovery?.workspaces ?? [];
-  const selected = listed.find((w) => w.accountId === selectedId);
   let workspaces: AccountWorkspace[];
   if (input.allWorkspaces && listed.length > 0) workspaces = listed.map(workspaceOf);
-  else if (selected) workspaces = [workspaceOf(selected)];
-  else workspaces = selectedId === null ? [] : [{ accountId: selectedId, name: discovery?.workspaceName ?? null, imageUrl: null, kind: null }];
+  // Codex 0.169 names no metadata without a refresh: the selected id only.
+  else workspaces = selectedId === null ? [] : [{ accountId: selectedId, name: null, imageUrl: null, kind: null }];
   return {
     activeSessionId: account.userId,
     sessions: [

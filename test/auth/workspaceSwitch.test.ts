@@ -94,13 +94,13 @@ describe('workspace switch: the exchange over the loopback backend', () => {
     return { backend, base: `${backend.origin}/backend-api/`, c: core };
   }
 
-  it('exchanges the current bearer for tokens of a listed workspace', async () => {
+  it('exchanges the current bearer (no account header, as Codex) for tokens of a listed workspace', async () => {
     const { backend, base, c } = await setUp({});
     const switched = await exchangeWorkspaceToken(c, base, 'ws-2');
     expect(switched.account.accountId).toBe('ws-2');
     expect(switched.tokens.accessToken.reveal()).toBe(switchedTokens('ws-2').access_token);
     expect(backend.calls('switch-workspace-token').map((r) => [r.method, r.path, bearerOf(r), r.headers['chatgpt-account-id'], r.headers['content-type'], JSON.parse(r.body)])).toEqual([
-      ['POST', '/backend-api/accounts/switch-workspace-token', OLD, 'ws-1', 'application/json', { workspace_id: 'ws-2' }],
+      ['POST', '/backend-api/accounts/switch-workspace-token', OLD, undefined, 'application/json', { workspace_id: 'ws-2' }],
     ]);
   });
 
@@ -138,7 +138,7 @@ describe('accountSession/list (pure)', () => {
     expect(list({ account: { ...ACCOUNT, userId: null } })).toEqual(NO_SESSIONS);
   });
 
-  it('lists one session keyed by the user id, with the selected workspace only', () => {
+  it('lists one session keyed by the user id, with the selected workspace only and no metadata (as Codex 0.169)', () => {
     const result = list({});
     expect(result).toEqual({
       activeSessionId: 'user-1',
@@ -152,7 +152,7 @@ describe('accountSession/list (pure)', () => {
           lastUsedAt: 1767225600,
           isActive: true,
           selectedWorkspaceAccountId: 'ws-1',
-          workspaces: [{ accountId: 'ws-1', name: 'Ada', imageUrl: null, kind: 'personal' }],
+          workspaces: [{ accountId: 'ws-1', name: null, imageUrl: null, kind: null }],
         },
       ],
     });
@@ -166,7 +166,7 @@ describe('accountSession/list (pure)', () => {
     ]);
   });
 
-  it('still names the selected workspace (name unknown) before any discovery succeeded', () => {
+  it('still lists the selected workspace when no discovery succeeded yet', () => {
     expect(list({ discovery: null, allWorkspaces: true }).sessions[0].workspaces).toEqual([{ accountId: 'ws-1', name: null, imageUrl: null, kind: null }]);
   });
 
