@@ -23,7 +23,7 @@ export const SWITCH_MESSAGES = {
   unavailable: 'The selected workspace is unavailable',
 } as const;
 
-/** JSON-RPC codes of a failed exchange: the backend refused (4xx) or could not be reached / failed. */
+/** JSON-RPC codes of a failed exchange: the backend refused (any HTTP error), or it could not be reached / answered nonsense. */
 const INVALID_REQUEST = -32600;
 const INTERNAL_ERROR = -32603;
 
@@ -106,10 +106,9 @@ export interface SwitchOptions {
 
 /**
  * Exchanges the current bearer for tokens of `workspaceId` (through the 401 recovery; the bearer only,
- * no `ChatGPT-Account-Id`, as Codex sends it). A refusal (4xx)
- * is `-32600 Workspace switch was rejected (HTTP 403 Forbidden)`; a 5xx, a network failure or an
- * invalid answer is -32603. Throws WorkspaceSwitchError, or AuthCallError when the chart refuses the
- * call or the refresh fails.
+ * no `ChatGPT-Account-Id`, as Codex sends it). Any HTTP error is `-32600 Workspace switch was rejected
+ * (HTTP 403 Forbidden)`; a network failure or an invalid answer is -32603. Throws WorkspaceSwitchError,
+ * or AuthCallError when the chart refuses the call or the refresh fails.
  */
 export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: string, workspaceId: string, options: SwitchOptions = {}): Promise<SwitchedLogin> {
   const url = switchWorkspaceTokenUrl(chatgptBaseUrl);
@@ -127,8 +126,8 @@ export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: str
     throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
   }
   const text = await response.text().catch(() => '');
-  if (response.status >= 400 && response.status < 500) throw new WorkspaceSwitchError(INVALID_REQUEST, `Workspace switch was rejected (${httpStatus(response.status, response.statusText)})`);
-  if (!response.ok) throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed (${httpStatus(response.status, response.statusText)})`);
+  // Any refusal, 5xx included, is -32600 in Codex's words (observed on 0.169).
+  if (!response.ok) throw new WorkspaceSwitchError(INVALID_REQUEST, `Workspace switch was rejected (${httpStatus(response.status, response.statusText)})`);
   let body: unknown;
   try {
     body = JSON.parse(text);

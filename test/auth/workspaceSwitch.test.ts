@@ -109,9 +109,15 @@ describe('workspace switch: the exchange over the loopback backend', () => {
     expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-9'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' });
   });
 
-  it('answers -32603 for a backend failure', async () => {
+  it('answers a backend failure as a rejection too, as Codex 0.169 does', async () => {
     const { base, c } = await setUp({ switchReply: { status: 502, body: { detail: 'bad gateway' } } });
-    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32603, message: 'Workspace switch failed (HTTP 502 Bad Gateway)' });
+    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 502 Bad Gateway)' });
+  });
+
+  it('answers -32603 when the backend cannot be reached', async () => {
+    const { backend, base, c } = await setUp({});
+    await backend.close();
+    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32603, message: 'Workspace switch failed: ECONNREFUSED' });
   });
 
   it('recovers a 401 through the refresh and exchanges with the new bearer', async () => {
