@@ -5,6 +5,7 @@
  */
 import * as z from '../zod';
 import { PLAN_TYPES } from '../../machines/types';
+import { userIdOf } from '../../machines/views';
 import { redactText, type Logger } from '../log';
 import { authorizedFetch } from './backend';
 import { codexBackendUrl } from './backendUrls';
@@ -125,8 +126,9 @@ export async function readRateLimits(core: AuthCore, chatgptBaseUrl: string, opt
     onFailure: (reason) => options.logger?.debug(`${reason}; using the usage body's count`),
   });
   const body = await fetchUsageBody(core, usageUrl(chatgptBaseUrl), options.fetch);
-  const account = core.snapshot().context.account;
-  const owner = { accountId: account?.accountId ?? null, userId: account?.userId ?? null };
+  const snapshot = core.snapshot();
+  // The same user id account/read reports (§12.1).
+  const owner = { accountId: snapshot.context.account?.accountId ?? null, userId: userIdOf(snapshot) };
   const usage = mapUsageBody(body, owner, Math.floor(Date.now() / 1000));
   const count = usage.resetCreditsCount;
   const rateLimitResetCredits = (await listing) ?? (count === null ? null : { availableCount: count, credits: null });
