@@ -8,7 +8,7 @@ import { EphemeralCredentialStore } from '../../src/auth/credentials';
 import { decodeExternalTokens } from '../../src/auth/externalTokens';
 import { WorkspaceDiscoveryError, accountsCheckUrl, discoverWorkspace, resolveWorkspaceRouting } from '../../src/auth/workspaces';
 import { parseConfig } from '../../src/config';
-import { accountsCheckBody, startFakeChatgptBackend, workspaceEntry, type FakeChatgptBackend } from '../support/chatgptBackend';
+import { accountsCheckBody, discoveryFailures, startFakeChatgptBackend, workspaceEntry, type FakeChatgptBackend } from '../support/chatgptBackend';
 import { bearerOf } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
@@ -113,6 +113,11 @@ describe('workspace discovery: the backend call', () => {
     expect(backend.calls('accounts/check').map((r) => [r.method, r.path, bearerOf(r), r.headers['chatgpt-account-id']])).toEqual([
       ['GET', '/backend-api/wham/accounts/check', OLD, 'ws-2'],
     ]);
+  });
+
+  it.each(Object.entries(discoveryFailures('ws-2')))('fails over the wire with Codex’s text when the backend gives %s', async (_what, { behaviour, message }) => {
+    const { base, c } = await setUp({ accountsCheck: behaviour });
+    expect(await failureOf(discoverWorkspace(c, base, 'ws-2'))).toMatchObject({ name: 'WorkspaceDiscoveryError', message });
   });
 
   it('retries a 5xx once and takes the second answer', async () => {

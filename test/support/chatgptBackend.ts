@@ -33,6 +33,22 @@ export function accountsCheckBody(entries: WorkspaceEntry[]) {
  */
 export type AccountsCheckBehaviour = { body: unknown } | { statuses: number[]; body?: unknown } | 'hang';
 
+/**
+ * Each failure of §12.1 for a login in workspace `accountId`, as a behaviour of `accounts/check`, with
+ * the text Codex reports it by. (A hang is `'hang'`; its text is `workspace routing discovery timed out`.)
+ */
+export function discoveryFailures(accountId: string): Record<string, { behaviour: AccountsCheckBehaviour; message: string }> {
+  const entry = (extra: Partial<WorkspaceEntry>) => ({ body: accountsCheckBody([workspaceEntry(accountId, 'Team', extra)]) });
+  return {
+    'the workspace is not listed': { behaviour: { body: accountsCheckBody([workspaceEntry('someone-else', 'Other')]) }, message: 'selected workspace missing from routing discovery' },
+    'no backend origin': { behaviour: entry({ workspace_backend_origin: null }), message: 'workspace routing discovery missing backend origin' },
+    'a plain http backend': { behaviour: entry({ workspace_backend_origin: 'http://chatgpt.com' }), message: 'workspace backend must use an HTTPS origin without credentials' },
+    'credentials in the backend': { behaviour: entry({ workspace_backend_origin: 'https://user:pw@chatgpt.com' }), message: 'workspace backend must use an HTTPS origin without credentials' },
+    'an unknown routing override': { behaviour: entry({ account_routing_override: 'eu' }), message: 'workspace routing discovery has invalid account routing override' },
+    'a 5xx twice': { behaviour: { statuses: [503, 502] }, message: 'workspace routing discovery failed' },
+  };
+}
+
 /** A usage body with an additional bucket, spend control, a reached type, reset credits and ownership. */
 export function multiBucketUsageBody(owner: { accountId: string; userId: string }) {
   return {
