@@ -7,7 +7,7 @@
  */
 import { STATUS_CODES } from 'node:http';
 import { Secret } from '../../machines/secret';
-import type { AccountInfo } from '../../machines/types';
+import type { AccountInfo, ChatgptCredentials } from '../../machines/types';
 import { redactText } from '../log';
 import { authorizedFetch } from './backend';
 import { backendBase } from './backendUrls';
@@ -95,6 +95,24 @@ function withoutAccountHeader(send: typeof fetch): typeof fetch {
     const headers = new Headers(init?.headers);
     headers.delete('ChatGPT-Account-Id');
     return send(input, { ...init, headers });
+  };
+}
+
+/**
+ * The managed login after a switch to `switched` (pure): the new tokens, `account_id` = the workspace, a
+ * fresh `last_refresh`, the saved API key kept. Without a new id token the old one stays (same user);
+ * `tokens.accountId` then carries the choice, as in Codex's auth.json.
+ */
+export function switchedCredentials(current: ChatgptCredentials, switched: SwitchedLogin, now: Date): ChatgptCredentials {
+  return {
+    tokens: {
+      idToken: switched.tokens.idToken ?? current.tokens.idToken,
+      accessToken: switched.tokens.accessToken,
+      refreshToken: switched.tokens.refreshToken,
+      accountId: switched.account.accountId,
+    },
+    lastRefresh: now.toISOString(),
+    apiKey: current.apiKey,
   };
 }
 

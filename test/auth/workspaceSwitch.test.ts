@@ -14,9 +14,11 @@ import {
   isListedWorkspace,
   parseSwitchResponse,
   switchWorkspaceTokenUrl,
+  switchedCredentials,
   type AccountSessionList,
 } from '../../src/auth/workspaceSwitch';
 import { resolveWorkspaceRouting } from '../../src/auth/workspaces';
+import { Secret } from '../../machines/secret';
 import { parseConfig } from '../../src/config';
 import { AccountSessionListResultSchema, type AccountSessionListResult } from '../../src/rpc/schemas';
 import { accountsCheckBody, startFakeChatgptBackend, switchedTokens, workspaceEntry, type ChatgptBackendOptions } from '../support/chatgptBackend';
@@ -69,6 +71,25 @@ describe('workspace switch: the answer of the exchange (pure)', () => {
     }
     expect(error).toBeInstanceOf(WorkspaceSwitchError);
     expect(error).toMatchObject({ code: -32603, message });
+  });
+
+  it('makes the switched login: new tokens, the workspace as account_id, a fresh last_refresh, the API key kept', () => {
+    const current = {
+      tokens: { idToken: new Secret('old-id'), accessToken: new Secret('old-at'), refreshToken: new Secret('old-rt'), accountId: 'ws-1' },
+      lastRefresh: '2026-01-01T00:00:00.000Z',
+      apiKey: new Secret('sk-kept'),
+    };
+    const answer = switchedTokens('ws-2');
+    const merged = switchedCredentials(current, parseSwitchResponse(answer, 'ws-2'), new Date(Date.UTC(2026, 5, 1)));
+    expect([merged.tokens.idToken.reveal(), merged.tokens.accessToken.reveal(), merged.tokens.refreshToken.reveal(), merged.tokens.accountId]).toEqual([
+      answer.id_token,
+      answer.access_token,
+      answer.refresh_token,
+      'ws-2',
+    ]);
+    expect([merged.lastRefresh, merged.apiKey?.reveal()]).toEqual(['2026-06-01T00:00:00.000Z', 'sk-kept']);
+    const { id_token: _none, ...withoutId } = answer;
+    expect(switchedCredentials(current, parseSwitchResponse(withoutId, 'ws-2'), new Date()).tokens.idToken.reveal()).toBe('old-id');
   });
 
   it('posts to {chatgpt_base_url}/accounts/switch-workspace-token', () => {
