@@ -1,5 +1,5 @@
 /**
- * `account/rateLimits/read` (PROTOCOL.md §4, §12.3): the usage endpoint of the ChatGPT backend, read
+ * `account/rateLimits/read` (docs/protocol.md §4, §12.3): the usage endpoint of the ChatGPT backend, read
  * through the 401 recovery loop, mapped to the multi-bucket result of today's Codex, with the banked
  * resets from their own endpoint. The wire schemas of the result's parts live here, beside the mapping.
  */
@@ -29,7 +29,7 @@ export const RateLimitCreditsSchema = z.object({ hasCredits: z.boolean(), unlimi
 /** A member's spend limit (`individualLimit`). */
 export const IndividualLimitSchema = z.object({ limit: z.string(), used: z.string(), remainingPercent: z.int(), resetsAt: z.int() });
 
-/** One bucket: `result.rateLimits` and each value of `result.rateLimitsByLimitId` (PROTOCOL.md §4, §12.3). */
+/** One bucket: `result.rateLimits` and each value of `result.rateLimitsByLimitId` (docs/protocol.md §4, §12.3). */
 export const RateLimitSnapshotSchema = z.object({
   limitId: z.nullable(z.string()),
   limitName: z.nullable(z.string()),

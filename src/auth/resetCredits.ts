@@ -1,5 +1,5 @@
 /**
- * `rateLimitResetCredits` of `account/rateLimits/read` (PROTOCOL.md §12.3): the usage-limit resets the
+ * `rateLimitResetCredits` of `account/rateLimits/read` (docs/protocol.md §12.3): the usage-limit resets the
  * account has banked, listed by `GET …/wham/rate-limit-reset-credits`. A failed listing never fails the
  * read: the read falls back to the usage body's `rate_limit_reset_credits.available_count` (credits null).
  */

@@ -1,6 +1,6 @@
 /**
  * The usage body of the ChatGPT backend (`GET …/wham/usage`) mapped to the rate-limit buckets of
- * `account/rateLimits/read` (PROTOCOL.md §4 and §12.3). Pure: no I/O, no clock (the caller passes `now`).
+ * `account/rateLimits/read` (docs/protocol.md §4 and §12.3). Pure: no I/O, no clock (the caller passes `now`).
  */
 import * as z from '../zod';
 import { normalizePlanType, type PlanType } from '../../machines/types';

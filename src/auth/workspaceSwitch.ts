@@ -1,5 +1,5 @@
 /**
- * Workspace switching (PROTOCOL.md §12.4), the effect side: the token exchange at
+ * Workspace switching (issue 14; §12.4 of the shared spec), the effect side: the token exchange at
  * `POST …/accounts/switch-workspace-token` with the current bearer, the validation of the new tokens,
  * and the pure builders of the `accountSession/list` result from the login and its discovery. Which
  * workspace may be selected, and when, is the chart's to decide; the texts of its refusals are here so

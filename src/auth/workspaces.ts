@@ -1,5 +1,5 @@
 /**
- * Workspace discovery (PROTOCOL.md §12.1): `GET …/wham/accounts/check` through the 401 recovery, and the
+ * Workspace discovery (docs/protocol.md §12.1): `GET …/wham/accounts/check` through the 401 recovery, and the
  * pure validation of its answer into the routing of the login's workspace (name, backend origin,
  * routing override). Failures carry Codex's own texts, which parents of today's Codex match on; what
  * happened beyond that (the status, the field) is in `detail`, for the log.

@@ -91,7 +91,7 @@ export const GetAuthStatusResultSchema = z.object({
 export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 
 /**
- * `account/rateLimits/read` (PROTOCOL.md §4, §12.3): the seed generation's `rateLimits` (now carrying the
+ * `account/rateLimits/read` (docs/protocol.md §4, §12.3): the seed generation's `rateLimits` (now carrying the
  * bucket keys too) and today's keys beside it. `rateLimitUpsell` is passed on as the backend sent it.
  */
 export const RateLimitsReadResultSchema = z.object({
@@ -104,7 +104,7 @@ export const RateLimitsReadResultSchema = z.object({
 });
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
 
-/** `accountSession/list` params (PROTOCOL.md §12.4): absent, null or `{refreshWorkspaceMetadata?}`. */
+/** `accountSession/list` params (issue 14; §12.4 of the shared spec): absent, null or `{refreshWorkspaceMetadata?}`. */
 export const AccountSessionListParamsSchema = z.nullish(z.object({ refreshWorkspaceMetadata: z.nullish(z.boolean()) }));
 export type AccountSessionListParams = z.infer<typeof AccountSessionListParamsSchema>;
 

@@ -1,5 +1,5 @@
 /**
- * `account/rateLimits/read` (PROTOCOL.md §4, §12.3): the usage URL styles, the mapping of the backend
+ * `account/rateLimits/read` (docs/protocol.md §4, §12.3): the usage URL styles, the mapping of the backend
  * body to the buckets, owner matching, and the reset-credit listing.
  */
 import { mapUsageBody, usageUrl } from '../../src/auth/rateLimits';

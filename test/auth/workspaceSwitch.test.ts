@@ -1,5 +1,5 @@
 /**
- * Workspace switching, the effect side (PROTOCOL.md §12.4): the token exchange against a loopback
+ * Workspace switching, the effect side (issue 14; §12.4 of the shared spec): the token exchange against a loopback
  * backend that accepts only listed workspaces, the validation of its answer, and the pure builders of
  * the `accountSession/list` result.
  */

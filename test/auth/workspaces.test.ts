@@ -1,5 +1,5 @@
 /**
- * Workspace discovery (PROTOCOL.md §12.1) against a loopback backend: the routing of the login's
+ * Workspace discovery (docs/protocol.md §12.1) against a loopback backend: the routing of the login's
  * workspace, every failure in Codex's words, the 5xx retry, timeouts and the 401 recovery. An in-process
  * core logged in with external tokens, the test answering the refreshes as the parent would.
  */

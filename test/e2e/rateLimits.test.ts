@@ -1,5 +1,5 @@
 /**
- * `account/rateLimits/read` of today's generation (PROTOCOL.md §12.3), end to end over the real bin: the
+ * `account/rateLimits/read` of today's generation (docs/protocol.md §12.3), end to end over the real bin: the
  * multi-bucket result, the reset-credit listing and its fallback, owner matching against the login,
  * and the listing's own 401 recovery. Real files in a temp CODEX_HOME, a loopback ChatGPT backend.
  */
@@ -37,7 +37,7 @@ const SPARK = {
 };
 const UPSELL = { upsell_type: 'buy_credits', cta_url: 'https://chatgpt.com/codex/settings/usage' };
 
-describe('account/rateLimits/read, today’s generation (PROTOCOL.md §12.3)', () => {
+describe('account/rateLimits/read, today’s generation (docs/protocol.md §12.3)', () => {
   const own = trackResources();
 
   async function managedParent(options: ChatgptBackendOptions) {

@@ -1,5 +1,5 @@
 /**
- * A loopback ChatGPT backend for today's account surface (PROTOCOL.md §12): the usage endpoint (any body),
+ * A loopback ChatGPT backend for today's account surface (docs/protocol.md §12): the usage endpoint (any body),
  * the reset-credit listing, workspace discovery (`accounts/check`: one or several workspaces, each §12.1
  * failure, a hang) and the workspace token exchange (only listed workspaces). Bearers the test refuses
  * get a 401, so every route exercises the 401 recovery. A real HTTP server on 127.0.0.1, port 0.
