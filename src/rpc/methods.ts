@@ -144,9 +144,9 @@ export const METHODS: Record<string, MethodEntry> = {
     result: RateLimitsReadResultSchema,
     // Waits on the backend and possibly on a refresh by the parent: later requests must not queue behind it.
     concurrent: true,
-    async handle(_params, { core, config }) {
+    async handle(_params, { core, config, logger }) {
       try {
-        return { rateLimits: await readRateLimits(core, config.chatgptBaseUrl) };
+        return await readRateLimits(core, config.chatgptBaseUrl, { logger });
       } catch (error) {
         if (error instanceof AuthCallError) throw new WireError(error.code, error.message);
         if (error instanceof RateLimitsError) throw new WireError(ErrorCodes.InternalError, `failed to fetch codex rate limits: ${error.message}`);

@@ -6,7 +6,7 @@
  */
 import { PLAN_TYPES } from '../../machines/types';
 import { ExternalTokensASchema, ExternalTokensBSchema } from '../auth/externalTokens';
-import { RateLimitSnapshotSchema } from '../auth/rateLimits';
+import { RateLimitResetCreditsSchema, RateLimitSnapshotSchema } from '../auth/rateLimits';
 import * as z from '../zod';
 
 export { describeIssues } from '../issues';
@@ -90,8 +90,54 @@ export const GetAuthStatusResultSchema = z.object({
 });
 export type GetAuthStatusResult = z.infer<typeof GetAuthStatusResultSchema>;
 
-export const RateLimitsReadResultSchema = z.object({ rateLimits: RateLimitSnapshotSchema });
+/**
+ * `account/rateLimits/read` (docs/protocol.md §4, §12.3): the seed generation's `rateLimits` (now carrying the
+ * bucket keys too) and today's keys beside it. `rateLimitUpsell` is passed on as the backend sent it.
+ */
+export const RateLimitsReadResultSchema = z.object({
+  rateLimits: RateLimitSnapshotSchema,
+  rateLimitsByLimitId: z.nullable(z.record(z.string(), RateLimitSnapshotSchema)),
+  ordinaryUsageAllowed: z.nullable(z.boolean()),
+  rateLimitResetCredits: z.nullable(RateLimitResetCreditsSchema),
+  accountId: z.nullable(z.string()),
+  rateLimitUpsell: z.nullable(z.unknown()),
+});
 export type RateLimitsReadResult = z.infer<typeof RateLimitsReadResultSchema>;
+
+/** `accountSession/list` params (issue 14; §12.4 of the shared spec): absent, null or `{refreshWorkspaceMetadata?}`. */
+export const AccountSessionListParamsSchema = z.nullish(z.object({ refreshWorkspaceMetadata: z.nullish(z.boolean()) }));
+export type AccountSessionListParams = z.infer<typeof AccountSessionListParamsSchema>;
+
+/** One workspace of a session. */
+export const AccountWorkspaceSchema = z.object({
+  accountId: z.string(),
+  name: z.nullable(z.string()),
+  imageUrl: z.nullable(z.string()),
+  kind: z.nullable(z.enum(['personal', 'workspace'])),
+});
+/** One session: the managed ChatGPT login, keyed by its user id. */
+export const AccountSessionSchema = z.object({
+  sessionId: z.string(),
+  email: z.nullable(z.string()),
+  userId: z.string(),
+  displayName: z.nullable(z.string()),
+  imageUrl: z.nullable(z.string()),
+  lastUsedAt: z.int(),
+  isActive: z.boolean(),
+  selectedWorkspaceAccountId: z.nullable(z.string()),
+  workspaces: z.array(AccountWorkspaceSchema),
+});
+/** `accountSession/list` result (and a completed `accountSession/switch`'s). */
+export const AccountSessionListResultSchema = z.object({ activeSessionId: z.nullable(z.string()), sessions: z.array(AccountSessionSchema) });
+export type AccountSessionListResult = z.infer<typeof AccountSessionListResultSchema>;
+
+/** `accountSession/switch` params. An empty `accountId` is the handler's -32600, in Codex's words. */
+export const AccountSessionSwitchParamsSchema = z.object({ sessionId: z.string(), accountId: z.string(), allowBrowserLogin: z.nullish(z.boolean()) });
+export type AccountSessionSwitchParams = z.infer<typeof AccountSessionSwitchParamsSchema>;
+
+/** `accountSession/switch` result: the list after the switch, or a browser sign-in to complete it. */
+export const AccountSessionSwitchResultSchema = z.union([AccountSessionListResultSchema, z.object({ loginId: z.string(), authUrl: z.string() })]);
+export type AccountSessionSwitchResult = z.infer<typeof AccountSessionSwitchResultSchema>;
 
 /** `params` of the server→client request `account/chatgptAuthTokens/refresh` (docs/protocol.md §6). */
 export const ChatgptAuthTokensRefreshParamsSchema = z.object({

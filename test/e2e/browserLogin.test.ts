@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
 import { describeWithBrowser, launchBrowser } from '../support/browser';
 import { chatgptJwt } from '../support/jwt';
-import { USAGE_RESULT, bearerOf, startChatgptBackend } from '../support/httpFakes';
+import { USAGE_READ_RESULT, bearerOf, startChatgptBackend } from '../support/httpFakes';
 import { CLIENT_ID, MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
 import { trackResources } from '../support/resources';
 
@@ -229,7 +229,7 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
       const from = server.messages.length;
       expect((await fetch(login.authUrl)).status).toBe(200);
       await server.notification('account/updated', from);
-      expect((await server.request('account/rateLimits/read')).result).toEqual({ rateLimits: USAGE_RESULT });
+      expect((await server.request('account/rateLimits/read')).result).toEqual(USAGE_READ_RESULT);
       expect(backend.usageCalls().map((call) => [bearerOf(call), call.headers['chatgpt-account-id']])).toEqual([[issuer.issued[1], 'ws-1']]);
     } finally {
       await backend.close();

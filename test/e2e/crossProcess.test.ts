@@ -5,7 +5,7 @@
  */
 import type { AuthchartRpcError } from '../../src/client';
 import { configToml, readAuthJson, startParent, writeAuthJson } from '../support/client';
-import { USAGE_RESULT, issuedTokens, startChatgptBackend, startTokenServer, type TokenServer } from '../support/httpFakes';
+import { USAGE_READ_RESULT, issuedTokens, startChatgptBackend, startTokenServer, type TokenServer } from '../support/httpFakes';
 import { trackResources } from '../support/resources';
 
 const PROCESSES = 5;
@@ -52,7 +52,7 @@ describe('refresh across processes on one CODEX_HOME', () => {
     expect(readAuthJson(home.dir).tokens.refresh_token).toBe(tokens.current());
     // Every process still works: the stale ones adopt the newest saved tokens on their 401, without a POST.
     const limits = await Promise.all(parents.map((p) => p.client.readRateLimits().catch((e: AuthchartRpcError) => e.message)));
-    expect(limits).toEqual(Array(PROCESSES).fill({ rateLimits: USAGE_RESULT }));
+    expect(limits).toEqual(Array(PROCESSES).fill(USAGE_READ_RESULT));
     expect(tokens.posts()).toHaveLength(PROCESSES * ROUNDS);
     for (const p of parents) expect(p.stderr()).not.toMatch(/refresh_token_reused|could not be refreshed/);
   });

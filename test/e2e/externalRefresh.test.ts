@@ -5,7 +5,7 @@
  */
 import type { ExternalTokens, RefreshTokensHandler } from '../../src/client';
 import { configToml, rpcFailure as failure, startParent, type TestParent } from '../support/client';
-import { USAGE_RESULT, bearerOf, startChatgptBackend, type FakeServer } from '../support/httpFakes';
+import { USAGE_READ_RESULT, bearerOf, startChatgptBackend, type FakeServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -48,7 +48,7 @@ describe('external token refresh (docs/protocol.md §6, chatgptAuthTokens)', () 
       },
     });
     await client.loginWithTokens(LOGIN_B);
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(asked).toEqual([{ reason: 'unauthorized', previousAccountId: 'acct-1' }]);
     expect(serverRequests()).toEqual([
       { id: 0, method: 'account/chatgptAuthTokens/refresh', params: { reason: 'unauthorized', previousAccountId: 'acct-1' } },
@@ -87,7 +87,7 @@ describe('external token refresh (docs/protocol.md §6, chatgptAuthTokens)', () 
     await p.client.loginWithTokens(LOGIN_B);
     expect(await failure(p.client.readRateLimits())).toEqual({ code: -32603, message: 'auth refresh request timed out after 0.3s' });
     answerLate(ANSWER_B); // arrives after the timeout: must change nothing
-    expect(await p.client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await p.client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(bearers()).toEqual([OLD, OLD]);
     expect(await tokenInUse(p)).toBe(OLD);
     expect(p.serverRequests()).toHaveLength(1);
@@ -112,7 +112,7 @@ describe('external token refresh (docs/protocol.md §6, chatgptAuthTokens)', () 
       message: 'auth refresh request failed: code=-32000 message=the user must sign in again',
     });
     expect(await tokenInUse(p)).toBe(OLD);
-    expect(await p.client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await p.client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(p.serverRequests().map((m) => m.id)).toEqual([0, 1]);
   });
 

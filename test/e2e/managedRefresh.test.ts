@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import * as path from 'node:path';
 import { configToml, readAuthJson, rpcFailure as failure, startParent, writeAuthJson } from '../support/client';
-import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
+import { USAGE_READ_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer, type FakeServer, type TokenServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -33,7 +33,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
   it('POSTs the refresh token on a 401, retries, and saves the merged auth.json with mode 0600', async () => {
     const { client } = await setUp({ omitIdToken: true });
     const before = Date.now();
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(tokens.posts().map((post) => JSON.parse(post.body))).toEqual([
       { client_id: 'app_EMoamEEZ73f0CkXaXp7hrann', grant_type: 'refresh_token', refresh_token: T0.refreshToken },
     ]);
@@ -59,7 +59,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
     // authchart (or Codex) refreshes meanwhile.
     await client.readAccount();
     writeAuthJson(home.dir, elsewhere);
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(tokens.posts()).toHaveLength(0);
     expect(bearers()).toEqual([T0.accessToken, elsewhere.accessToken]);
   });
@@ -97,7 +97,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
     });
     expect(readFileSync(authFile(), 'utf8')).toBe(savedBefore);
     tokens.override(null);
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(tokens.posts()).toHaveLength(2);
     expect(readAuthJson(home.dir).tokens.refresh_token).toBe(T1.refreshToken);
   });
@@ -105,7 +105,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
   it('refreshes proactively when the access token expires within the skew', async () => {
     const expiring = { ...T0, accessToken: chatgptJwt({ accountId: 'acct-1', exp: Math.floor(Date.now() / 1000) + 60 }) };
     const { client } = await setUp({ auth: expiring, accepts: () => true });
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(tokens.posts()).toHaveLength(1);
     expect(bearers()).toEqual([T1.accessToken]); // the backend never saw the expiring token
   });
@@ -122,7 +122,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
     const expiring = { ...T0, accessToken: chatgptJwt({ accountId: 'acct-1', exp: Math.floor(Date.now() / 1000) + 60 }) };
     const { client } = await setUp({ auth: expiring, accepts: () => true });
     tokens.override({ status: 500, body: {} });
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(bearers()).toEqual([expiring.accessToken]);
     expect(tokens.posts()).toHaveLength(1);
   });
@@ -145,7 +145,7 @@ describe('managed token refresh (docs/protocol.md §6, chatgpt)', () => {
     mkdirSync(lock);
     const longAgo = new Date(Date.now() - 60_000);
     utimesSync(lock, longAgo, longAgo);
-    expect(await client.readRateLimits()).toEqual({ rateLimits: USAGE_RESULT });
+    expect(await client.readRateLimits()).toEqual(USAGE_READ_RESULT);
     expect(tokens.posts()).toHaveLength(1);
   });
 });

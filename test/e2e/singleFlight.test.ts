@@ -8,7 +8,7 @@
 import { MAX_CONCURRENT_BACKEND_CALLS } from '../../src/auth/backend';
 import type { ExternalTokens } from '../../src/client';
 import { configToml, startParent, writeAuthJson } from '../support/client';
-import { USAGE_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
+import { USAGE_READ_RESULT, bearerOf, issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -31,7 +31,7 @@ describe('single-flight refresh', () => {
     const parent = own.parent(await startParent(home.dir, { refreshTokens }));
     await parent.client.loginWithTokens({ accessToken: OLD, chatgptAccountId: 'acct-1' });
     const results = await Promise.all(Array.from({ length: CALLS }, () => parent.client.readRateLimits()));
-    expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
+    expect(results).toEqual(Array(CALLS).fill(USAGE_READ_RESULT));
     expect(asked).toBe(1);
     expect(parent.serverRequests('account/chatgptAuthTokens/refresh')).toHaveLength(1);
     const seen = backend.usageCalls().map(bearerOf);
@@ -47,7 +47,7 @@ describe('single-flight refresh', () => {
     writeAuthJson(home.dir, T0);
     const parent = own.parent(await startParent(home.dir));
     const results = await Promise.all(Array.from({ length: CALLS }, () => parent.client.readRateLimits()));
-    expect(results).toEqual(Array(CALLS).fill({ rateLimits: USAGE_RESULT }));
+    expect(results).toEqual(Array(CALLS).fill(USAGE_READ_RESULT));
     expect(tokens.posts()).toHaveLength(1);
     expect(tokens.reused).toBe(0);
     const seen = backend.usageCalls().map(bearerOf);

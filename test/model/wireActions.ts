@@ -5,7 +5,7 @@
  */
 import type { AuthEmitted } from '../../machines/types';
 import { accountViewOf, userIdOf, type AuthSnapshot } from '../../machines/views';
-import { USAGE_RESULT } from '../support/httpFakes';
+import { USAGE_READ_RESULT } from '../support/httpFakes';
 import { answerTo } from './model';
 import type { ReplayEnv } from './env';
 import {
@@ -128,7 +128,7 @@ function rateLimitsResponse(answers: ReturnType<typeof answersTo>, call: Stimulu
   const last = answers.at(-1);
   if (!last) return null;
   if (last.type === 'answer.refused') return { error: { code: last.code, message: last.message } };
-  return last.req === reqOf(call) && last.value === 'proceed' ? { result: { rateLimits: USAGE_RESULT } } : null;
+  return last.req === reqOf(call) && last.value === 'proceed' ? { result: USAGE_READ_RESULT } : null;
 }
 
 /**

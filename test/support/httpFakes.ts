@@ -83,6 +83,27 @@ export const USAGE_RESULT = {
   planType: 'pro',
 };
 
+/** USAGE_RESULT as the main bucket of today's generation (§12.3): the seed keys, the bucket keys null. */
+export const USAGE_SNAPSHOT = {
+  ...USAGE_RESULT,
+  limitId: 'codex',
+  limitName: null,
+  normalModelSlug: null,
+  individualLimit: null,
+  spendControlReached: null,
+  rateLimitReachedType: null,
+};
+
+/** The whole `account/rateLimits/read` result for USAGE_BODY (no reset-credit listing, no owner keys). */
+export const USAGE_READ_RESULT = {
+  rateLimits: USAGE_SNAPSHOT,
+  rateLimitsByLimitId: { codex: USAGE_SNAPSHOT },
+  ordinaryUsageAllowed: null,
+  rateLimitResetCredits: null,
+  accountId: null,
+  rateLimitUpsell: null,
+};
+
 /** The bearer a request carried, or null. */
 export function bearerOf(request: Seen): string | null {
   const header = request.headers.authorization;
