@@ -3,7 +3,7 @@
  * session bus of our own), entries checked with `secret-tool`; and the ways a keyring is missing: no
  * session bus, a dead bus address, a bus that never answers.
  */
-import { realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { Secret } from '../../machines/secret';
@@ -38,7 +38,7 @@ describe('the keyring entry of a CODEX_HOME', () => {
     const home = own.home();
     const link = `${home.dir}-link`;
     symlinkSync(home.dir, link);
-    own.server({ close: async () => require('node:fs').rmSync(link, { force: true }) });
+    own.server({ close: async () => rmSync(link, { force: true }) });
     const expected = `cli|${createHash('sha256').update(realpathSync(home.dir)).digest('hex').slice(0, 16)}`;
     expect(keyringAccountFor(home.dir)).toBe(expected);
     expect(keyringAccountFor(link)).toBe(expected);
