@@ -106,7 +106,7 @@ export class KeyringCredentialStore implements CredentialStore {
       return {
         status: 'corrupt',
         reason:
-          `cannot read ${this.entryDescription}: ${(error as Error).message}. cli_auth_credentials_store = "keyring" needs a running, ` +
+          `the keyring cannot be read (${(error as Error).message}). cli_auth_credentials_store = "keyring" needs a running, ` +
           'unlocked Secret Service (e.g. gnome-keyring) in this session; or choose "auto" or "file" in config.toml',
       };
     }

@@ -147,7 +147,7 @@ describe('the keyring store without a Secret Service', () => {
     const store = new KeyringCredentialStore(home.dir, 'keyring', { env: envOf(), logger: log.logger });
     const loaded = await store.load();
     expect(loaded.status).toBe('corrupt');
-    expect(loaded.status === 'corrupt' && loaded.reason).toMatch(/^cannot read the OS keyring \(service "Codex Auth", account "cli\|[0-9a-f]{16}"\): .+\. cli_auth_credentials_store = "keyring" needs a running, unlocked Secret Service/);
+    expect(loaded.status === 'corrupt' && loaded.reason).toMatch(/^the keyring cannot be read \(.+\)\. cli_auth_credentials_store = "keyring" needs a running, unlocked Secret Service/);
     await expect(store.save(chatgpt())).rejects.toThrow(/^failed to write credentials to keyring: .+\. cli_auth_credentials_store = "keyring" needs/);
     expect(readIfExists(path.join(home.dir, 'auth.json'))).toBeNull();
     writeFileSync(path.join(home.dir, 'auth.json'), '{"OPENAI_API_KEY":"sk-left-behind"}');
