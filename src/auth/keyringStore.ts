@@ -65,6 +65,8 @@ export class KeyringCredentialStore implements CredentialStore {
   /** True when the credentials are in auth.json (auto only: a fallback, or a login saved there earlier). */
   private inFile = false;
   private fallbackReason: string | null = null;
+  /** The fallback is a warning once per process, then debug lines (a refresh reads and saves each time). */
+  private warnedFallback = false;
 
   constructor(
     readonly codexHome: string,
@@ -91,7 +93,10 @@ export class KeyringCredentialStore implements CredentialStore {
   private fallBack(what: string, error: unknown): void {
     this.fallbackReason = (error as Error).message;
     this.inFile = true;
-    this.logger.warn(`cli_auth_credentials_store = "auto": the OS keyring is not reachable (${this.fallbackReason}); ${what} ${this.file.location} instead`);
+    const message = `cli_auth_credentials_store = "auto": the OS keyring is not reachable (${this.fallbackReason}); ${what} ${this.file.location} instead`;
+    if (this.warnedFallback) this.logger.debug(message);
+    else this.logger.warn(message);
+    this.warnedFallback = true;
   }
 
   async load(): Promise<LoadResult> {

@@ -120,6 +120,20 @@ describe('the keyring store on a real Secret Service', () => {
     expect(await storeOn(b.dir, 'keyring').store.load()).toEqual({ status: 'ok', credentials: chatgpt(1) });
   });
 
+  it('a locked keyring that no one can unlock: keyring fails clearly at once, auto falls back', async () => {
+    const home = own.home();
+    const { store } = storeOn(home.dir, 'keyring');
+    await store.save(chatgpt());
+    await service.lock();
+    const loaded = await store.load();
+    expect(loaded.status === 'corrupt' && loaded.reason).toMatch(/^the keyring cannot be read \(.*prompt.*\)\. cli_auth_credentials_store = "keyring" needs a running, unlocked Secret Service/);
+    await expect(store.save(chatgpt())).rejects.toThrow(/^failed to write credentials to keyring: .*prompt/);
+    const auto = storeOn(home.dir, 'auto');
+    await auto.store.save(chatgpt());
+    expect(readIfExists(path.join(home.dir, 'auth.json'))).not.toBeNull();
+    expect(auto.log.lines.join('')).toMatch(/the OS keyring is not reachable/);
+  });
+
   it('auto uses the keyring when it answers, and still reads a login saved earlier to auth.json', async () => {
     const home = own.home();
     writeFileSync(path.join(home.dir, 'auth.json'), '{"auth_mode":"apikey","OPENAI_API_KEY":"sk-from-the-file"}');
@@ -164,7 +178,11 @@ describe('the keyring store without a Secret Service', () => {
     await store.save(chatgpt());
     expect(JSON.parse(readIfExists(path.join(home.dir, 'auth.json'))!)).toEqual(JSON.parse(keyringSecretOf(chatgpt())));
     expect(store.location).toMatch(new RegExp(`^${path.join(home.dir, 'auth.json').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(auto: the OS keyring is not reachable: .+\\)$`));
-    expect(log.lines.join('')).toMatch(/warn: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); saving to .*auth\.json instead/);
+    // Warned once (on the first read); the save that follows says it again at debug level only.
+    expect(log.lines.filter((l) => l.startsWith('authchart warn:'))).toEqual([
+      expect.stringMatching(/^authchart warn: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); reading .*auth\.json instead\n$/),
+    ]);
+    expect(log.lines.join('')).toMatch(/debug: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); saving to .*auth\.json instead/);
     expect(await store.load()).toEqual({ status: 'ok', credentials: chatgpt() });
     await store.clear();
     expect(readIfExists(path.join(home.dir, 'auth.json'))).toBeNull();

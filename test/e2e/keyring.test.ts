@@ -164,7 +164,8 @@ describe('the keyring store without a Secret Service', () => {
     const file = path.join(home.dir, 'auth.json');
     const login = await cli(['login', '--api-key', '--codex-home', home.dir], env, `${KEY}\n`);
     expect(login.code).toBe(0);
-    expect(login.stderr).toMatch(/warn: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); saving to .*auth\.json instead/);
+    expect(login.stderr).toMatch(/warn: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); reading .*auth\.json instead/);
+    expect(login.stderr).toMatch(/debug: cli_auth_credentials_store = "auto": the OS keyring is not reachable \(.+\); saving to .*auth\.json instead/);
     expect(JSON.parse(readIfExists(file)!)).toEqual({ auth_mode: 'apikey', OPENAI_API_KEY: KEY });
     const status = await cli(['status', '--codex-home', home.dir], env);
     expect(status.stdout).toMatch(new RegExp(`^Logged in using an API key\\n  stored in:  ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(auto: the OS keyring is not reachable: .+\\)\\n$`));

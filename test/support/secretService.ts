@@ -28,8 +28,19 @@ export interface SecretService {
   search(attributes: Record<string, string>): SecretItem[];
   /** Stores an item with exactly these attributes and label, as another program (Codex) would. */
   store(label: string, attributes: Record<string, string>, secret: string): void;
+  /** Restarts gnome-keyring without unlocking it: the login keyring exists, locked, and no one can unlock it. */
+  lock(): Promise<void>;
   /** Stops the daemons and removes the temp HOME. */
   close(): Promise<void>;
+}
+
+/** Waits (event-driven, bounded) until someone owns the Secret Service name on the bus of `env`. */
+function secretServiceReady(env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const wait = spawn('gdbus', ['wait', '--session', '--timeout', '15', 'org.freedesktop.secrets'], { env, stdio: 'ignore' });
+    wait.once('error', reject);
+    wait.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gnome-keyring-daemon did not start a Secret Service (gdbus wait: ${code})`))));
+  });
 }
 
 function busConfig(socket: string): string {
@@ -113,16 +124,18 @@ export async function startSecretService(): Promise<SecretService> {
     const keyring = spawn('gnome-keyring-daemon', ['--foreground', '--unlock', '--components=secrets'], { env, stdio: ['pipe', 'ignore', 'ignore'] });
     children.push(keyring);
     keyring.stdin!.end('test-password'); // --unlock reads the login keyring's password on stdin
-    // Waits (event-driven, bounded) until the daemon owns the Secret Service name on our bus.
-    await new Promise<void>((resolve, reject) => {
-      const wait = spawn('gdbus', ['wait', '--session', '--timeout', '15', 'org.freedesktop.secrets'], { env, stdio: 'ignore' });
-      wait.once('error', reject);
-      wait.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`gnome-keyring-daemon did not start a Secret Service (gdbus wait: ${code})`))));
-    });
+    await secretServiceReady(env);
     return {
       env: { DBUS_SESSION_BUS_ADDRESS: address },
       search: (attributes) => parseSearch(secretTool(env, ['search', '--all', '--unlock', ...Object.entries(attributes).flat()])),
       store: (label, attributes, secret) => void secretTool(env, ['store', `--label=${label}`, ...Object.entries(attributes).flat()], secret),
+      lock: async () => {
+        secretTool(env, ['store', '--label=probe', 'authchart-test', 'probe'], 'x'); // the login keyring is on disk
+        await stopped(keyring);
+        const locked = spawn('gnome-keyring-daemon', ['--foreground', '--components=secrets'], { env, stdio: 'ignore' });
+        children.push(locked);
+        await secretServiceReady(env);
+      },
       close,
     };
   } catch (error) {
