@@ -9,6 +9,7 @@
  * A child can be killed; the secret crosses a pipe (stdin/stdout), never argv or the environment.
  */
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatSeconds } from '../../machines/policy';
 
@@ -53,11 +54,22 @@ process.stdin.on('end', async () => {
 });
 `;
 
-/** Folders to resolve the binding from: this module's (CommonJS builds), the running script's, the cwd. */
+/**
+ * Folders to resolve the binding from: this module's (CommonJS builds; the ESM bundle has no
+ * `__dirname`), the running script's real location (bin/authchart.js, also behind a global bin
+ * symlink), the cwd.
+ */
 function resolutionPaths(): string[] {
   const paths: string[] = [];
   if (typeof __dirname === 'string') paths.push(__dirname);
-  if (process.argv[1]) paths.push(path.dirname(path.resolve(process.argv[1])));
+  if (process.argv[1]) {
+    const script = path.resolve(process.argv[1]);
+    try {
+      paths.push(path.dirname(realpathSync(script)));
+    } catch {
+      paths.push(path.dirname(script));
+    }
+  }
   paths.push(process.cwd());
   return paths;
 }
@@ -79,7 +91,9 @@ export function callKeyring(
 ): Promise<string | boolean | null> {
   const timeoutMs = options.timeoutMs ?? KEYRING_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['-e', CHILD_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env: options.env ?? process.env });
+    // ELECTRON_RUN_AS_NODE: a host embedding authchart in Electron has Electron as its execPath.
+    const env = { ...(options.env ?? process.env), ELECTRON_RUN_AS_NODE: '1' };
+    const child = spawn(process.execPath, ['-e', CHILD_SCRIPT], { stdio: ['pipe', 'pipe', 'pipe'], env });
     let stdout = '';
     let settled = false;
     const finish = (outcome: () => void) => {
