@@ -86,7 +86,7 @@ describe('cli_auth_credentials_store = "keyring" on a real Secret Service', () =
     });
     service.store(`${account}@Codex Auth:default`, { service: 'Codex Auth', username: account, target: 'default', application: 'rust-keyring' }, secret);
     const parent = await parentOn(home.dir);
-    expect((await parent.client.readAccount()).account).toEqual({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
+    expect((await parent.client.readAccount()).account).toMatchObject({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' });
     expect(await parent.client.logout()).toEqual({});
     expect(service.search({ service: 'Codex Auth' })).toEqual([]);
   });
