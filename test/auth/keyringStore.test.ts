@@ -136,7 +136,7 @@ describe('the keyring store on a real Secret Service', () => {
 
   it('auto uses the keyring when it answers, and still reads a login saved earlier to auth.json', async () => {
     const home = own.home();
-    writeFileSync(path.join(home.dir, 'auth.json'), '{"auth_mode":"apikey","OPENAI_API_KEY":"sk-from-the-file"}');
+    writeFileSync(path.join(home.dir, 'auth.json'), '{"auth_mode":"apikey","OPENAI_API_KEY":"sk-from-the-file"}', { mode: 0o600 });
     const { store, log } = storeOn(home.dir, 'auto');
     const loaded = await store.load();
     expect(loaded.status === 'ok' && loaded.credentials.mode).toBe('apiKey');
