@@ -24,6 +24,8 @@ export interface AuthchartConfig {
   externalRefreshTimeoutMs: number;
   issuer: string;
   tokenUrl: string;
+  /** `[authchart] revoke_url`; null = derived (src/auth/revoke.ts, PROTOCOL.md §13.2). */
+  revokeUrl: string | null;
   loginPort: number;
   loginTimeoutMs: number;
   proactiveRefreshSkewSeconds: number;
@@ -201,6 +203,7 @@ export async function parseConfig(text: string | null, codexHome: string, env: N
     externalRefreshTimeoutMs: read(own, 'authchart', 'external_refresh_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 10_000,
     issuer,
     tokenUrl: tokenUrlOverride ?? read(own, 'authchart', 'token_url', url, 'an http(s) URL string') ?? `${issuer}/oauth/token`,
+    revokeUrl: read(own, 'authchart', 'revoke_url', url, 'an http(s) URL string') ?? null,
     loginPort: read(own, 'authchart', 'login_port', port, 'an integer from 0 to 65535') ?? 1455,
     loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 600_000,
     proactiveRefreshSkewSeconds: read(own, 'authchart', 'proactive_refresh_skew_seconds', nonNegativeInt, 'a non-negative integer') ?? 300,

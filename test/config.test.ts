@@ -12,6 +12,7 @@ describe('configuration (docs/protocol.md, Configuration)', () => {
       externalRefreshTimeoutMs: 10000,
       issuer: 'https://auth.openai.com',
       tokenUrl: 'https://auth.openai.com/oauth/token',
+      revokeUrl: null,
       loginPort: 1455,
       loginTimeoutMs: 600000,
       proactiveRefreshSkewSeconds: 300,

@@ -12,6 +12,7 @@ import type { Logger } from '../log';
 import { loginServerActor, type LoginServerDeps } from './browserLogin';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
+import { KeyringError } from './keyringCall';
 import { refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';
 import type { ExternalTokenVault } from './vault';
@@ -40,6 +41,7 @@ async function storeOperation(store: CredentialStore, verb: string, operation: (
   try {
     await operation();
   } catch (error) {
+    if (error instanceof KeyringError) throw error; // already says where and how to fix it
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(
       `could not ${verb} ${store.location} (${code ?? (error as Error).message}); check that the directory exists and is writable by this user`,

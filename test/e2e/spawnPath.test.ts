@@ -41,6 +41,8 @@ describe('the spawn path of the bundle', () => {
     ['the full zod API', '// node_modules/zod/v4/classic/'],
     ['the inspector', '// src/inspect/'],
     ['the visualizer', '// src/visualize/'],
+    ['the keyring store', '// src/auth/keyringStore.ts'],
+    ['the keyring calls', '// src/auth/keyringCall.ts'],
   ])('holds no %s', (_what, marker) => {
     expect(sources).not.toContain(marker);
   });

@@ -113,7 +113,6 @@ describe('configuration errors stop start-up with exit code 2 (docs/protocol.md 
     ['a wrongly typed key', '# comment\nforced_login_method = "password"\n', /config\.toml:2: key forced_login_method must be "chatgpt" or "api", got "password"\./],
     ['a wrongly typed [authchart] key', '[authchart]\nlogin_port = "1455"\n', /config\.toml:2: key authchart\.login_port must be an integer from 0 to 65535, got "1455"\./],
     ['an empty workspace list', 'forced_chatgpt_workspace_id = []\n', /config\.toml:1: key forced_chatgpt_workspace_id must be a non-empty string or a list of them/],
-    ['the keyring store', 'cli_auth_credentials_store = "keyring"\n', /"keyring" is not supported yet/],
   ])('%s', (_what, toml, message) => {
     home = track.home(toml);
     const result = runBin(['app-server'], home.dir);

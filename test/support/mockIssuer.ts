@@ -1,8 +1,12 @@
 /**
- * A mock OAuth issuer on 127.0.0.1 (port 0), the network edge of the browser login:
+ * A mock OAuth issuer on 127.0.0.1 (port 0), the network edge of the browser and device-code logins:
  * `GET /oauth/authorize` redirects to the `redirect_uri` with a fresh code and the given state;
  * `POST /oauth/token` checks the form-encoded code exchange (code, redirect_uri, client id, PKCE S256)
- * and issues id/access/refresh tokens with the §11 claims. Every request is recorded for assertions.
+ * and issues id/access/refresh tokens with the §11 claims. The device-code endpoints (§13.1):
+ * `POST /api/accounts/deviceauth/usercode` hands out a user code; `POST /api/accounts/deviceauth/token`
+ * answers "pending" (403) a configured number of times, then the authorization code with its PKCE pair
+ * (whose exchange must use `{issuer}/deviceauth/callback`). `POST /oauth/revoke` (§13.2) records bodies
+ * and can hang until released. Every request is recorded for assertions.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import * as http from 'node:http';
@@ -26,7 +30,36 @@ export interface IssuerBehaviour {
   tokenError?: { status: number; body: string | ((requestBody: string) => string) };
   /** Rewrites the callback query `/oauth/authorize` redirects with (e.g. a wrong state, no code). */
   callbackQuery?: (query: URLSearchParams) => URLSearchParams;
+  /** Device-code login: what `/deviceauth/usercode` and `/deviceauth/token` answer. */
+  device?: DeviceBehaviour;
+  /** `/oauth/revoke`: `hang` keeps each request open until releaseRevokes() (default: 200 `{}`). */
+  revoke?: 'ok' | 'hang' | { status: number; body: string };
 }
+
+/** How the device-code endpoints behave. */
+export interface DeviceBehaviour {
+  /** When set, `/deviceauth/usercode` answers this instead of a code (e.g. 404, 500). */
+  usercodeReply?: { status: number; body: string };
+  /** The `interval` member of the user-code answer (default "0"); `undefined` in the object omits it. */
+  interval?: string | number;
+  /** How many polls answer pending before the code is granted (default 0). */
+  pendingPolls?: number;
+  /** The status of a pending answer: 403 (default) or 404. */
+  pendingStatus?: 403 | 404;
+  /** When set, a poll that would grant answers this instead (e.g. 500, a wrong body). */
+  tokenReply?: { status: number; body: string };
+}
+
+/** A recorded JSON request (device endpoints, revoke). */
+export interface JsonRequest {
+  contentType: string | undefined;
+  body: Record<string, unknown>;
+}
+
+/** The user code the issuer hands out. */
+export const USER_CODE = 'ABCD-EFGH';
+/** The device auth id the issuer hands out. */
+export const DEVICE_AUTH_ID = 'deviceauth_mock_id';
 
 /** The refresh token the issuer hands out (opaque, recognisable in leak checks). */
 export const REFRESH_TOKEN = 'rt_mock_refresh_token_value';
@@ -38,7 +71,12 @@ export class MockIssuer {
   /** Tokens issued so far, for leak checks. */
   readonly issued: string[] = [];
   behaviour: IssuerBehaviour = { claims: { email: 'ada@example.com', plan: 'plus', accountId: 'ws-1', userId: 'user-1' } };
+  readonly usercodeRequests: JsonRequest[] = [];
+  readonly pollRequests: JsonRequest[] = [];
+  readonly revokeRequests: JsonRequest[] = [];
   private readonly codes = new Map<string, { challenge: string; redirectUri: string }>();
+  private readonly heldRevokes: http.ServerResponse[] = [];
+  private readonly revokeWaiters: Array<() => boolean> = [];
 
   private constructor(private readonly server: http.Server) {}
 
@@ -62,9 +100,47 @@ export class MockIssuer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
+  /** Answers every revoke request held open by `revoke: 'hang'` (200 `{}`). */
+  releaseRevokes(): void {
+    for (const res of this.heldRevokes.splice(0)) res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+  }
+
+  /** Resolves once `count` revoke requests have arrived (already or later). */
+  revokesArrived(count = 1): Promise<JsonRequest[]> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (this.revokeRequests.length < count) return false;
+        resolve(this.revokeRequests.slice(0, count));
+        return true;
+      };
+      if (!check()) this.revokeWaiters.push(check);
+    });
+  }
+
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = new URL(req.url ?? '/', this.url);
     if (req.method === 'GET' && url.pathname === '/oauth/authorize') return this.authorize(url.searchParams, res);
+    const jsonRoutes: Record<string, (request: JsonRequest, res: http.ServerResponse) => void> = {
+      '/api/accounts/deviceauth/usercode': (request, r) => this.usercode(request, r),
+      '/api/accounts/deviceauth/token': (request, r) => this.poll(request, r),
+      '/oauth/revoke': (request, r) => this.revoke(request, r),
+    };
+    const route = jsonRoutes[url.pathname];
+    if (req.method === 'POST' && route) {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        let parsed: Record<string, unknown>;
+        try {
+          parsed = JSON.parse(body) as Record<string, unknown>;
+        } catch {
+          parsed = { unparsable: body };
+        }
+        route({ contentType: req.headers['content-type'], body: parsed }, res);
+      });
+      return;
+    }
     if (req.method === 'POST' && url.pathname === '/oauth/token') {
       let body = '';
       req.setEncoding('utf8');
@@ -73,6 +149,39 @@ export class MockIssuer {
       return;
     }
     res.writeHead(404).end('not found');
+  }
+
+  private usercode(request: JsonRequest, res: http.ServerResponse): void {
+    this.usercodeRequests.push(request);
+    const device = this.behaviour.device ?? {};
+    if (device.usercodeReply) return void res.writeHead(device.usercodeReply.status, { 'Content-Type': 'application/json' }).end(device.usercodeReply.body);
+    const answer: Record<string, unknown> = { device_auth_id: DEVICE_AUTH_ID, user_code: USER_CODE, verification_uri: 'https://ignored.example/device' };
+    if (!('interval' in device)) answer.interval = '0';
+    else if (device.interval !== undefined) answer.interval = device.interval;
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
+  }
+
+  private poll(request: JsonRequest, res: http.ServerResponse): void {
+    this.pollRequests.push(request);
+    const device = this.behaviour.device ?? {};
+    if (this.pollRequests.length <= (device.pendingPolls ?? 0)) {
+      return void res.writeHead(device.pendingStatus ?? 403, { 'Content-Type': 'application/json' }).end('{"error":"authorization_pending"}');
+    }
+    if (device.tokenReply) return void res.writeHead(device.tokenReply.status, { 'Content-Type': 'application/json' }).end(device.tokenReply.body);
+    const verifier = randomBytes(32).toString('base64url');
+    const challenge = createHash('sha256').update(verifier).digest('base64url');
+    const code = `devcode_${randomBytes(12).toString('hex')}`;
+    this.codes.set(code, { challenge, redirectUri: `${this.url}/deviceauth/callback` });
+    res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify({ authorization_code: code, code_challenge: challenge, code_verifier: verifier }));
+  }
+
+  private revoke(request: JsonRequest, res: http.ServerResponse): void {
+    this.revokeRequests.push(request);
+    for (const waiter of [...this.revokeWaiters]) if (waiter()) this.revokeWaiters.splice(this.revokeWaiters.indexOf(waiter), 1);
+    const mode = this.behaviour.revoke ?? 'ok';
+    if (mode === 'hang') return void this.heldRevokes.push(res);
+    if (mode === 'ok') return void res.writeHead(200, { 'Content-Type': 'application/json' }).end('{}');
+    res.writeHead(mode.status, { 'Content-Type': 'application/json' }).end(mode.body);
   }
 
   private authorize(params: URLSearchParams, res: http.ServerResponse): void {

@@ -1,0 +1,76 @@
+/**
+ * The device login effect (PROTOCOL.md §13.1) against the loopback mock issuer: what it reports to the
+ * chart, in order; failures at each step with their exact texts; and a stop that ends polling at once.
+ */
+import { createActor, createMachine } from 'xstate';
+import { deviceLoginActor, runDeviceLogin, type DeviceLoginEvent } from '../../src/auth/deviceLogin';
+import { MockIssuer, REFRESH_TOKEN, USER_CODE } from '../support/mockIssuer';
+import { trackResources } from '../support/resources';
+
+describe('the device login effect', () => {
+  const own = trackResources();
+  let issuer: MockIssuer;
+  beforeEach(async () => {
+    issuer = own.server(await MockIssuer.start());
+  });
+
+  const run = async (pollOptions = {}) => {
+    const events: DeviceLoginEvent[] = [];
+    await runDeviceLogin({ config: { issuer: issuer.url }, pollOptions }, new AbortController().signal, (e) => events.push(e));
+    return events;
+  };
+
+  it('reports the user code, then the exchanged tokens', async () => {
+    issuer.behaviour.device = { pendingPolls: 2 };
+    const events = await run({ sleep: async () => undefined });
+    expect(events.map((e) => e.type)).toEqual(['deviceLogin.started', 'deviceLogin.exchanged']);
+    expect(events[0]).toEqual({ type: 'deviceLogin.started', loginId: expect.stringMatching(/^[0-9a-f-]{36}$/), verificationUrl: `${issuer.url}/codex/device`, userCode: USER_CODE });
+    const exchanged = events[1] as Extract<DeviceLoginEvent, { type: 'deviceLogin.exchanged' }>;
+    expect(exchanged.tokens.refreshToken.reveal()).toBe(REFRESH_TOKEN);
+    expect(exchanged.account.accountId).toBe('ws-1');
+    expect(issuer.pollRequests).toHaveLength(3);
+  });
+
+  it('no user code: startFailed with the JSON-RPC code (404 = -32600)', async () => {
+    issuer.behaviour.device = { usercodeReply: { status: 404, body: '' } };
+    expect(await run()).toEqual([
+      { type: 'deviceLogin.startFailed', code: -32600, message: 'device code login is not enabled for this Codex server. Use the browser login or verify the server URL.' },
+    ]);
+  });
+
+  it.each([
+    ['a poll error', { tokenReply: { status: 500, body: '' } }, 'device auth failed with status 500 Internal Server Error'],
+    ['a bad body', { tokenReply: { status: 200, body: '[]' } }, 'error decoding response body'],
+  ])('%s after the code was shown: failed with the exact text', async (_what, device, message) => {
+    issuer.behaviour.device = device;
+    expect((await run()).slice(1)).toEqual([{ type: 'deviceLogin.failed', message }]);
+  });
+
+  it('an exchange refusal: failed with the exact text', async () => {
+    issuer.behaviour.tokenError = { status: 401, body: '{"error_description":"nope"}' };
+    expect((await run()).slice(1)).toEqual([
+      { type: 'deviceLogin.failed', message: 'device code exchange failed: token endpoint returned status 401 Unauthorized: nope' },
+    ]);
+  });
+
+  it('as an actor: stopping it ends polling at once and reports nothing more', async () => {
+    issuer.behaviour.device = { pendingPolls: 1_000_000, interval: '60' };
+    const received: DeviceLoginEvent[] = [];
+    let pollsWhenStopped = 0;
+    const parent = createActor(
+      createMachine({
+        invoke: { id: 'deviceLogin', src: deviceLoginActor({ config: { issuer: issuer.url } }) },
+        on: { '*': { actions: ({ event }) => received.push(event as DeviceLoginEvent) } },
+      }),
+    );
+    parent.start();
+    await new Promise<void>((resolve) => {
+      const check = () => (issuer.pollRequests.length > 0 ? resolve() : setImmediate(check));
+      check();
+    });
+    parent.stop();
+    pollsWhenStopped = issuer.pollRequests.length;
+    expect(received.map((e) => e.type)).toEqual(['deviceLogin.started']);
+    expect(pollsWhenStopped).toBe(1);
+  });
+});
