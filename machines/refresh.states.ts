@@ -23,6 +23,12 @@ const waitForRefresh = {
   ],
 } as const;
 
+/** In `ready`: a 401 for the bearer in use starts the refresh and waits for it; an older one is retried. */
+const startRefreshOn401 = [
+  { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
+  retry,
+] as const;
+
 /** `chatgpt`: managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
 export const chatgptMode = authSetup.createStateConfig({
   tags: ['authenticated'],
@@ -36,10 +42,7 @@ export const chatgptMode = authSetup.createStateConfig({
           { guard: 'proactiveRefreshDue', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
           proceed,
         ],
-        'auth.unauthorized': [
-          { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
-          retry,
-        ],
+        'auth.unauthorized': startRefreshOn401,
         'refresh.requested': { target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
       },
     },
@@ -89,10 +92,7 @@ export const externalTokensMode = authSetup.createStateConfig({
     ready: {
       on: {
         'backend.call': proceed,
-        'auth.unauthorized': [
-          { guard: 'unauthorizedCurrent', target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'retry' } } },
-          retry,
-        ],
+        'auth.unauthorized': startRefreshOn401,
       },
     },
     refreshing: {
