@@ -10,7 +10,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { WebSocket } from 'ws';
 import { AppServerProcess } from '../support/appServer';
-import { USAGE_RESULT, startChatgptBackend } from '../support/httpFakes';
+import { USAGE_READ_RESULT, startChatgptBackend } from '../support/httpFakes';
 import { inspectorUrl } from '../support/inspector';
 import { chatgptJwt } from '../support/jwt';
 import { MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
@@ -67,7 +67,7 @@ describe('canary campaign', () => {
       await server.request('getAuthStatus', {});
       await server.request('account/logout');
       await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken, accessToken });
-      expect((await server.request('account/rateLimits/read')).result).toEqual({ rateLimits: USAGE_RESULT });
+      expect((await server.request('account/rateLimits/read')).result).toEqual(USAGE_READ_RESULT);
       await server.request('account/logout');
 
       // A browser login whose token endpoint echoes the request back in its error...
@@ -81,7 +81,7 @@ describe('canary campaign', () => {
       const callback = (await get(login.authUrl)).location ?? '';
       pages.push((await get(callback)).body);
       await server.waitFor((m) => m.method === 'account/updated' && m.params.authMode === 'chatgpt', 'the browser login');
-      expect((await server.request('account/rateLimits/read')).result).toEqual({ rateLimits: USAGE_RESULT });
+      expect((await server.request('account/rateLimits/read')).result).toEqual(USAGE_READ_RESULT);
       await server.request('account/read', {});
       pages.push((await get(`${inspector}state`)).body);
       socket.close();

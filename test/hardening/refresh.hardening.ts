@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { configToml, readAuthJson, startParent, writeAuthJson } from '../support/client';
-import { USAGE_RESULT, issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
+import { USAGE_READ_RESULT, issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
 import { trackResources } from '../support/resources';
 import { printFigures, size } from './campaign';
 
@@ -47,6 +47,6 @@ describe('cross-process refresh campaign', () => {
     expect([...accounts]).toEqual([JSON.stringify({ type: 'chatgpt', email: 'ada@example.com', planType: 'plus' })]);
     expect(tokens.posts()).toHaveLength(PROCESSES * ROUNDS);
     expect(readAuthJson(home.dir).tokens.refresh_token).toBe(tokens.current());
-    expect(limits).toEqual(Array(PROCESSES).fill({ rateLimits: USAGE_RESULT }));
+    expect(limits).toEqual(Array(PROCESSES).fill(USAGE_READ_RESULT));
   });
 });
