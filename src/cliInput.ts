@@ -78,6 +78,8 @@ export async function readApiKey(): Promise<Secret | { stopped: 'ctrl-c' | 'ctrl
   }
   const key = raw.trim();
   if (key === '') throw new UsageError(`no API key received (stdin was empty); ${KEY_FROM_STDIN_HINT}.`);
+  // Bytes that are not UTF-8 were replaced while decoding: the key would be silently altered (as on the wire, refuse it).
+  if (key.includes('\uFFFD')) throw new UsageError('the API key on stdin is not valid UTF-8 text; send the key exactly as issued.');
   if (/\s/.test(key)) {
     throw new UsageError('stdin holds more than one word; send only the API key (one line), e.g. `printenv OPENAI_API_KEY | authchart login --api-key`.');
   }

@@ -47,7 +47,7 @@ function matching(stream: NodeJS.ReadableStream, text: () => string, pattern: Re
 }
 
 /** Runs `authchart <args>` (or, with `program`, any command) with pipes on all three streams. */
-function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; program?: string; user?: { uid: number; gid: number } } = {}): Run {
+function launch(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv; program?: string; user?: { uid: number; gid: number } } = {}): Run {
   const [file, argv] = options.program ? [options.program, args] : [process.execPath, [BIN, ...args]];
   const child = spawn(file, argv, { env: options.env ?? headlessEnv(), stdio: ['pipe', 'pipe', 'pipe'], ...options.user });
   const run: Run = {
@@ -64,7 +64,7 @@ function launch(args: string[], options: { stdin?: string; env?: NodeJS.ProcessE
   return run;
 }
 
-async function cli(args: string[], options: { stdin?: string; env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}) {
+async function cli(args: string[], options: { stdin?: string | Buffer; env?: NodeJS.ProcessEnv; user?: { uid: number; gid: number } } = {}) {
   const run = launch(args, { stdin: options.stdin ?? '', env: options.env, user: options.user });
   const code = await run.exited;
   return { code, stdout: run.stdout, stderr: run.stderr };
@@ -135,6 +135,14 @@ describe('authchart login | logout | status', () => {
       expect(result.stderr).toMatch(/^authchart: login .*pipe it on stdin \(`printenv OPENAI_API_KEY \| authchart login --api-key`\)/);
       expect(result.stdout + result.stderr).not.toContain(KEY);
     }
+    expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
+  });
+
+  it('refuses an API key on stdin that is not valid UTF-8 (exit 2, nothing saved), as the wire does', async () => {
+    const bytes = Buffer.concat([Buffer.from('sk-bad-'), Buffer.from([0xff, 0xfe]), Buffer.from('key\n')]);
+    const result = await cli(['login', '--api-key', '--codex-home', home.dir], { stdin: bytes });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('authchart: the API key on stdin is not valid UTF-8 text; send the key exactly as issued.');
     expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
   });
 
