@@ -25,19 +25,20 @@ export const DEFAULT_PURPOSE = 'call the ChatGPT backend';
 /** Calls per origin on the wire at once (see the file comment). */
 export const MAX_CONCURRENT_BACKEND_CALLS = 16;
 
-/** A counting semaphore: `acquire()` resolves when a slot is free, in arrival order. */
+/** A counting semaphore: `acquire()` takes a free slot at once, else waits for one, in arrival order. */
 class Slots {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
 
   constructor(private readonly size: number) {}
 
-  async acquire(): Promise<void> {
+  /** Null when a slot was free and is taken (no turn of the event loop passes), else when one frees up. */
+  acquire(): Promise<void> | null {
     if (this.active < this.size) {
       this.active += 1;
-      return;
+      return null;
     }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
+    return new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   /** Hands the slot to the next waiting call, or frees it. */
@@ -83,7 +84,10 @@ export async function authorizedFetch(
   const purpose = options.purpose ?? DEFAULT_PURPOSE;
   const send = options.fetch ?? fetch;
   const slots = slotsFor(input);
-  await slots.acquire();
+  // With a free slot nothing is awaited before the chart is asked: the call takes its place in the
+  // chart's command queue in the order the requests arrived, before a request written behind it.
+  const queued = slots.acquire();
+  if (queued) await queued;
   try {
     // Credentials are taken once the call has its slot: a refresh started meanwhile is waited out.
     const ticket = await core.beginBackendCall(purpose);

@@ -62,6 +62,20 @@ describe('pipelined requests (every request answered exactly once)', () => {
     expect(code).toBe(0);
   });
 
+  it('judges a rate-limit read in the state it arrived in, not in the state a logout right behind it leaves', async () => {
+    const home = track.home();
+    const { lines, code } = await pipeline(home.dir, [
+      INITIALIZE,
+      { id: 1, method: 'account/login/start', params: { type: 'apiKey', apiKey: 'sk-arrival' } },
+      { id: 2, method: 'account/rateLimits/read' },
+      { id: 3, method: 'account/logout' },
+    ]);
+    const answers = answersById(lines);
+    expect(answers.get(2)).toEqual([{ id: 2, error: { code: -32600, message: 'chatgpt authentication required to read rate limits' } }]);
+    expect(answers.get(3)).toEqual([{ id: 3, result: {} }]);
+    expect(code).toBe(0);
+  });
+
   it('answers a burst of 200 mixed requests written in one go, each exactly once', async () => {
     const home = track.home();
     const methods = [
