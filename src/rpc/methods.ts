@@ -34,8 +34,6 @@ export interface MethodContext {
   logger: Logger;
   /** `clientInfo.name` from `initialize`: the `originator` of a browser login's authorize URL. */
   clientName?: string;
-  /** The JSON-RPC id of the request being handled (passed to the chart for the inspector). */
-  rpcId?: string | number;
 }
 
 /** One method of the catalogue. */
@@ -49,8 +47,11 @@ export interface MethodEntry {
    * on the parent). Everything else is handled strictly in arrival order.
    */
   concurrent?: boolean;
-  /** Handles params already validated by `params`. */
-  handle(params: unknown, context: MethodContext): Promise<unknown>;
+  /**
+   * Handles params already validated by `params`; `rpcId` is the JSON-RPC id of the request (passed on to
+   * the chart, for the inspector). One shared context and the id beside it: no object per request.
+   */
+  handle(params: unknown, context: MethodContext, rpcId: string | number): Promise<unknown>;
 }
 
 /**
@@ -61,7 +62,7 @@ export function defineMethod<P extends z.ZodMiniType, R extends z.ZodMiniType>(m
   params: P;
   result: R;
   concurrent?: boolean;
-  handle(params: z.infer<P>, context: MethodContext): Promise<z.input<R>>;
+  handle(params: z.infer<P>, context: MethodContext, rpcId: string | number): Promise<z.input<R>>;
 }): MethodEntry {
   return method as MethodEntry;
 }
@@ -92,7 +93,7 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/read': defineMethod({
     params: AccountReadParamsSchema,
     result: AccountReadResultSchema,
-    async handle(params, { core, rpcId }) {
+    async handle(params, { core }, rpcId) {
       // Managed tokens only: the chart answers at once in external mode (the parent is never asked).
       if (params.refreshToken === true) await core.command({ type: 'refresh.requested', rpcId });
       await core.whenIdle();
@@ -103,7 +104,7 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/login/start': defineMethod({
     params: LoginStartParamsSchema,
     result: LoginStartResultSchema,
-    async handle(params, { core, clientName, rpcId }) {
+    async handle(params, { core, clientName }, rpcId) {
       switch (params.type) {
         case 'apiKey':
           unwrap(await core.command({ type: 'login.apiKey', apiKey: new Secret(params.apiKey), rpcId }));
@@ -124,7 +125,7 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/login/cancel': defineMethod({
     params: LoginCancelParamsSchema,
     result: LoginCancelResultSchema,
-    async handle({ loginId }, { core, rpcId }) {
+    async handle({ loginId }, { core }, rpcId) {
       if (!UUID.test(loginId)) throw invalidRequest(`invalid login id: ${loginId}`);
       return unwrap(await core.command({ type: 'login.cancel', loginId, rpcId })) as z.infer<typeof LoginCancelResultSchema>;
     },
@@ -133,7 +134,7 @@ export const METHODS: Record<string, MethodEntry> = {
   'account/logout': defineMethod({
     params: NoParamsSchema,
     result: LogoutResultSchema,
-    async handle(_params, { core, rpcId }) {
+    async handle(_params, { core }, rpcId) {
       unwrap(await core.command({ type: 'logout', rpcId }));
       return {};
     },
@@ -158,7 +159,7 @@ export const METHODS: Record<string, MethodEntry> = {
   getAuthStatus: defineMethod({
     params: GetAuthStatusParamsSchema,
     result: GetAuthStatusResultSchema,
-    async handle(params, { core, rpcId }) {
+    async handle(params, { core }, rpcId) {
       if (params?.refreshToken === true) await core.command({ type: 'refresh.requested', rpcId });
       await core.whenIdle();
       const status = core.authStatus(params?.includeToken === true);

@@ -155,7 +155,7 @@ export class AppServer {
     const parsed = entry.params.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for ${method}: ${describeIssues(parsed.error)}`);
     if (!entry.concurrent) this.held = { id, notifications: [] };
-    return entry.handle(parsed.data, { ...context, rpcId: id });
+    return entry.handle(parsed.data, context, id);
   }
 
   private initialize(params: unknown): unknown {
