@@ -111,20 +111,35 @@ export const BACKEND_CALL = command<'backend.call'>('backend.call', { type: 'bac
 /** The backend calls of a second, overlapping rate-limit read (its own request key). */
 export const SECOND_BACKEND_CALL = command<'backend.call'>('backend.call (second request)', { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW });
 
+/**
+ * A 401 reported by a backend call, with a request key of its own; `staleBy` generations older than the
+ * bearer in use (0: the bearer in use).
+ */
+function unauthorized(label: string, staleBy: number, available: (snapshot: AuthSnapshot, req: number) => boolean, extra: Partial<Stimulus> = {}): Stimulus {
+  const req = nextReq++;
+  return {
+    label,
+    kind: 'internal',
+    type: 'auth.unauthorized',
+    req,
+    event: (snapshot) => ({ type: 'auth.unauthorized', req, generation: snapshot.context.credentialGeneration - staleBy }),
+    available: (snapshot) => available(snapshot, req),
+    ...extra,
+  };
+}
+
 /** A 401 from the backend to the bearer in use (realized by the fake backend refusing the next call). */
-const UNAUTHORIZED_REQ = nextReq++;
-export const UNAUTHORIZED: Stimulus = {
-  label: 'backend 401',
-  kind: 'internal',
-  type: 'auth.unauthorized',
-  req: UNAUTHORIZED_REQ,
-  event: (snapshot) => ({ type: 'auth.unauthorized', req: UNAUTHORIZED_REQ, generation: snapshot.context.credentialGeneration }),
-  available: (snapshot) => callsAllowed(snapshot) && !snapshot.hasTag('refreshing') && notHeld(UNAUTHORIZED_REQ)(snapshot),
-  arrange: async (env) => {
-    env.backend.rejectNext();
-    return async () => {};
+export const UNAUTHORIZED = unauthorized(
+  'backend 401',
+  0,
+  (snapshot, req) => callsAllowed(snapshot) && !snapshot.hasTag('refreshing') && notHeld(req)(snapshot),
+  {
+    arrange: async (env) => {
+      env.backend.rejectNext();
+      return async () => {};
+    },
   },
-};
+);
 export const REFRESH_REQUESTED = command<'refresh.requested'>('refresh.requested', { type: 'refresh.requested' }, { kind: 'internal', available: (snapshot) => !snapshot.hasTag('refreshing') });
 
 /** Where a refresh is under way (a call the backend answered before it started may meet it). */
@@ -138,27 +153,11 @@ const CROSSING = 'a response that crosses a refresh or a mode change; the replay
 const INTO_REFRESH = 'a second request meeting a refresh in flight; the replay overlaps only two rate-limit reads (RATE_LIMITS_DURING_REFRESH)';
 
 /** A 401 to a call made with a bearer a refresh (or a logout, a login) already replaced. */
-const STALE_REQ = nextReq++;
-export const STALE_UNAUTHORIZED: Stimulus = {
-  label: 'backend 401 (an older token)',
-  kind: 'internal',
-  type: 'auth.unauthorized',
-  req: STALE_REQ,
-  event: (snapshot) => ({ type: 'auth.unauthorized', req: STALE_REQ, generation: snapshot.context.credentialGeneration - 1 }),
-  available: notHeld(STALE_REQ),
-  unrealizable: CROSSING,
-};
+export const STALE_UNAUTHORIZED = unauthorized('backend 401 (an older token)', 1, (snapshot, req) => notHeld(req)(snapshot), { unrealizable: CROSSING });
 /** A second call's 401 for the bearer in use, reported while the refresh the first one started runs. */
-const SECOND_401_REQ = nextReq++;
-export const SECOND_UNAUTHORIZED: Stimulus = {
-  label: 'backend 401 (second request)',
-  kind: 'internal',
-  type: 'auth.unauthorized',
-  req: SECOND_401_REQ,
-  event: (snapshot) => ({ type: 'auth.unauthorized', req: SECOND_401_REQ, generation: snapshot.context.credentialGeneration }),
-  available: (snapshot) => refreshing(snapshot) && notHeld(SECOND_401_REQ)(snapshot),
+export const SECOND_UNAUTHORIZED = unauthorized('backend 401 (second request)', 0, (snapshot, req) => refreshing(snapshot) && notHeld(req)(snapshot), {
   unrealizable: INTO_REFRESH,
-};
+});
 /** `account/read {"refreshToken":true}` arriving while a refresh runs. */
 export const REFRESH_REQUESTED_DURING_REFRESH = command<'refresh.requested'>('refresh.requested (during a refresh)', { type: 'refresh.requested' }, {
   kind: 'internal',
