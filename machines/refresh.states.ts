@@ -31,7 +31,6 @@ const startRefreshOn401 = [
 
 /** `chatgpt`: managed ChatGPT tokens (auth.json), refreshed by authchart itself through the token endpoint. */
 export const chatgptMode = authSetup.createStateConfig({
-  tags: ['authenticated'],
   initial: 'ready',
   // Calls still waiting when the mode is left ask again: the new mode answers them.
   exit: 'requeueWaiting',
@@ -85,7 +84,6 @@ export const chatgptMode = authSetup.createStateConfig({
 
 /** `externalTokens`: tokens handed in by the parent, which is asked for new ones on a 401. */
 export const externalTokensMode = authSetup.createStateConfig({
-  tags: ['authenticated'],
   initial: 'ready',
   exit: 'requeueWaiting',
   states: {

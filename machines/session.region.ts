@@ -67,7 +67,6 @@ export const sessionRegion = authSetup.createStateConfig({
           },
         },
         apiKey: {
-          tags: ['authenticated'],
           on: {
             'backend.call': {
               actions: { type: 'refuse', params: ({ event }) => ({ code: INVALID_REQUEST, message: chatgptRequiredMessage(purposeOf(event)) }) },
