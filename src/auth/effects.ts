@@ -15,6 +15,7 @@ import { requestExternalRefresh, type ParentRequester } from './externalRefresh'
 import { KeyringError } from './keyringCall';
 import { refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';
+import { StoreFileError } from './storeFiles';
 import type { ExternalTokenVault } from './vault';
 
 /** The mutable state the effects share with AuthCore: the managed credentials in use and the parent link. */
@@ -41,7 +42,8 @@ async function storeOperation(store: CredentialStore, verb: string, operation: (
   try {
     await operation();
   } catch (error) {
-    if (error instanceof KeyringError) throw error; // already says where and how to fix it
+    // These already name the place, say what happened and how to fix it: wrapping would add wrong advice.
+    if (error instanceof KeyringError || error instanceof StoreFileError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     throw new Error(
       `could not ${verb} ${store.location} (${code ?? (error as Error).message}); check that the directory exists and is writable by this user`,
