@@ -3,15 +3,16 @@
  *
  *   session.mode:  loggedOut → apiKey | chatgpt{ready ⇄ refreshing} | externalTokens{ready ⇄ refreshing} | failed
  *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
- *   browserLogin:  idle → active { starting → pending { waiting → exchanging } → persisting → finished } → idle
+ *   managedLogin:  idle → active { starting → pending { waiting → exchanging } → persisting → finished } → idle
+ *                  (one region for the browser login and the device-code login: the flow is an actor)
  *
  * Pure: effects are named actors and actions declared in auth.setup.ts with inert defaults and supplied
- * by src/ through `.provide()`; the regions live in session.region.ts and browserLogin.region.ts, the
+ * by src/ through `.provide()`; the regions live in session.region.ts and managedLogin.region.ts, the
  * messages and pure rules in policy.ts. Guards decide every refusal of docs/protocol.md §7, in the order of that table, and
  * the 401 recovery of §6: one `refreshing` state per mode is what makes a refresh single-flight.
  */
 import { authSetup } from './auth.setup';
-import { browserLoginRegion } from './browserLogin.region';
+import { managedLoginRegion } from './managedLogin.region';
 import { sessionRegion } from './session.region';
 
 export * from './policy';
@@ -30,12 +31,12 @@ export const authMachine = authSetup.createMachine({
     credentialGeneration: 0,
     lastRefreshError: null,
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
-    browserLogin: null,
+    managedLogin: null,
     waiting: [],
   }),
   states: {
     session: sessionRegion,
-    browserLogin: browserLoginRegion,
+    managedLogin: managedLoginRegion,
   },
 });
 

@@ -20,15 +20,17 @@ import {
   type ManagedRefreshOutput,
   type RefreshReason,
   type BrowserOutcome,
-  type LoginServerCommand,
-  type LoginServerEvent,
+  type LoginFlowCommand,
+  type LoginFlowEvent,
+  type LoginFlowInput,
   type LoginTokens,
+  type ManagedLoginKind,
   type RequestKey,
   type SavedLoginOutput,
   type TokenTiming,
   type WaitingCall,
 } from './types';
-import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, isPermanentFailure, loginServerStartMessage, refreshDue, workspaceAllowed } from './policy';
+import { MESSAGES, isPermanentFailure, loginStartRefusal, loginTimeoutOf, refreshDue, workspaceAllowed } from './policy';
 
 /** The correlation key of a command event, or null for events that are not commands. */
 export function reqOf(event: { type: string }): RequestKey | null {
@@ -73,10 +75,15 @@ const refreshFailed = batch<{ message: string }>(({ context, enqueue }, params) 
 });
 
 const refuseLoginStart = batch<undefined>(({ context, event, enqueue }) => {
-  assertEvent(event, 'loginServer.startFailed');
-  enqueue.emit({ type: 'answer.refused', req: context.pending ?? -1, code: INTERNAL_ERROR, message: loginServerStartMessage(event.message) });
+  assertEvent(event, 'loginFlow.startFailed');
+  enqueue.emit({ type: 'answer.refused', req: context.pending ?? -1, ...loginStartRefusal(context.managedLogin?.kind ?? 'browser', event) });
   enqueue.assign({ pending: null });
 });
+
+/** The kind of managed login a command starts. */
+export function loginKindOf(event: AuthEvent): ManagedLoginKind {
+  return event.type === 'login.deviceCode' ? 'device' : 'browser';
+}
 
 /** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
 export const authSetup = setup({
@@ -107,15 +114,15 @@ export const authSetup = setup({
       throw new Error('externalRefresh is not provided');
     }),
     /**
-     * The browser login's callback server, alive exactly as long as `browserLogin.active`: binds
-     * 127.0.0.1, reports `loginServer.*` events (a failure to start included: it never throws), answers
-     * the browser when told `loginServer.respond`, and closes its listener when stopped, whatever ended
-     * the login.
+     * A managed login's flow, alive exactly as long as `managedLogin.active`: the browser's callback
+     * server on 127.0.0.1 (which answers the browser when told `loginFlow.respond`), or the device-code
+     * request and polling. It reports `loginFlow.*` events (a failure to start included: it never
+     * throws) and, when stopped, whatever ended the login, closes its listener or stops polling.
      */
-    loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack }) => {
-      sendBack({ type: 'loginServer.startFailed', message: 'the browser login server is not provided' });
+    loginFlow: fromCallback<LoginFlowCommand, LoginFlowInput, LoginFlowEvent>(({ sendBack }) => {
+      sendBack({ type: 'loginFlow.startFailed', message: 'the login flow is not provided' });
     }),
-    /** Persists the tokens of a successful browser login (auth.json, memory…), under the store lock. */
+    /** Persists the tokens of a successful managed login (auth.json, keyring, memory…), under the store lock. */
     saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async () => {
       throw new Error('saveChatgptTokens is not provided');
     }),
@@ -123,8 +130,8 @@ export const authSetup = setup({
   delays: {
     /** How long the parent may take to answer a refresh request; enforced here, not by the transport. */
     externalRefreshTimeout: ({ context }) => context.policy.externalRefreshTimeoutMs ?? DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
-    /** How long a browser login may wait for the browser (and the code exchange). */
-    loginTimeout: ({ context }) => context.policy.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
+    /** How long a managed login may wait for the user (and the code exchange): its kind's timeout. */
+    loginTimeout: ({ context }) => loginTimeoutOf(context.policy, context.managedLogin?.kind ?? 'browser'),
   },
   actions: {
     /** Puts external tokens (from a login or a refresh) into the in-memory vault. */
@@ -133,6 +140,12 @@ export const authSetup = setup({
     clearExternalTokens: () => {},
     /** Makes refreshed managed credentials (already persisted by the refresh) the ones in use. */
     adoptManagedCredentials: (_, _params: { output: ManagedRefreshOutput }) => {},
+    /**
+     * Managed ChatGPT tokens were just removed from the store or replaced in it (a logout, a newer login):
+     * revoke them at the issuer in the background (docs/protocol.md §13.2). Never waits, never fails the
+     * transition; API keys and external tokens are never sent anywhere.
+     */
+    revokeDisplacedTokens: () => {},
     /** Answers the command in `params.req` (or the current event's) successfully. */
     answer: emit((_, params: { req: RequestKey | null; value?: unknown }) => ({
       type: 'answer.done' as const,
@@ -199,31 +212,33 @@ export const authSetup = setup({
      * and the new mode decides (`failed` and `loggedOut` refuse with their own texts).
      */
     requeueWaiting: answerWaitingWith(() => ({ value: 'again' })),
-    /** `account/login/completed` for the browser login under way. */
-    notifyBrowserLoginCompleted: emit(({ context }, params: { success: boolean; error: string | null }) => ({
+    /** `account/login/completed` for the managed login under way. */
+    notifyManagedLoginCompleted: emit(({ context }, params: { success: boolean; error: string | null }) => ({
       type: 'notify.loginCompleted' as const,
-      loginId: context.browserLogin?.loginId ?? null,
+      loginId: context.managedLogin?.loginId ?? null,
       success: params.success,
       error: params.error,
     })),
-    /** Refuses the `login/start` waiting for the callback server, which could not start. */
+    /** Refuses the `login/start` waiting for the login flow, which could not start. */
     refuseLoginStart: refuseLoginStart,
-    startBrowserLogin: assign({
-      browserLogin: ({ event }) => {
-        assertEvent(event, 'loginServer.listening');
-        return { loginId: event.loginId, account: null };
+    /** A managed login of the command's kind begins (no id until its flow has started). */
+    beginManagedLogin: assign({ managedLogin: ({ event }) => ({ kind: loginKindOf(event), loginId: null, account: null }) }),
+    loginStarted: assign({
+      managedLogin: ({ context, event }) => {
+        assertEvent(event, 'loginFlow.started');
+        return context.managedLogin && { ...context.managedLogin, loginId: event.start.loginId };
       },
     }),
-    setBrowserLoginAccount: assign({
-      browserLogin: ({ context, event }) => {
-        assertEvent(event, 'loginServer.exchanged');
-        return context.browserLogin && { ...context.browserLogin, account: event.account };
+    setLoginAccount: assign({
+      managedLogin: ({ context, event }) => {
+        assertEvent(event, 'loginFlow.exchanged');
+        return context.managedLogin && { ...context.managedLogin, account: event.account };
       },
     }),
-    forgetBrowserLogin: assign({ browserLogin: null }),
-    /** Tells the callback server how to answer the browser's pending callback request. */
-    respondToBrowser: sendTo('loginServer', (_, params: { outcome: BrowserOutcome }) => ({
-      type: 'loginServer.respond' as const,
+    forgetManagedLogin: assign({ managedLogin: null }),
+    /** Tells a browser login's callback server how to answer the browser (a device flow ignores it). */
+    respondToBrowser: sendTo('loginFlow', (_, params: { outcome: BrowserOutcome }) => ({
+      type: 'loginFlow.respond' as const,
       outcome: params.outcome,
     })),
   },
@@ -255,11 +270,11 @@ export const authSetup = setup({
     permanentRefreshFailure: (_, params: { error: unknown }) => isPermanentFailure(params.error),
     /** An effect of the session region (saving, clearing credentials) is under way. */
     sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' })]),
-    /** The browser login is binding its server or saving its tokens (neither may be interrupted). */
-    browserLoginBusy: or([stateIn({ browserLogin: { active: 'starting' } }), stateIn({ browserLogin: { active: 'persisting' } })]),
+    /** The managed login is starting its flow or saving its tokens (neither may be interrupted). */
+    managedLoginBusy: or([stateIn({ managedLogin: { active: 'starting' } }), stateIn({ managedLogin: { active: 'persisting' } })]),
     loginIdMatches: ({ context, event }) => {
       assertEvent(event, 'login.cancel');
-      return context.browserLogin?.loginId === event.loginId;
+      return context.managedLogin?.loginId === event.loginId;
     },
   },
 });
@@ -268,6 +283,6 @@ export const authSetup = setup({
  * The refusal of a command that arrives while an effect is under way. AuthCore never sends one then (it
  * queues commands until the chart is idle); the chart still answers it, exactly once, so that the chart
  * alone is a complete specification. Each command is answered by one region: logins with an API key or
- * external tokens, logouts and backend calls by `session`, browser logins and cancels by `browserLogin`.
+ * external tokens, logouts and backend calls by `session`, managed logins and cancels by `managedLogin`.
  */
 export const refuseBusy = { actions: { type: 'refuse', params: { code: INTERNAL_ERROR, message: MESSAGES.busy } } } as const;

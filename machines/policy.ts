@@ -2,7 +2,7 @@
  * The auth policy's words and pure rules: the exact messages of docs/protocol.md §6–8 and the small
  * functions the chart's guards use (workspace checks, refresh timing, failure classification).
  */
-import { STALE_REFRESH_AGE_MS, type TokenTiming } from './types';
+import { INTERNAL_ERROR, INVALID_REQUEST, STALE_REFRESH_AGE_MS, type AuthPolicy, type ManagedLoginKind, type TokenTiming } from './types';
 
 /** Exact refusal messages of docs/protocol.md §7. */
 export const MESSAGES = {
@@ -14,18 +14,40 @@ export const MESSAGES = {
   busy: 'Another account request is still being processed; retry when it has finished.',
 } as const;
 
-/** Exact `account/login/completed` errors of a browser login (docs/protocol.md §8). */
+/** How a managed login ended, before its kind's wording (see `loginEndedMessage`). */
 export const LOGIN_MESSAGES = {
   /** Cancelled by `account/login/cancel`, a newer login, an accepted login of another kind, or a logout. */
-  notCompleted: loginServerError('Login was not completed'),
-  /** `GET /cancel` on the callback server. */
-  cancelled: loginServerError('Login cancelled'),
-  timedOut: 'Login timed out',
+  notCompleted: 'Login was not completed',
+  /** `GET /cancel` on the callback server, which is also how a newer browser login takes the port over. */
+  cancelled: 'Login cancelled',
 } as const;
 
 /** A browser login's completion error: what went wrong, behind Codex's `Login server error: ` prefix. */
 export function loginServerError(message: string): string {
   return `Login server error: ${message}`;
+}
+
+/**
+ * The `account/login/completed` error of a managed login that failed: a browser login's behind
+ * `Login server error: ` (§8), a device login's as is (§13.1).
+ */
+export function loginEndedMessage(kind: ManagedLoginKind, message: string): string {
+  return kind === 'browser' ? loginServerError(message) : message;
+}
+
+/**
+ * How a pending managed login ends when a newer one starts: a browser login replaced by another browser
+ * login ends as Codex's does, its port taken over through `/cancel`; any other replacement is "not completed".
+ */
+export function replacedLoginMessage(old: ManagedLoginKind, newer: ManagedLoginKind): string {
+  return loginEndedMessage(old, old === 'browser' && newer === 'browser' ? LOGIN_MESSAGES.cancelled : LOGIN_MESSAGES.notCompleted);
+}
+
+/** The completion error of a managed login that timed out: Codex's texts (§8: `Login timed out`; §13.1). */
+export function loginTimedOutMessage(kind: ManagedLoginKind, timeoutMs: number): string {
+  if (kind === 'browser') return 'Login timed out';
+  const wait = timeoutMs % 60_000 === 0 ? `${timeoutMs / 60_000} minutes` : formatSeconds(timeoutMs);
+  return `device auth timed out after ${wait}`;
 }
 
 /** The browser is told this (and the parent, behind the prefix) when the tokens of a login could not be saved. */
@@ -36,6 +58,16 @@ export function loginSaveFailedMessage(reason: string): string {
 /** The refusal of a browser login whose callback server could not start (docs/protocol.md §8). */
 export function loginServerStartMessage(reason: string): string {
   return `failed to start login server: ${reason}`;
+}
+
+/**
+ * The refusal of a managed login that could not start: a browser's callback server that could not bind
+ * (-32603, §8); a device login the issuer does not offer (-32600) or could not give a code for (-32603),
+ * in the device flow's own words (§13.1).
+ */
+export function loginStartRefusal(kind: ManagedLoginKind, failure: { message: string; notEnabled?: boolean }): { code: number; message: string } {
+  if (kind === 'browser') return { code: INTERNAL_ERROR, message: loginServerStartMessage(failure.message) };
+  return { code: failure.notEnabled ? INVALID_REQUEST : INTERNAL_ERROR, message: failure.message };
 }
 
 /** The refusal of external tokens whose token is unreadable (docs/protocol.md §7). */
@@ -55,9 +87,20 @@ export function logoutFailedMessage(reason: string): string {
 
 /** Default browser-login timeout (docs/protocol.md §8: 10 minutes); AuthCore provides the configured one. */
 export const DEFAULT_LOGIN_TIMEOUT_MS = 600_000;
+/** Default device-code login timeout (docs/protocol.md §13.1: 15 minutes). */
+export const DEFAULT_DEVICE_LOGIN_TIMEOUT_MS = 900_000;
 
-/** Why a browser login's account is refused by `forced_chatgpt_workspace_id` (Codex's wording). */
-export function loginWorkspaceMessage(allowed: readonly string[], got: string | null): string {
+/** How long a managed login of `kind` may wait for the user (and the issuer). */
+export function loginTimeoutOf(policy: AuthPolicy, kind: ManagedLoginKind): number {
+  return kind === 'device' ? (policy.deviceLoginTimeoutMs ?? DEFAULT_DEVICE_LOGIN_TIMEOUT_MS) : (policy.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS);
+}
+
+/**
+ * Why a managed login's account is refused by `forced_chatgpt_workspace_id`, in Codex's words: the
+ * browser login's (§8) and the device login's (§13.1) differ.
+ */
+export function loginWorkspaceMessage(kind: ManagedLoginKind, allowed: readonly string[], got: string | null): string {
+  if (kind === 'device') return `Login is restricted to workspace id(s) ${allowed.join(', ')}.`;
   if (got === null) {
     return 'Login is restricted to a specific workspace, but the token did not include an chatgpt_account_id claim.';
   }

@@ -100,13 +100,13 @@ export const sessionRegion = authSetup.createStateConfig({
         'auth.unauthorized': retry,
         'refresh.requested': retry,
         'login.apiKey': [
-          { guard: 'browserLoginBusy', ...refuseBusy },
+          { guard: 'managedLoginBusy', ...refuseBusy },
           { guard: 'externalActive', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalAuthActive } } },
           { guard: 'apiKeyLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.apiKeyLoginDisabled } } },
           { target: '#auth.session.savingApiKey', actions: ['rememberRequest', raise({ type: 'login.accepted' })] },
         ],
         'login.externalTokens': [
-          { guard: 'browserLoginBusy', ...refuseBusy },
+          { guard: 'managedLoginBusy', ...refuseBusy },
           { guard: 'externalLoginDisabled', actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: MESSAGES.externalLoginDisabled } } },
           {
             guard: 'tokenInvalid',
@@ -150,11 +150,11 @@ export const sessionRegion = authSetup.createStateConfig({
           },
         ],
         logout: [
-          { guard: 'browserLoginBusy', ...refuseBusy },
+          { guard: 'managedLoginBusy', ...refuseBusy },
           { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
         ],
-        /** Raised by browserLogin once the tokens are saved; answers nothing, announces the new mode. */
-        'browserLogin.succeeded': {
+        /** Raised by managedLogin once the tokens are saved; answers nothing, announces the new mode. */
+        'managedLogin.succeeded': {
           target: '.chatgpt',
           reenter: true,
           actions: [
@@ -185,6 +185,8 @@ export const sessionRegion = authSetup.createStateConfig({
             'forgetRequest',
             'notifyLoginSucceeded',
             'notifyApiKeyMode',
+            // Managed ChatGPT tokens the key replaced in the store are revoked (§13.2).
+            'revokeDisplacedTokens',
           ],
         },
         onError: {
@@ -212,6 +214,8 @@ export const sessionRegion = authSetup.createStateConfig({
             { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
             'forgetRequest',
             'notifyLoggedOut',
+            // After the answer: the logout never waits for the issuer (§13.2).
+            'revokeDisplacedTokens',
           ],
         },
         onError: {

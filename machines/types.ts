@@ -26,6 +26,8 @@ export interface AuthPolicy {
   proactiveRefreshSkewSeconds?: number;
   /** How long a browser login may wait for the browser and the issuer (default 600 000, 10 minutes). */
   loginTimeoutMs?: number;
+  /** How long a device-code login may wait for the code to be entered (default 900 000, 15 minutes). */
+  deviceLoginTimeoutMs?: number;
 }
 
 /** Default of `[authchart] external_refresh_timeout_ms` (docs/protocol.md §9). */
@@ -144,8 +146,8 @@ export interface AuthContext {
   lastRefreshError: string | null;
   /** Expiry and last refresh of the managed access token, for proactive refresh; null outside managed ChatGPT. */
   timing: TokenTiming | null;
-  /** The browser login under way (its id, and the account once the tokens are in); null when idle. */
-  browserLogin: BrowserLoginInfo | null;
+  /** The managed login under way (its kind, its id once started, the account once the tokens are in); null when idle. */
+  managedLogin: ManagedLoginInfo | null;
   /** Backend calls and 401 reports waiting for the refresh under way; the chart answers each when it settles. */
   waiting: WaitingCall[];
 }
@@ -166,13 +168,20 @@ export interface WaitingCall {
  */
 export type CallVerdict = 'proceed' | 'again';
 
-/** What the chart knows of a browser login: its id and claims, never the PKCE verifier, code or tokens. */
-export interface BrowserLoginInfo {
-  loginId: string;
+/** The two managed ChatGPT logins: in a browser (§8) and with a device code (§13.1). */
+export type ManagedLoginKind = 'browser' | 'device';
+
+/**
+ * What the chart knows of a managed login: its kind, its id (once started) and claims, never the PKCE
+ * verifier, the device code, the authorization code or the tokens.
+ */
+export interface ManagedLoginInfo {
+  kind: ManagedLoginKind;
+  loginId: string | null;
   account: AccountInfo | null;
 }
 
-/** The tokens a browser login obtained from the issuer. Secrets only; claims travel separately. */
+/** The tokens a managed login obtained from the issuer. Secrets only; claims travel separately. */
 export interface LoginTokens {
   idToken: Secret;
   accessToken: Secret;
@@ -200,8 +209,10 @@ export interface CommandMeta {
 export type AuthCommandEvent = CommandMeta &
   (
     | { type: 'login.apiKey'; apiKey: Secret }
-    /** `originator` is the client's name, passed on to the issuer in the authorize URL. */
+    /** A browser login; `originator` is the client's name, passed on to the issuer in the authorize URL. */
     | { type: 'login.chatgpt'; originator: string }
+    /** A device-code login (docs/protocol.md §13.1). */
+    | { type: 'login.deviceCode' }
     | { type: 'login.externalTokens'; tokens: ExternalTokens; claims: ClaimsResult }
     | { type: 'login.cancel'; loginId: string }
     | { type: 'logout' }
@@ -217,40 +228,59 @@ export type AuthCommandEvent = CommandMeta &
     | { type: 'refresh.requested' }
   );
 
-/** What the browser-login callback server (the `loginServer` actor) reports to the chart. */
-export type LoginServerEvent =
-  /** Bound and ready: the parent may open `authUrl`. */
-  | { type: 'loginServer.listening'; loginId: string; authUrl: string }
-  /** Could not bind (port in use, …); `message` follows `failed to start login server: `. */
-  | { type: 'loginServer.startFailed'; message: string }
-  /** A callback with the right state and a code arrived; the code exchange has started. */
-  | { type: 'loginServer.callback' }
+/** What a managed login's `login/start` is answered with, once the flow has started. */
+export type LoginStartAnswer =
+  | { loginId: string; authUrl: string }
+  | { loginId: string; verificationUrl: string; userCode: string };
+
+/**
+ * What a managed login's flow (the `loginFlow` actor: the browser's callback server, or the device-code
+ * polling) reports to the chart. Both kinds speak this one vocabulary; `cancelRequested` only comes from
+ * a browser (`GET /cancel`).
+ */
+export type LoginFlowEvent =
+  /** Started: the parent may open `authUrl`, or show `verificationUrl` and `userCode`. */
+  | { type: 'loginFlow.started'; start: LoginStartAnswer }
+  /**
+   * Could not start: the callback server could not bind (`message` follows `failed to start login
+   * server: `), or the issuer gave no user code (`notEnabled`: device-code login is off at this issuer).
+   */
+  | { type: 'loginFlow.startFailed'; message: string; notEnabled?: boolean }
+  /** The user signed in (a callback with the right state, or the device code was entered); the code exchange started. */
+  | { type: 'loginFlow.authorized' }
   /** The issuer answered the code exchange with tokens. */
-  | { type: 'loginServer.exchanged'; tokens: LoginTokens; account: AccountInfo }
-  /** The flow failed (token endpoint error, OAuth error on the callback…); the browser awaits a page. */
-  | { type: 'loginServer.failed'; message: string }
-  /** `GET /cancel` on the callback server. */
-  | { type: 'loginServer.cancelRequested' };
+  | { type: 'loginFlow.exchanged'; tokens: LoginTokens; account: AccountInfo }
+  /** The flow failed (token endpoint error, OAuth error on the callback, polling refused…). */
+  | { type: 'loginFlow.failed'; message: string }
+  /** `GET /cancel` on the browser login's callback server. */
+  | { type: 'loginFlow.cancelRequested' };
 
-/** What the chart tells the `loginServer` actor. */
-export type LoginServerCommand = { type: 'loginServer.respond'; outcome: BrowserOutcome };
+/** What the chart tells the `loginFlow` actor: how to answer the browser (a device flow has nobody to answer). */
+export type LoginFlowCommand = { type: 'loginFlow.respond'; outcome: BrowserOutcome };
 
-/** Raised by the browserLogin region when a browser login has persisted its tokens. */
-export type BrowserLoginSucceeded = { type: 'browserLogin.succeeded'; account: AccountInfo; timing: TokenTiming };
+/** What the `loginFlow` actor is started with. */
+export interface LoginFlowInput {
+  kind: ManagedLoginKind;
+  /** The client's name, passed on to the issuer in a browser login's authorize URL. */
+  originator: string;
+}
 
-/** What saving a browser login's tokens yields: the new access token's timing, for proactive refresh. */
+/** Raised by the managedLogin region when a managed login has persisted its tokens. */
+export type ManagedLoginSucceeded = { type: 'managedLogin.succeeded'; account: AccountInfo; timing: TokenTiming };
+
+/** What saving a managed login's tokens yields: the new access token's timing, for proactive refresh. */
 export interface SavedLoginOutput {
   timing: TokenTiming;
 }
 
 /**
- * Raised by the session region when it accepts an API-key or external login: a pending browser login
+ * Raised by the session region when it accepts an API-key or external login: a pending managed login
  * ends on it (the coupling of the two regions, one edge in the picture).
  */
 export type LoginAccepted = { type: 'login.accepted' };
 
 /** Events the chart accepts. */
-export type AuthEvent = AuthCommandEvent | LoginServerEvent | BrowserLoginSucceeded | LoginAccepted;
+export type AuthEvent = AuthCommandEvent | LoginFlowEvent | ManagedLoginSucceeded | LoginAccepted;
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =

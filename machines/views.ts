@@ -67,15 +67,15 @@ function dottedPath(value: unknown): string | null {
 
 /**
  * The chart's whole state as one line of text, as the inspector's `#active-state` shows it. The rule:
- * while the `browserLogin` region is `idle`, the `session` region's dotted path without the structural
+ * while the `managedLogin` region is `idle`, the `session` region's dotted path without the structural
  * `mode` wrapper, as `sessionPath` writes it (`loggedOut`, `apiKey`, `externalTokens.ready`, or the
  * effect under way: `savingApiKey`); otherwise the complete state value as JSON, regions in chart order
- * (`{"session":{"mode":"apiKey"},"browserLogin":"pending"}`). A value of any other shape is shown as JSON.
+ * (`{"session":{"mode":"apiKey"},"managedLogin":"pending"}`). A value of any other shape is shown as JSON.
  */
 export function activeStateText(value: unknown): string {
   if (value && typeof value === 'object') {
     const regions = value as Record<string, unknown>;
-    if (regions.browserLogin === 'idle') {
+    if (regions.managedLogin === 'idle') {
       const session = regions.session;
       const wrapped = session && typeof session === 'object' && Object.keys(session).length === 1 && 'mode' in session;
       const path = dottedPath(wrapped ? (session as { mode: unknown }).mode : session);

@@ -127,7 +127,11 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   process.off('beforeExit', onBeforeExit);
   process.off('SIGTERM', stop);
   process.off('SIGINT', stop);
-  if (core) (await (core as Promise<AuthCore>).catch(() => null))?.stop();
+  const opened = core ? await (core as Promise<AuthCore>).catch(() => null) : null;
+  opened?.stop();
+  // A logout's revoke runs in the background; an exiting process gives it a short, bounded chance
+  // (after a signal, the 1.8 s deadline above still ends the process).
+  await opened?.settleRevokes();
   if (signalled) await whenWritesSettled();
   await inspector?.close();
   process.stdin.pause();

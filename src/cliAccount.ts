@@ -109,10 +109,33 @@ async function loginWithApiKey(options: CommonOptions, logger: Logger): Promise<
     return EXIT.ok;
   } finally {
     core.stop();
+    // A ChatGPT login the key replaced is revoked in the background; give it its short chance.
+    await core.settleRevokes();
   }
 }
 
-async function loginWithBrowser(options: CommonOptions & { browser: boolean }, logger: Logger): Promise<number> {
+/** What the user is told once a managed login has started: where to sign in (and, for a device login, the code). */
+function instructions(kind: 'browser' | 'device', started: Record<string, string>, opening: boolean): void {
+  if (kind === 'device') {
+    // As Codex prints them: the URL and the code on stdout (a script may read them), the outcome on stderr.
+    out(`Sign in with ChatGPT on any device: open\n\n  ${started.verificationUrl}\n\nand enter this one-time code:\n\n  ${started.userCode}\n\n`);
+    err('Waiting for the code to be entered (it expires in 15 minutes); press Ctrl-C to cancel. Never share the code.\n');
+    return;
+  }
+  const port = new URL(new URL(started.authUrl).searchParams.get('redirect_uri') ?? 'http://localhost').port;
+  err(
+    `Sign in with ChatGPT: ${opening ? 'a browser should open; if it does not, ' : ''}open this URL in a browser on this machine:\n\n` +
+      `  ${started.authUrl}\n\n` +
+      `The sign-in comes back to http://localhost:${port}. If your browser runs on another machine, forward that port first\n` +
+      `(e.g. ssh -L ${port}:localhost:${port} <this host>), or use \`authchart login --device-auth\`. Waiting for the sign-in to finish; press Ctrl-C to cancel.\n`,
+  );
+}
+
+/**
+ * A managed ChatGPT login from the command line: in a browser, or with a device code. The existing
+ * login stays in place until the new one is saved (Codex removes it first); Ctrl-C cancels cleanly.
+ */
+async function loginManaged(kind: 'browser' | 'device', options: CommonOptions & { browser: boolean }, logger: Logger): Promise<number> {
   const core = await openCore(options, logger);
   const completions: Array<Extract<AuthNotification, { type: 'notify.loginCompleted' }>> = [];
   let wake: () => void = () => {};
@@ -129,24 +152,20 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
     err('\nCancelling the sign-in…\n');
     if (loginId) void core.command({ type: 'login.cancel', loginId });
   };
+  // The outcome: on stdout after a browser login (as before), on stderr after a device login (as Codex).
+  const outcome = kind === 'device' ? err : out;
   try {
-    const answer = await core.command({ type: 'login.chatgpt', originator: 'authchart' });
+    const answer = await core.command(kind === 'device' ? { type: 'login.deviceCode' } : { type: 'login.chatgpt', originator: 'authchart' });
     if (!answer.ok) {
       err(`authchart: login failed: ${answer.message}\n`);
       return EXIT.failed;
     }
-    const started = answer.value as { loginId: string; authUrl: string };
+    const started = answer.value as Record<string, string>;
     loginId = started.loginId;
     // Listen for Ctrl-C before telling the user they may press it.
     process.on('SIGINT', onSigint);
-    const port = new URL(new URL(started.authUrl).searchParams.get('redirect_uri') ?? 'http://localhost').port;
-    const opening = options.browser && canOpenBrowser();
-    err(
-      `Sign in with ChatGPT: ${opening ? 'a browser should open; if it does not, ' : ''}open this URL in a browser on this machine:\n\n` +
-        `  ${started.authUrl}\n\n` +
-        `The sign-in comes back to http://localhost:${port}. If your browser runs on another machine, forward that port first\n` +
-        `(e.g. ssh -L ${port}:localhost:${port} <this host>). Waiting for the sign-in to finish; press Ctrl-C to cancel.\n`,
-    );
+    const opening = kind === 'browser' && options.browser && canOpenBrowser();
+    instructions(kind, started, opening);
     if (opening) openBrowser(started.authUrl, logger);
     let completion = completions.find((c) => c.loginId === loginId);
     while (!completion) {
@@ -163,7 +182,7 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
     }
     await core.whenIdle();
     const account = core.snapshot().context.account;
-    out(
+    outcome(
       `Logged in using ChatGPT${account?.email ? ` as ${account.email}` : ''} (plan ${account?.planType ?? 'unknown'}` +
         `${account?.accountId ? `, account ${account.accountId}` : ''}); saved to ${core.store.location}.\n`,
     );
@@ -172,6 +191,8 @@ async function loginWithBrowser(options: CommonOptions & { browser: boolean }, l
     process.off('SIGINT', onSigint);
     stopListening();
     core.stop();
+    // The login this one replaced is revoked in the background; give it its short chance before exiting.
+    await core.settleRevokes();
   }
 }
 
@@ -264,6 +285,8 @@ async function logout(options: CommonOptions, logger: Logger): Promise<number> {
     return EXIT.ok;
   } finally {
     core.stop();
+    // A ChatGPT login's tokens are revoked at the issuer (§13.2): bounded, and a failure only logged.
+    await core.settleRevokes();
   }
 }
 
@@ -273,21 +296,23 @@ const CODEX_HOME_HELP = 'where config.toml and auth.json live (default: $CODEX_H
 export function registerAccountCommands(program: Command, logger: Logger, setCode: (code: number) => void): void {
   program
     .command('login')
-    .description('sign in with ChatGPT in a browser (prints the URL and waits), or save an API key read from stdin')
+    .description('sign in with ChatGPT in a browser (prints the URL and waits) or with a device code, or save an API key read from stdin')
     .option('--api-key', 'read an OpenAI API key from stdin (a pipe, or a hidden prompt in a terminal) and save it; never pass the key as an argument')
+    .option('--device-auth', 'sign in with a one-time code entered on any device (for SSH, containers, remote machines): prints a URL and a code')
     .option('--no-browser', 'do not try to open a browser, only print the URL (the default on headless machines and over SSH)')
     .option('--codex-home <dir>', CODEX_HOME_HELP)
     .allowExcessArguments(true)
-    .action(async (opts: CommonOptions & { apiKey?: boolean; browser: boolean }, command: Command) => {
+    .action(async (opts: CommonOptions & { apiKey?: boolean; deviceAuth?: boolean; browser: boolean }, command: Command) => {
       if (command.args.length > 0) {
         // Never echo the arguments: the likeliest one is a key.
         throw new UsageError(`login takes no arguments (got ${command.args.length}); to save an API key, ${KEY_FROM_STDIN_HINT}.`);
       }
-      setCode(opts.apiKey ? await loginWithApiKey(opts, logger) : await loginWithBrowser(opts, logger));
+      if (opts.apiKey && opts.deviceAuth) throw new UsageError('choose one of --api-key and --device-auth.');
+      setCode(opts.apiKey ? await loginWithApiKey(opts, logger) : await loginManaged(opts.deviceAuth ? 'device' : 'browser', opts, logger));
     });
   program
     .command('logout')
-    .description('remove the saved credentials (auth.json)')
+    .description('remove the saved credentials (auth.json or the keyring) and revoke a ChatGPT login at the issuer')
     .option('--codex-home <dir>', CODEX_HOME_HELP)
     .action(async (opts: CommonOptions) => setCode(await logout(opts, logger)));
   program

@@ -28,6 +28,8 @@ export interface AuthchartConfig {
   revokeUrl: string | null;
   loginPort: number;
   loginTimeoutMs: number;
+  /** `[authchart] device_login_timeout_ms`: how long a device-code login may wait (default 15 minutes). */
+  deviceLoginTimeoutMs: number;
   proactiveRefreshSkewSeconds: number;
   /** Problems that do not stop start-up (an unknown `[authchart]` key), one sentence each, for stderr. */
   warnings: string[];
@@ -206,6 +208,8 @@ export async function parseConfig(text: string | null, codexHome: string, env: N
     revokeUrl: read(own, 'authchart', 'revoke_url', url, 'an http(s) URL string') ?? null,
     loginPort: read(own, 'authchart', 'login_port', port, 'an integer from 0 to 65535') ?? 1455,
     loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 600_000,
+    deviceLoginTimeoutMs:
+      read(own, 'authchart', 'device_login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 900_000,
     proactiveRefreshSkewSeconds: read(own, 'authchart', 'proactive_refresh_skew_seconds', nonNegativeInt, 'a non-negative integer') ?? 300,
     warnings,
   };

@@ -15,6 +15,7 @@ describe('configuration (docs/protocol.md, Configuration)', () => {
       revokeUrl: null,
       loginPort: 1455,
       loginTimeoutMs: 600000,
+      deviceLoginTimeoutMs: 900000,
       proactiveRefreshSkewSeconds: 300,
       warnings: [],
     });

@@ -17,9 +17,9 @@ import {
 import { accountViewOf, authModeOf, sessionPath, type AccountView, type AuthSnapshot } from '../../machines/views';
 import type { AuthchartConfig } from '../config';
 import { silentLogger, type Logger } from '../log';
-import type { LoginServerDeps } from './browserLogin';
+import type { LoginFlowDeps } from './loginFlow';
 import type { CredentialStore, ManagedCredentials } from './credentials';
-import { provideEffects, type EffectState } from './effects';
+import { provideEffects, settleRevokes, type EffectState } from './effects';
 import type { ParentRequester } from './externalRefresh';
 import { accountOfManaged, timingOf } from './managedRefresh';
 import { ExternalTokenVault } from './vault';
@@ -51,7 +51,9 @@ export interface AuthCoreOptions {
   /** The fetch used for the token endpoint (default: the global fetch). */
   fetch?: typeof fetch;
   /** Test overrides for the browser login's callback server (e.g. faster bind retries). */
-  loginServer?: LoginServerDeps['flowOptions'];
+  loginServer?: LoginFlowDeps['flowOptions'];
+  /** Test overrides for the device login's polling. */
+  devicePolling?: LoginFlowDeps['devicePolling'];
 }
 
 /** What a command gets once the chart has stopped. */
@@ -70,6 +72,7 @@ function policyOf(config: AuthchartConfig): AuthPolicy {
     externalRefreshTimeoutMs: config.externalRefreshTimeoutMs,
     proactiveRefreshSkewSeconds: config.proactiveRefreshSkewSeconds,
     loginTimeoutMs: config.loginTimeoutMs,
+    deviceLoginTimeoutMs: config.deviceLoginTimeoutMs,
   };
 }
 
@@ -98,8 +101,9 @@ export class AuthCore {
   readonly actor: Actor<AuthMachine>;
   private readonly state: EffectState;
   private sequence = 0;
-  private readonly waiting = new Map<number, (answer: CommandAnswer) => void>();
+  private readonly waiting = new Map<number, { resolve: (answer: CommandAnswer) => void; rpcId?: string | number }>();
   private readonly listeners = new Set<(notification: AuthNotification) => void>();
+  private readonly answerListeners = new Set<(rpcId: string | number) => void>();
   private readonly logger: Logger;
   /** Commands waiting for their turn (the chart idle, the command before them sent), in arrival order. */
   private readonly turns: Array<() => void> = [];
@@ -121,6 +125,7 @@ export class AuthCore {
       state: this.state,
       fetch: options.fetch,
       loginServer: options.loginServer,
+      devicePolling: options.devicePolling,
     });
     this.actor = createActor(machine, {
       input: { policy: policyOf(config), restored: restored.auth },
@@ -196,7 +201,7 @@ export class AuthCore {
     }
     this.sequence += 1;
     const req = this.sequence;
-    const answer = new Promise<CommandAnswer>((resolve) => this.waiting.set(req, resolve));
+    const answer = new Promise<CommandAnswer>((resolve) => this.waiting.set(req, { resolve, rpcId: command.rpcId }));
     try {
       this.actor.send({ ...command, req } as AuthCommandEvent);
     } finally {
@@ -257,6 +262,16 @@ export class AuthCore {
     if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
   }
 
+  /**
+   * Subscribes to "the chart has answered the command of request `rpcId`", told at the moment the chart
+   * emits the answer, so that the wire can keep the chart's order: what the chart notified before
+   * answering goes out before the response, what it notified after, after it. Returns the unsubscribe.
+   */
+  onAnswered(listener: (rpcId: string | number) => void): () => void {
+    this.answerListeners.add(listener);
+    return () => this.answerListeners.delete(listener);
+  }
+
   /** Subscribes to the chart's notifications; returns the unsubscribe function. */
   onNotification(listener: (notification: AuthNotification) => void): () => void {
     this.listeners.add(listener);
@@ -295,6 +310,11 @@ export class AuthCore {
   }
 
   /** Stops the chart; pending and queued commands are answered with an error. */
+  /** Waits (at most 2 s) for the revokes this process started (a logout's, a replaced login's) to finish. */
+  settleRevokes(): Promise<void> {
+    return settleRevokes();
+  }
+
   stop(): void {
     this.actor.stop();
     for (const [req] of this.waiting) this.settle(req, SHUTTING_DOWN);
@@ -328,12 +348,14 @@ export class AuthCore {
   }
 
   private settle(req: number, answer: CommandAnswer): void {
-    const resolve = this.waiting.get(req);
-    if (!resolve) {
+    const waiter = this.waiting.get(req);
+    if (!waiter) {
       this.logger.warn('the auth chart answered a command nobody is waiting for', { req });
       return;
     }
     this.waiting.delete(req);
-    resolve(answer);
+    waiter.resolve(answer);
+    // Synchronously, before the chart emits anything else: what it notifies from now on follows this answer.
+    if (waiter.rpcId !== undefined) for (const listener of this.answerListeners) listener(waiter.rpcId);
   }
 }

@@ -17,8 +17,6 @@ export const MIN_POLL_INTERVAL_MS = 1_000;
 export const DEVICE_REQUEST_TIMEOUT_MS = 30_000;
 
 /** JSON-RPC codes a failed user-code request answers with. */
-const INVALID_REQUEST = -32600;
-const INTERNAL_ERROR = -32603;
 
 /** Exact texts of §13.1. */
 export const DEVICE_CODE_MESSAGES = {
@@ -27,12 +25,12 @@ export const DEVICE_CODE_MESSAGES = {
   timedOut: 'device auth timed out after 15 minutes',
 } as const;
 
-/** A failed step; `rpcCode` is the JSON-RPC code when the failure answers `account/login/start`. */
+/** A failed step; `notEnabled`: the issuer does not offer device-code login (the chart answers -32600 then). */
 export class DeviceCodeError extends Error {
   override readonly name = 'DeviceCodeError';
   constructor(
     message: string,
-    readonly rpcCode: number = INTERNAL_ERROR,
+    readonly notEnabled = false,
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -91,7 +89,7 @@ function readInterval(value: unknown): number | null {
 
 /** Judges the answer to `POST …/deviceauth/usercode`. */
 export function readUserCodeResponse(issuer: string, status: number, bodyText: string): UserCode {
-  if (status === 404) throw new DeviceCodeError(DEVICE_CODE_MESSAGES.notEnabled, INVALID_REQUEST);
+  if (status === 404) throw new DeviceCodeError(DEVICE_CODE_MESSAGES.notEnabled, true);
   if (status < 200 || status > 299) {
     throw new DeviceCodeError(`failed to request device code: device code request failed with status ${statusText(status)}`);
   }
@@ -130,7 +128,7 @@ export async function requestUserCode(deps: DeviceCodeDeps): Promise<UserCode> {
   try {
     answer = await post(`${base(deps.issuer)}/api/accounts/deviceauth/usercode`, { client_id: CLIENT_ID }, deps);
   } catch (error) {
-    throw new DeviceCodeError(`failed to request device code: ${unreachable(error, deps)}`, INTERNAL_ERROR, { cause: error });
+    throw new DeviceCodeError(`failed to request device code: ${unreachable(error, deps)}`, false, { cause: error });
   }
   return readUserCodeResponse(deps.issuer, answer.status, answer.text);
 }
@@ -192,7 +190,7 @@ export async function pollForAuthorization(code: UserCode, options: PollOptions)
     try {
       answer = await post(url, { device_auth_id: code.deviceAuthId, user_code: code.userCode }, options);
     } catch (error) {
-      throw new DeviceCodeError(`device auth failed: ${unreachable(error, options)}`, INTERNAL_ERROR, { cause: error });
+      throw new DeviceCodeError(`device auth failed: ${unreachable(error, options)}`, false, { cause: error });
     }
     const verdict = readTokenPollResponse(answer.status, answer.text);
     if (verdict !== 'pending') return verdict;
@@ -218,6 +216,6 @@ export async function exchangeDeviceAuthorization(authorization: DeviceAuthoriza
       signal: deps.signal,
     });
   } catch (error) {
-    throw new DeviceCodeError(`device code exchange failed: ${(error as Error).message}`, INTERNAL_ERROR, { cause: error });
+    throw new DeviceCodeError(`device code exchange failed: ${(error as Error).message}`, false, { cause: error });
   }
 }

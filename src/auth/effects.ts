@@ -1,18 +1,19 @@
 /**
  * The chart's effects: what src/ supplies to machines/ through `.provide()` — saving and clearing
- * credentials, the managed and external refreshes, the browser login's callback server and token save,
- * and the vault actions. Each effect does its I/O and reports back; none of them decides anything.
+ * credentials, the managed and external refreshes, the managed login's flow and token save, revoking
+ * displaced tokens, and the vault actions. Each effect does its I/O and reports back; none of them
+ * decides anything.
  */
 import { fromPromise } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
 import type { Secret } from '../../machines/secret';
-import type { ExternalRefreshInput, ExternalRefreshOutput, LoginTokens, ManagedRefreshOutput, RefreshReason, SavedLoginOutput } from '../../machines/types';
+import type { ChatgptTokens, ExternalRefreshInput, ExternalRefreshOutput, LoginTokens, ManagedRefreshOutput, RefreshReason, SavedLoginOutput } from '../../machines/types';
 import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
-import { loginServerActor, type LoginServerDeps } from './browserLogin';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
 import { KeyringError } from './keyringCall';
+import { loginFlowActor, type LoginFlowDeps } from './loginFlow';
 import { refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';
 import { StoreFileError } from './storeFiles';
@@ -22,6 +23,11 @@ import type { ExternalTokenVault } from './vault';
 export interface EffectState {
   managed: ManagedCredentials | null;
   requestParent: ParentRequester | null;
+  /**
+   * Managed ChatGPT tokens the last save or clear took out of the store, until the chart's
+   * `revokeDisplacedTokens` sends them to the issuer (never an API key, never external tokens).
+   */
+  displaced?: ChatgptTokens | null;
 }
 
 /** What the effects need. */
@@ -34,7 +40,9 @@ export interface EffectDeps {
   /** The fetch used for the token endpoint (default: the global fetch). */
   fetch?: typeof fetch;
   /** Test overrides for the browser login's callback server. */
-  loginServer?: LoginServerDeps['flowOptions'];
+  loginServer?: LoginFlowDeps['flowOptions'];
+  /** Test overrides for the device login's polling. */
+  devicePolling?: LoginFlowDeps['devicePolling'];
 }
 
 /** Runs a store operation; a failure becomes an Error naming the location and what to check. */
@@ -51,9 +59,30 @@ async function storeOperation(store: CredentialStore, verb: string, operation: (
   }
 }
 
+/**
+ * The managed ChatGPT tokens in the store now (read inside the lock: another process may have refreshed
+ * them since this one loaded), for revoking once they are replaced or removed. A store that cannot be
+ * read displaces nothing we could revoke.
+ */
+async function tokensInStore(store: CredentialStore): Promise<ChatgptTokens | null> {
+  const loaded = await store.load().catch(() => null);
+  return loaded?.status === 'ok' && loaded.credentials.mode === 'chatgpt' ? loaded.credentials.tokens : null;
+}
+
+/** The old tokens, unless the new credentials keep their refresh token (nothing to revoke then). */
+function displacedBy(old: ChatgptTokens | null, next: ManagedCredentials | null): ChatgptTokens | null {
+  if (!old) return null;
+  if (next?.mode === 'chatgpt' && next.tokens.refreshToken.reveal() === old.refreshToken.reveal()) return null;
+  return old;
+}
+
 /** Saves credentials under the store lock (the lock first: its own error is clearer than the write's). */
 async function saveLocked(deps: EffectDeps, credentials: ManagedCredentials): Promise<void> {
-  await deps.store.withLock(() => storeOperation(deps.store, 'write', () => deps.store.save(credentials)), deps.logger);
+  await deps.store.withLock(async () => {
+    const old = await tokensInStore(deps.store);
+    await storeOperation(deps.store, 'write', () => deps.store.save(credentials));
+    deps.state.displaced = displacedBy(old, credentials);
+  }, deps.logger);
   deps.state.managed = credentials;
 }
 
@@ -67,6 +96,20 @@ async function loggingFailure<T>(logger: Logger, what: string, signal: AbortSign
   }
 }
 
+/** Whether this process has started a revoke (so its module is loaded, or loading). */
+let revokeStarted = false;
+
+/**
+ * For a process that is exiting: gives the revokes still in flight a short, bounded chance to finish
+ * (docs/protocol.md §13.2: 2 s). Returns at once when none was ever started.
+ */
+export async function settleRevokes(): Promise<void> {
+  if (!revokeStarted) return;
+  // A revoke whose module was still loading registers itself before this continuation runs.
+  const { waitForRevokes } = await import('./revoke.js');
+  await waitForRevokes();
+}
+
 /** The auth chart with src/'s effects provided. */
 export function provideEffects(deps: EffectDeps) {
   const { config, store, vault, logger, state } = deps;
@@ -75,7 +118,11 @@ export function provideEffects(deps: EffectDeps) {
       // Writers of the store take its lock, so a refresh in another process never overwrites them.
       saveApiKey: fromPromise<void, { apiKey: Secret }>(({ input }) => saveLocked(deps, { mode: 'apiKey', apiKey: input.apiKey })),
       clearCredentials: fromPromise<void, void>(async () => {
-        await store.withLock(() => storeOperation(store, 'remove', () => store.clear()), logger);
+        await store.withLock(async () => {
+          const old = await tokensInStore(store);
+          await storeOperation(store, 'remove', () => store.clear());
+          state.displaced = old;
+        }, logger);
         state.managed = null;
       }),
       managedRefresh: fromPromise<ManagedRefreshOutput, { reason: RefreshReason }>(({ input, signal }) =>
@@ -88,7 +135,7 @@ export function provideEffects(deps: EffectDeps) {
       externalRefresh: fromPromise<ExternalRefreshOutput, ExternalRefreshInput>(({ input, signal }) =>
         loggingFailure(logger, 'external token refresh', signal, () => requestExternalRefresh(input, signal, { send: state.requestParent, logger })),
       ),
-      loginServer: loginServerActor({ config, logger, flowOptions: deps.loginServer }),
+      loginFlow: loginFlowActor({ config, logger, fetch: deps.fetch, flowOptions: deps.loginServer, devicePolling: deps.devicePolling }),
       saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async ({ input }) => {
         const credentials: ManagedCredentials = {
           mode: 'chatgpt',
@@ -107,6 +154,16 @@ export function provideEffects(deps: EffectDeps) {
       clearExternalTokens: () => vault.clear(),
       adoptManagedCredentials: (_, { output }) => {
         state.managed = { mode: 'chatgpt', ...output.credentials };
+      },
+      revokeDisplacedTokens: () => {
+        const tokens = state.displaced;
+        state.displaced = null;
+        if (!tokens) return;
+        // The revoke module loads with the first revoke; the chart's transition never waits for it.
+        revokeStarted = true;
+        void import('./revoke.js').then(({ revokeInBackground, resolveRevokeUrl }) =>
+          revokeInBackground(tokens, 'the credentials were removed or replaced', { url: () => resolveRevokeUrl(config), logger, fetchImpl: deps.fetch }),
+        );
       },
     },
   });

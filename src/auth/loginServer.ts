@@ -4,7 +4,7 @@
  * with the page the chart decides. One LoginFlow per login; `close()` ends it in every path (success,
  * cancel, timeout, failure, the actor being stopped) and releases the listener, its sockets and timers.
  *
- * Loaded lazily by the `loginServer` actor, so an app-server that never starts a browser login never
+ * Loaded lazily by the `loginFlow` actor (src/auth/loginFlow.ts), so an app-server that never starts a browser login never
  * loads it.
  */
 import { randomUUID } from 'node:crypto';
@@ -12,7 +12,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Secret } from '../../machines/secret';
-import type { BrowserOutcome, LoginServerEvent } from '../../machines/types';
+import type { BrowserOutcome, LoginFlowEvent } from '../../machines/types';
 import { scrubCredentialFields, scrubKnownSecrets, type Logger } from '../log';
 import { PAGE_HEADERS, errorPage, notCompletedPage, successPage } from './loginPages';
 import { TokenExchangeError, buildAuthorizeUrl, createPkce, createState, exchangeCode, redirectUriFor, type CodeExchange, type ExchangedTokens } from './oauth';
@@ -26,7 +26,7 @@ export interface LoginFlowOptions {
   allowedWorkspaceIds: readonly string[] | null;
   logger: Logger;
   /** Receives the flow's events (the actor's `sendBack`). Never called after `close()`. */
-  onEvent(event: LoginServerEvent): void;
+  onEvent(event: LoginFlowEvent): void;
   /** The code exchange (tests may wrap it; production uses `exchangeCode`). */
   exchange?: (exchange: CodeExchange) => Promise<ExchangedTokens>;
   /** How often, and how long apart, to retry binding a busy port after asking its owner to cancel. */
@@ -120,13 +120,13 @@ export class LoginFlow {
 
   constructor(private readonly options: LoginFlowOptions) {}
 
-  /** Binds the callback server and reports `loginServer.listening` (or `loginServer.startFailed`). */
+  /** Binds the callback server and reports `loginFlow.started` (or `loginFlow.startFailed`). */
   async start(): Promise<void> {
     let server: http.Server;
     try {
       server = await this.bind();
     } catch (error) {
-      this.emit({ type: 'loginServer.startFailed', message: (error as Error).message });
+      this.emit({ type: 'loginFlow.startFailed', message: (error as Error).message });
       return;
     }
     if (this.phase === 'closed') {
@@ -148,7 +148,7 @@ export class LoginFlow {
       allowedWorkspaceIds: this.options.allowedWorkspaceIds,
     });
     this.options.logger.debug('browser login server listening', { loginId: this.loginId, port });
-    this.emit({ type: 'loginServer.listening', loginId: this.loginId, authUrl });
+    this.emit({ type: 'loginFlow.started', start: { loginId: this.loginId, authUrl } });
   }
 
   /** Answers the held callback request with the chart's verdict. */
@@ -174,7 +174,7 @@ export class LoginFlow {
     if (server) this.shutDown(server);
   }
 
-  private emit(event: LoginServerEvent): void {
+  private emit(event: LoginFlowEvent): void {
     // After close() the owner has moved on: nothing it could act on is reported any more.
     if (this.phase === 'closed') return;
     this.options.onEvent(event);
@@ -279,7 +279,7 @@ export class LoginFlow {
       const description = scrubCredentialFields(params.get('error_description')?.trim() ?? '');
       this.phase = 'completing';
       this.held = res;
-      this.emit({ type: 'loginServer.failed', message: `Sign-in failed: ${description || scrubCredentialFields(oauthError)}` });
+      this.emit({ type: 'loginFlow.failed', message: `Sign-in failed: ${description || scrubCredentialFields(oauthError)}` });
       return;
     }
     const code = params.get('code');
@@ -289,7 +289,7 @@ export class LoginFlow {
     }
     this.phase = 'exchanging';
     this.held = res;
-    this.emit({ type: 'loginServer.callback' });
+    this.emit({ type: 'loginFlow.authorized' });
     void this.exchange(new Secret(code));
   }
 
@@ -305,14 +305,14 @@ export class LoginFlow {
       });
       if (this.phase !== 'exchanging') return;
       this.phase = 'completing';
-      this.emit({ type: 'loginServer.exchanged', tokens, account });
+      this.emit({ type: 'loginFlow.exchanged', tokens, account });
     } catch (error) {
       if (this.phase !== 'exchanging') return;
       this.phase = 'completing';
       const raw = error instanceof TokenExchangeError ? error.message : `unexpected error (${(error as Error).message})`;
       const reason = scrubKnownSecrets(scrubCredentialFields(raw), [code, this.pkce.verifier]);
       this.options.logger.warn('browser login code exchange failed', { loginId: this.loginId, reason });
-      this.emit({ type: 'loginServer.failed', message: `Token exchange failed: ${reason}` });
+      this.emit({ type: 'loginFlow.failed', message: `Token exchange failed: ${reason}` });
     }
   }
 
@@ -324,6 +324,6 @@ export class LoginFlow {
     sendText(res, 200, 'Login cancelled');
     this.phase = 'cancelled';
     this.abort.abort();
-    this.emit({ type: 'loginServer.cancelRequested' });
+    this.emit({ type: 'loginFlow.cancelRequested' });
   }
 }

@@ -229,6 +229,14 @@ export class AuthchartClient {
     return this.request('account/login/start', { type: 'chatgpt' });
   }
 
+  /**
+   * `account/login/start` with a device code (for machines without a browser): show `verificationUrl`
+   * and `userCode` to the user, wait for `account/login/completed`.
+   */
+  loginWithDeviceCode(): Promise<{ type: 'chatgptDeviceCode'; loginId: string; verificationUrl: string; userCode: string }> {
+    return this.request('account/login/start', { type: 'chatgptDeviceCode' });
+  }
+
   /** `account/login/start` with external tokens the parent manages (either generation). */
   loginWithTokens(tokens: ExternalTokens): Promise<{ type: 'chatgptAuthTokens' }> {
     return this.request('account/login/start', { type: 'chatgptAuthTokens', ...tokens });

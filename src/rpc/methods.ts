@@ -113,6 +113,10 @@ export const METHODS: Record<string, MethodEntry> = {
           const started = unwrap(await core.command({ type: 'login.chatgpt', originator: clientName ?? 'authchart', rpcId })) as { loginId: string; authUrl: string };
           return { type: 'chatgpt' as const, ...started };
         }
+        case 'chatgptDeviceCode': {
+          const started = unwrap(await core.command({ type: 'login.deviceCode', rpcId })) as { loginId: string; verificationUrl: string; userCode: string };
+          return { type: 'chatgptDeviceCode' as const, ...started };
+        }
         case 'chatgptAuthTokens': {
           const { tokens, claims } = externalLogin(params);
           unwrap(await core.command({ type: 'login.externalTokens', tokens, claims, rpcId }));

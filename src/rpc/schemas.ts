@@ -64,6 +64,7 @@ export type ExternalTokensParams = z.infer<typeof ExternalTokensSchema>;
 export const LoginStartParamsSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey'), apiKey: ApiKeySchema }),
   z.object({ type: z.literal('chatgpt') }),
+  z.object({ type: z.literal('chatgptDeviceCode') }),
   z.looseObject({ type: z.literal('chatgptAuthTokens') }),
 ]);
 export type LoginStartParams = z.infer<typeof LoginStartParamsSchema>;
@@ -71,6 +72,7 @@ export type LoginStartParams = z.infer<typeof LoginStartParamsSchema>;
 export const LoginStartResultSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('apiKey') }),
   z.object({ type: z.literal('chatgpt'), loginId: z.string(), authUrl: z.string() }),
+  z.object({ type: z.literal('chatgptDeviceCode'), loginId: z.string(), verificationUrl: z.string(), userCode: z.string() }),
   z.object({ type: z.literal('chatgptAuthTokens') }),
 ]);
 

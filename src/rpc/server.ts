@@ -59,8 +59,13 @@ export class AppServer {
   private initialized = false;
   /** `clientInfo.name` from `initialize`. */
   private clientName: string | undefined;
-  /** Notifications held until the response to `id` is on the wire. */
-  private held: { id: Id; notifications: AuthNotification[] } | null = null;
+  /**
+   * The in-order request being handled. The wire keeps the chart's order: a notification the chart
+   * emitted before it answered this request's command goes out at once (before the response: a login
+   * that a newer one ends is announced first), one emitted after it (`answered`) waits here until the
+   * response is on the wire.
+   */
+  private held: { id: Id; answered: boolean; notifications: AuthNotification[] } | null = null;
   private stopNotifications: () => void = () => {};
   /** Resolves when the connection is closed (stdin ended and every request answered, or close()). */
   readonly closed: Promise<void>;
@@ -122,7 +127,14 @@ export class AppServer {
     this.loading = Promise.all([import('./methods.js'), loadCore()]).then(
       ([{ METHODS }, loaded]) => {
         if (!this.connection.isClosing) {
-          this.stopNotifications = loaded.onNotification((notification) => this.notify(notification));
+          const stopNotifications = loaded.onNotification((notification) => this.notify(notification));
+          const stopAnswers = loaded.onAnswered((rpcId) => {
+            if (this.held?.id === rpcId) this.held.answered = true;
+          });
+          this.stopNotifications = () => {
+            stopNotifications();
+            stopAnswers();
+          };
           // The parent answers account/chatgptAuthTokens/refresh. The chart enforces the timeout and
           // ignores a late answer; the request stays pending here until answered or the connection closes.
           loaded.setParentRequester((method, params, options) => this.connection.sendRequest(method, params, options));
@@ -154,7 +166,7 @@ export class AppServer {
     if (!entry) throw new WireError(ErrorCodes.MethodNotFound, `Method not found: ${method}`);
     const parsed = entry.params.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for ${method}: ${describeIssues(parsed.error)}`);
-    if (!entry.concurrent) this.held = { id, notifications: [] };
+    if (!entry.concurrent) this.held = { id, answered: false, notifications: [] };
     return entry.handle(parsed.data, context, id);
   }
 
@@ -172,7 +184,7 @@ export class AppServer {
   }
 
   private notify(notification: AuthNotification): void {
-    if (this.held) {
+    if (this.held?.answered) {
       this.held.notifications.push(notification);
       return;
     }

@@ -20,7 +20,7 @@ import { trackResources } from '../support/resources';
 const failure = (promise: Promise<unknown>) =>
   promise.then(
     () => null,
-    (error: DeviceCodeError) => ({ name: error.name, rpcCode: error.rpcCode, message: error.message }),
+    (error: DeviceCodeError) => ({ name: error.name, notEnabled: error.notEnabled, message: error.message }),
   );
 
 /** A sleep that records each pause and returns at once (no wall-clock waits in tests). */
@@ -40,7 +40,7 @@ describe('device code: the user code (step 1)', () => {
     issuer.behaviour.device = { interval: ' 5 ' };
     const code = await requestUserCode({ issuer: `${issuer.url}/` });
     expect(code).toEqual({ verificationUrl: `${issuer.url}/codex/device`, userCode: USER_CODE, deviceAuthId: DEVICE_AUTH_ID, intervalSeconds: 5 });
-    expect(issuer.usercodeRequests).toEqual([{ contentType: 'application/json', body: { client_id: CLIENT_ID } }]);
+    expect(issuer.usercodeRequests).toEqual([{ contentType: 'application/json', body: { client_id: CLIENT_ID }, receivedAt: expect.any(Number) }]);
   });
 
   it('reads `usercode` as well as `user_code`, a numeric interval, and a missing one as 0', () => {
@@ -57,7 +57,7 @@ describe('device code: the user code (step 1)', () => {
     issuer.behaviour.device = { usercodeReply: { status: 404, body: 'nope' } };
     expect(await failure(requestUserCode({ issuer: issuer.url }))).toEqual({
       name: 'DeviceCodeError',
-      rpcCode: -32600,
+      notEnabled: true,
       message: 'device code login is not enabled for this Codex server. Use the browser login or verify the server URL.',
     });
   });
@@ -66,7 +66,7 @@ describe('device code: the user code (step 1)', () => {
     issuer.behaviour.device = { usercodeReply: { status: 500, body: '{"error":"boom"}' } };
     expect(await failure(requestUserCode({ issuer: issuer.url }))).toEqual({
       name: 'DeviceCodeError',
-      rpcCode: -32603,
+      notEnabled: false,
       message: 'failed to request device code: device code request failed with status 500 Internal Server Error',
     });
   });
@@ -84,7 +84,7 @@ describe('device code: the user code (step 1)', () => {
     const gone = await MockIssuer.start();
     const url = gone.url;
     await gone.close();
-    expect(await failure(requestUserCode({ issuer: url }))).toEqual({ name: 'DeviceCodeError', rpcCode: -32603, message: 'failed to request device code: ECONNREFUSED' });
+    expect(await failure(requestUserCode({ issuer: url }))).toEqual({ name: 'DeviceCodeError', notEnabled: false, message: 'failed to request device code: ECONNREFUSED' });
   });
 });
 
@@ -103,7 +103,7 @@ describe('device code: polling (step 2)', () => {
     const granted = await pollForAuthorization(code, { issuer: issuer.url, sleep });
     expect(pauses).toEqual([3000, 3000]);
     expect(issuer.pollRequests).toEqual(
-      Array(3).fill({ contentType: 'application/json', body: { device_auth_id: DEVICE_AUTH_ID, user_code: USER_CODE } }),
+      Array(3).fill({ contentType: 'application/json', body: { device_auth_id: DEVICE_AUTH_ID, user_code: USER_CODE }, receivedAt: expect.any(Number) }),
     );
     expect(granted.authorizationCode.reveal()).toMatch(/^devcode_/);
     expect(granted.codeVerifier.reveal()).toMatch(/^[A-Za-z0-9_-]{43}$/);
@@ -120,7 +120,7 @@ describe('device code: polling (step 2)', () => {
     issuer.behaviour.device = { tokenReply: { status: 500, body: '{}' } };
     expect(await failure(pollForAuthorization(code, { issuer: issuer.url }))).toEqual({
       name: 'DeviceCodeError',
-      rpcCode: -32603,
+      notEnabled: false,
       message: 'device auth failed with status 500 Internal Server Error',
     });
   });
@@ -195,7 +195,7 @@ describe('device code: the code exchange (step 3)', () => {
     issuer.behaviour.tokenError = { status: 400, body: JSON.stringify({ error: 'invalid_grant', error_description: 'code expired' }) };
     expect(await failure(exchangeDeviceAuthorization(granted, { issuer: issuer.url }))).toEqual({
       name: 'DeviceCodeError',
-      rpcCode: -32603,
+      notEnabled: false,
       message: 'device code exchange failed: token endpoint returned status 400 Bad Request: code expired',
     });
   });

@@ -126,7 +126,7 @@ describe('the browser login callback server in process', () => {
   it('answers and releases everything when the core stops while the login is starting', async () => {
     const { core } = await openCore();
     const answer = core.command({ type: 'login.chatgpt', originator: 'test' });
-    await waitFor(core.actor, (snapshot) => snapshot.matches({ browserLogin: { active: 'starting' } }));
+    await waitFor(core.actor, (snapshot) => snapshot.matches({ managedLogin: { active: 'starting' } }));
     core.stop();
     expect(await answer).toEqual({ ok: false, code: -32603, message: 'authchart is shutting down' });
     await import('../../src/auth/loginServer.js');
@@ -145,7 +145,7 @@ describe('the browser login callback server in process', () => {
       const login = await startLogin(core);
       const browser = fetch(`http://127.0.0.1:${login.port}/auth/callback?code=c0de&state=${login.state}`);
       await new Promise<void>((resolve) => issuer.once('request', () => resolve()));
-      expect(core.snapshot().matches({ browserLogin: { active: { pending: 'exchanging' } } })).toBe(true);
+      expect(core.snapshot().matches({ managedLogin: { active: { pending: 'exchanging' } } })).toBe(true);
       expect(await core.command({ type: 'login.cancel', loginId: login.loginId })).toEqual({ ok: true, value: { status: 'canceled' } });
       const page = await browser;
       expect(page.status).toBe(200);

@@ -49,7 +49,7 @@ describe('the revoke request', () => {
   it('sends the refresh token with its hint and the client id, as JSON', async () => {
     expect(await sendRevoke(tokens, { url: `${issuer.url}/oauth/revoke` })).toBeNull();
     expect(issuer.revokeRequests).toEqual([
-      { contentType: 'application/json', body: { token: 'rt_to_revoke_123456', token_type_hint: 'refresh_token', client_id: CLIENT_ID } },
+      { contentType: 'application/json', body: { token: 'rt_to_revoke_123456', token_type_hint: 'refresh_token', client_id: CLIENT_ID }, receivedAt: expect.any(Number) },
     ]);
     expect(revokeBody(tokens)).toBe(`{"token":"rt_to_revoke_123456","token_type_hint":"refresh_token","client_id":"${CLIENT_ID}"}`);
   });

@@ -296,7 +296,7 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     expect(await portClosed(login.port)).toBe(true);
   });
 
-  it('a second browser login cancels the first and takes over the same port', async () => {
+  it('a second browser login cancels the first and takes over the same port; the first ends first, as in Codex', async () => {
     const port = await freePort();
     home = track.home(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = ${port}\n`);
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
@@ -307,9 +307,11 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     await server.notification('account/login/completed', from);
     expect(second.loginId).not.toBe(first.loginId);
     expect(second.port).toBe(port);
+    // Codex 0.98 and 0.169: the old login's completion ("Login cancelled": its port was taken over)
+    // arrives before the new login's response.
     expect(since(from)).toEqual([
+      completed(first.loginId, false, 'Login server error: Login cancelled'),
       { id: '<id>', result: { type: 'chatgpt', loginId: second.loginId, authUrl: second.authUrl } },
-      completed(first.loginId, false, NOT_COMPLETED),
     ]);
     // The first login's state no longer opens anything; the second completes.
     const stale = await fetch(`http://127.0.0.1:${port}/auth/callback?code=x&state=${first.state}`);
@@ -347,13 +349,14 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     });
   });
 
-  it('logout cancels a pending browser login: response, login/completed, account/updated with nulls', async () => {
+  it('logout cancels a pending browser login: login/completed, response, account/updated with nulls', async () => {
     await start();
     const login = await startLogin();
     const from = server.messages.length;
     await server.request('account/logout');
     await server.notification('account/updated', from);
-    expect(since(from)).toEqual([{ id: '<id>', result: {} }, completed(login.loginId, false, NOT_COMPLETED), updated(null, null)]);
+    // The login ends first (the chart ends it as the logout starts), then the logout is answered.
+    expect(since(from)).toEqual([completed(login.loginId, false, NOT_COMPLETED), { id: '<id>', result: {} }, updated(null, null)]);
     expect(await portClosed(login.port)).toBe(true);
   });
 
@@ -365,9 +368,10 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     const from = server.messages.length;
     await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-second-key' });
     await server.notification('account/updated', from);
+    // The pending login ends as the key is accepted, before the key is saved and answered.
     expect(since(from)).toEqual([
-      { id: '<id>', result: { type: 'apiKey' } },
       completed(first.loginId, false, NOT_COMPLETED),
+      { id: '<id>', result: { type: 'apiKey' } },
       completed(null, true, null),
       updated('apikey', null),
     ]);

@@ -6,7 +6,8 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BIN, tempCodexHome } from '../support/appServer';
-import { MockIssuer } from '../support/mockIssuer';
+import { chatgptJwt } from '../support/jwt';
+import { MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
 
 const KEY = 'sk-proj-cli-canary-5f2a9c7e1b';
 
@@ -319,6 +320,67 @@ describe('authchart login | logout | status', () => {
       expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
       const port = Number(new URL(new URL(authUrl).searchParams.get('redirect_uri') ?? '').port);
       await expect(fetch(`http://127.0.0.1:${port}/cancel`)).rejects.toThrow();
+    });
+  });
+
+  describe('device-code login (docs/protocol.md §13.1)', () => {
+    let issuer: MockIssuer;
+    const OLD_REFRESH = 'rt_cli_previous_login';
+    beforeEach(async () => {
+      issuer = await MockIssuer.start();
+      writeFileSync(path.join(home.dir, 'config.toml'), `[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`);
+      // A ChatGPT login saved before: kept until the new one is saved, then revoked.
+      const previous = {
+        auth_mode: 'chatgpt',
+        OPENAI_API_KEY: null,
+        tokens: { id_token: chatgptJwt({ email: 'old@example.com', plan: 'free', accountId: 'ws-old' }), access_token: 'at_cli_previous', refresh_token: OLD_REFRESH, account_id: 'ws-old' },
+        last_refresh: new Date().toISOString(),
+      };
+      writeFileSync(path.join(home.dir, 'auth.json'), JSON.stringify(previous), { mode: 0o600 });
+    });
+    afterEach(async () => {
+      await issuer.close();
+    });
+    const savedRefreshToken = () => JSON.parse(readFileSync(path.join(home.dir, 'auth.json'), 'utf8')).tokens.refresh_token;
+
+    it('prints the URL and the code on stdout, keeps the old login until the new one is saved, then revokes it; exit 0', async () => {
+      issuer.behaviour.device = { pendingPolls: 1_000_000, interval: '1' };
+      running = launch(['login', '--device-auth', '--codex-home', home.dir]);
+      await running.stdoutMatching(/ABCD-EFGH/);
+      expect(running.stdout).toContain(`${issuer.url}/codex/device`);
+      await running.stderrMatching(/press Ctrl-C to cancel/);
+      expect(savedRefreshToken()).toBe(OLD_REFRESH);
+      issuer.behaviour.device = { pendingPolls: 0 };
+      expect(await running.exited).toBe(0);
+      expect(running.stderr).toContain(`Logged in using ChatGPT as ada@example.com (plan plus, account ws-1); saved to ${path.join(home.dir, 'auth.json')}.`);
+      expect(savedRefreshToken()).toBe(REFRESH_TOKEN);
+      // The CLI gave the revoke of the replaced login its chance before exiting.
+      expect(issuer.revokeRequests.map((r) => r.body.token)).toEqual([OLD_REFRESH]);
+      for (const token of issuer.issued) expect(running.stdout + running.stderr).not.toContain(token);
+    });
+
+    it('exits 1 with the issuer text when device login is not enabled, and keeps the old login', async () => {
+      issuer.behaviour.device = { usercodeReply: { status: 404, body: '' } };
+      const result = await cli(['login', '--device-auth', '--codex-home', home.dir]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain('authchart: login failed: device code login is not enabled for this Codex server. Use the browser login or verify the server URL.');
+      expect(savedRefreshToken()).toBe(OLD_REFRESH);
+    });
+
+    const withPty = existsSync('/usr/bin/script') ? it : it.skip;
+    withPty('Ctrl-C in a real terminal (a pty, via script(1)) cancels: exit 130, polling stops, the old login untouched', async () => {
+      issuer.behaviour.device = { pendingPolls: 1_000_000, interval: '1' };
+      const onPty = ['-q', '-e', '-c', `${process.execPath} ${BIN} login --device-auth --codex-home ${home.dir}`, '/dev/null'];
+      running = launch(onPty, { program: '/usr/bin/script' });
+      await running.stdoutMatching(/press Ctrl-C to cancel/);
+      running.child.stdin.write('\u0003');
+      expect(await running.exited).toBe(130);
+      expect(running.stdout).toContain('authchart: login cancelled (Ctrl-C); nothing was saved.');
+      expect(savedRefreshToken()).toBe(OLD_REFRESH);
+      expect(issuer.revokeRequests).toEqual([]);
+      const polls = issuer.pollRequests.length;
+      await new Promise((resolve) => setTimeout(resolve, 1200));
+      expect(issuer.pollRequests.length).toBe(polls);
     });
   });
 });

@@ -106,8 +106,8 @@ describe('InspectionRecorder', () => {
       'auth.session.mode',
       'auth.session.mode.externalTokens',
       'auth.session.mode.externalTokens.ready',
-      'auth.browserLogin',
-      'auth.browserLogin.idle',
+      'auth.managedLogin',
+      'auth.managedLogin.idle',
     ]);
     expect(external.context).toEqual({
       policy: { forcedLoginMethod: null, forcedWorkspaceIds: null },
@@ -118,7 +118,7 @@ describe('InspectionRecorder', () => {
       credentialGeneration: 1,
       lastRefreshError: null,
       timing: null,
-      browserLogin: null,
+      managedLogin: null,
       waiting: [],
     });
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');

@@ -7,7 +7,7 @@
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import { MESSAGES, authMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
-import type { AccountInfo, AuthEmitted, AuthEvent, LoginServerCommand, LoginServerEvent, SavedLoginOutput } from '../../machines/types';
+import type { AccountInfo, AuthEmitted, AuthEvent, LoginFlowCommand, LoginFlowEvent, LoginFlowInput, SavedLoginOutput } from '../../machines/types';
 
 const account: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'ws-1', userId: 'u-1' };
 const LOGIN_ID = '11111111-1111-4111-8111-111111111111';
@@ -15,10 +15,10 @@ const LOGIN_ID = '11111111-1111-4111-8111-111111111111';
 const never = <T>() => new Promise<T>(() => {});
 
 function start() {
-  const servers: Array<(event: LoginServerEvent) => void> = [];
+  const servers: Array<(event: LoginFlowEvent) => void> = [];
   const machine = authMachine.provide({
     actors: {
-      loginServer: fromCallback<LoginServerCommand, { originator: string }, LoginServerEvent>(({ sendBack }) => {
+      loginFlow: fromCallback<LoginFlowCommand, LoginFlowInput, LoginFlowEvent>(({ sendBack }) => {
         servers.push(sendBack);
       }),
       saveChatgptTokens: fromPromise(() => never<SavedLoginOutput>()),
@@ -39,18 +39,20 @@ const commands = (req: number): AuthEvent[] => [
   { type: 'login.chatgpt', req: req + 2, originator: 'test' },
   { type: 'login.cancel', req: req + 3, loginId: LOGIN_ID },
   { type: 'logout', req: req + 4 },
+  { type: 'login.deviceCode', req: req + 5 },
 ];
 
 type Started = ReturnType<typeof start>;
 const into: Record<string, (s: Started) => void> = {
   'session.savingApiKey': ({ actor }) => actor.send({ type: 'login.apiKey', req: 1, apiKey: new Secret('sk') }),
   'session.loggingOut': ({ actor }) => actor.send({ type: 'logout', req: 1 }),
-  'browserLogin.active.starting': ({ actor }) => actor.send({ type: 'login.chatgpt', req: 1, originator: 'test' }),
-  'browserLogin.active.persisting': ({ actor, servers }) => {
+  'managedLogin.active.starting': ({ actor }) => actor.send({ type: 'login.chatgpt', req: 1, originator: 'test' }),
+  'managedLogin.active.starting (device)': ({ actor }) => actor.send({ type: 'login.deviceCode', req: 1 }),
+  'managedLogin.active.persisting': ({ actor, servers }) => {
     actor.send({ type: 'login.chatgpt', req: 1, originator: 'test' });
-    servers[0]({ type: 'loginServer.listening', loginId: LOGIN_ID, authUrl: 'http://issuer/a' });
-    servers[0]({ type: 'loginServer.callback' } as LoginServerEvent);
-    servers[0]({ type: 'loginServer.exchanged', tokens: { idToken: new Secret('i'), accessToken: new Secret('a'), refreshToken: new Secret('r') }, account });
+    servers[0]({ type: 'loginFlow.started', start: { loginId: LOGIN_ID, authUrl: 'http://issuer/a' } });
+    servers[0]({ type: 'loginFlow.authorized' } as LoginFlowEvent);
+    servers[0]({ type: 'loginFlow.exchanged', tokens: { idToken: new Secret('i'), accessToken: new Secret('a'), refreshToken: new Secret('r') }, account });
   },
 };
 

@@ -4,10 +4,10 @@ import { activeStateText, sessionPath } from '../../machines/views';
 
 describe('activeStateText (the inspector\'s #active-state rule)', () => {
   it('is the session path, without the mode wrapper, while the browser-login region is idle', () => {
-    expect(activeStateText({ session: { mode: 'loggedOut' }, browserLogin: 'idle' })).toBe('loggedOut');
-    expect(activeStateText({ session: { mode: { externalTokens: 'ready' } }, browserLogin: 'idle' })).toBe('externalTokens.ready');
-    expect(activeStateText({ session: { mode: { chatgpt: { refreshing: 'waiting' } } }, browserLogin: 'idle' })).toBe('chatgpt.refreshing.waiting');
-    expect(activeStateText({ session: 'savingApiKey', browserLogin: 'idle' })).toBe('savingApiKey');
+    expect(activeStateText({ session: { mode: 'loggedOut' }, managedLogin: 'idle' })).toBe('loggedOut');
+    expect(activeStateText({ session: { mode: { externalTokens: 'ready' } }, managedLogin: 'idle' })).toBe('externalTokens.ready');
+    expect(activeStateText({ session: { mode: { chatgpt: { refreshing: 'waiting' } } }, managedLogin: 'idle' })).toBe('chatgpt.refreshing.waiting');
+    expect(activeStateText({ session: 'savingApiKey', managedLogin: 'idle' })).toBe('savingApiKey');
   });
 
   it('reads the same as sessionPath for every state the chart reaches', () => {
@@ -19,8 +19,8 @@ describe('activeStateText (the inspector\'s #active-state rule)', () => {
   });
 
   it('is the whole state value as JSON otherwise', () => {
-    expect(activeStateText({ session: { mode: 'apiKey' }, browserLogin: 'pending' })).toBe('{"session":{"mode":"apiKey"},"browserLogin":"pending"}');
-    expect(activeStateText({ session: { a: 'x', b: 'y' }, browserLogin: 'idle' })).toBe('{"session":{"a":"x","b":"y"},"browserLogin":"idle"}');
+    expect(activeStateText({ session: { mode: 'apiKey' }, managedLogin: 'pending' })).toBe('{"session":{"mode":"apiKey"},"managedLogin":"pending"}');
+    expect(activeStateText({ session: { a: 'x', b: 'y' }, managedLogin: 'idle' })).toBe('{"session":{"a":"x","b":"y"},"managedLogin":"idle"}');
     expect(activeStateText('flat')).toBe('flat');
     expect(activeStateText({ other: 'shape' })).toBe('{"other":"shape"}');
   });

@@ -139,7 +139,9 @@ export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedA
   });
   return {
     ...server,
-    posts: () => server.seen.filter((r) => r.method === 'POST' && r.headers['content-type']?.startsWith('application/json')),
+    // Refresh grants only: a device login's user-code request and a logout's revoke are JSON POSTs elsewhere.
+    posts: () =>
+      server.seen.filter((r) => r.method === 'POST' && new URL(r.path, 'http://127.0.0.1').pathname === '/oauth/token' && r.headers['content-type']?.startsWith('application/json')),
     codeGrants: () => server.seen.filter((r) => r.method === 'POST' && r.headers['content-type']?.startsWith('application/x-www-form-urlencoded')),
     override: (reply) => {
       forced = reply;

@@ -87,7 +87,7 @@ export const FIXTURES: Fixture[] = [
     exploreEvents: false,
     config: { authchart: ['login_timeout_ms = 1500'] },
     allows: (label, snapshot) =>
-      snapshot.matches({ browserLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.chatgpt', LOGIN_LISTENS].includes(label),
+      snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.chatgpt', LOGIN_LISTENS].includes(label),
   },
   {
     // The login port is taken (by the test, for that request): only here, where the port is fixed.

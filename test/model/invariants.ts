@@ -50,8 +50,8 @@ export function observableState(snapshot: AuthSnapshot, withoutBrowserLogin = fa
   // A refresh the refused request interrupted settles into ready; the calls that waited on it were answered.
   const context: Record<string, unknown> = { ...snapshot.context, pending: null, waiting: [] };
   if (withoutBrowserLogin) {
-    delete value.browserLogin;
-    delete context.browserLogin;
+    delete value.managedLogin;
+    delete context.managedLogin;
   }
   return JSON.stringify({ value, context });
 }
@@ -73,8 +73,8 @@ export function checkStep(step: ModelStep, secrets: readonly string[], vacuity: 
   for (const secret of secrets) if (dump.includes(secret)) violations.push(`a token is in the chart after ${step.event.type}`);
   if (inFailed(step.before)) {
     vacuity.stepsFromFailed += 1;
-    // A login or a logout, or the end of a browser login (its saved tokens raise browserLogin.succeeded).
-    const byLogin = [step.event.type, ...step.transitions.map((t) => t.event)].some((type) => /^(login\.|logout$|browserLogin\.succeeded$)/.test(type));
+    // A login or a logout, or the end of a browser login (its saved tokens raise managedLogin.succeeded).
+    const byLogin = [step.event.type, ...step.transitions.map((t) => t.event)].some((type) => /^(login\.|logout$|managedLogin\.succeeded$)/.test(type));
     if (!inFailed(step.after) && !byLogin) violations.push(`failed was left by ${step.event.type}`);
   }
   const refreshes = refreshesRunning(step.after);
@@ -111,7 +111,7 @@ export function checkRequest(group: readonly ModelStep[], window: readonly Model
     // ends a pending browser login at once, before its own effect runs; if that effect then fails (the
     // new server cannot bind, the save or clear fails), the request is refused but the browser login
     // stays ended (and its login/completed is sent). Everything else must be as it was.
-    const replacedLogin = /^(login\.|logout$)/.test(first.event.type) && first.before.matches({ browserLogin: { active: 'pending' } });
+    const replacedLogin = /^(login\.|logout$)/.test(first.event.type) && first.before.matches({ managedLogin: { active: 'pending' } });
     const before = observableState(first.before, replacedLogin);
     const after = observableState(last.after, replacedLogin);
     if (after !== before) violations.push(`refused ${first.event.type} (${answer.message}) changed the state from ${before} to ${after}`);

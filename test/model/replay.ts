@@ -6,7 +6,8 @@
  *
  *   server requests     = `account/chatgptAuthTokens/refresh` with the input of each refresh the model starts;
  *   the response        = what the wire action's mapping makes of the chart's answers;
- *   the notifications   = the chart's notify.* events, in order, after the response and nothing else;
+ *   the notifications   = the chart's notify.* events, in order, and nothing else: those the chart emitted
+ *                         before answering the request before its response, the others after it;
  *   `account/read`      = accountViewOf(model snapshot);
  *   `getAuthStatus`     = authModeOf(model snapshot), no token;
  *   the fakes           = as many token-endpoint POSTs and backend calls as the model makes.
@@ -248,7 +249,11 @@ export class ReplaySession {
     const rebind = new Map<string, string>();
     const response = this.expecting({ id, ...expected.response }, action.method === 'account/login/start' ? rebind : null) as Msg;
     const others = (list: Msg[]) => this.expecting(list, null) as Msg[];
-    this.expectSince(from, [...others(parentRequests), ...others(between), response, ...others(expected.notifications), ...readBack], where);
+    this.expectSince(
+      from,
+      [...others(parentRequests), ...others(expected.notificationsBefore), ...others(between), response, ...others(expected.notifications), ...readBack],
+      where,
+    );
     rebind.forEach((real, placeholder) => this.bindings.set(placeholder, real));
     this.expectCounts(where, { tokenPosts: this.tokens.posts().length - posts, backendCalls: this.backend.usageCalls() - calls }, expected);
     return this.server.since(from).find((m) => m.id === id && !('method' in m))!;

@@ -88,6 +88,7 @@ export const LOGIN_API_KEY = command<'login.apiKey'>('login.apiKey', { type: 'lo
 /** The client name the replay's handshake sends: the `originator` of a browser login. */
 const CLIENT_NAME = 'test_client';
 export const LOGIN_CHATGPT = command<'login.chatgpt'>('login.chatgpt', { type: 'login.chatgpt', originator: CLIENT_NAME });
+export const LOGIN_DEVICE_CODE = command<'login.deviceCode'>('login.deviceCode', { type: 'login.deviceCode' });
 export const LOGIN_CANCEL = command<'login.cancel'>('login.cancel(unknown id)', { type: 'login.cancel', loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' });
 
 /**
@@ -165,11 +166,17 @@ export const REFRESH_REQUESTED_DURING_REFRESH = command<'refresh.requested'>('re
 });
 REFRESH_REQUESTED_DURING_REFRESH.available = (snapshot) => refreshing(snapshot) && notHeld(REFRESH_REQUESTED_DURING_REFRESH.req!)(snapshot);
 
-/** Where the login flow is: the callback server sends each event only in its phase. */
-export const inLogin = (state: 'starting' | 'waiting' | 'exchanging') => (snapshot: AuthSnapshot) =>
-  state === 'starting'
-    ? snapshot.matches({ browserLogin: { active: 'starting' } })
-    : snapshot.matches({ browserLogin: { active: { pending: state } } });
+/** Where the login flow is: the flow sends each event only in its phase (and, when given, for its kind of login). */
+export const inLogin =
+  (state: 'starting' | 'waiting' | 'exchanging', kind?: 'browser' | 'device') =>
+  (snapshot: AuthSnapshot): boolean =>
+    (kind === undefined || snapshot.context.managedLogin?.kind === kind) &&
+    (state === 'starting'
+      ? snapshot.matches({ managedLogin: { active: 'starting' } })
+      : snapshot.matches({ managedLogin: { active: { pending: state } } }));
+
+/** Device-code flows the replay cannot produce: the model's issuer offers no device-code login (it answers 404). */
+const NO_DEVICE_ISSUER = "the model's issuer has no device-code endpoints; test/e2e/deviceLogin.test.ts drives these over the real bin";
 
 /** The account the issuer signs in by default, and one from another workspace. */
 const SIGNED_IN: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'acct-R', userId: null };
@@ -190,28 +197,56 @@ export const LOGIN_SERVER_EVENTS = {
   listening: {
     label: LOGIN_LISTENS,
     kind: 'result' as const,
-    actor: 'loginServer',
-    type: 'loginServer.listening',
+    actor: 'loginFlow',
+    type: 'loginFlow.started',
     event: () => LISTENING_EVENT,
-    available: inLogin('starting'),
+    available: inLogin('starting', 'browser'),
   },
   startFailed: {
     label: LOGIN_PORT_TAKEN,
     kind: 'result' as const,
-    actor: 'loginServer',
-    type: 'loginServer.startFailed',
-    event: () => ({ type: 'loginServer.startFailed', message: `Port 127.0.0.1:${ENVIRONMENT_TEXT} is already in use` }),
-    available: inLogin('starting'),
+    actor: 'loginFlow',
+    type: 'loginFlow.startFailed',
+    event: () => ({ type: 'loginFlow.startFailed', message: `Port 127.0.0.1:${ENVIRONMENT_TEXT} is already in use` }),
+    available: inLogin('starting', 'browser'),
     arrange: takeLoginPort,
   },
-  callback: constant('browser returns with a code', 'result', { type: 'loginServer.callback' }, { available: inLogin('waiting'), actor: 'loginServer' }),
+  /** The issuer gives no user code: it does not offer device-code login (the model's issuer answers 404). */
+  deviceNotEnabled: constant(
+    'issuer has no device-code login',
+    'result',
+    {
+      type: 'loginFlow.startFailed',
+      notEnabled: true,
+      message: 'device code login is not enabled for this Codex server. Use the browser login or verify the server URL.',
+    },
+    { available: inLogin('starting', 'device'), actor: 'loginFlow' },
+  ),
+  deviceCodeIssued: constant(
+    'issuer gives a user code',
+    'result',
+    { type: 'loginFlow.started', start: { loginId: LOGIN_ID, verificationUrl: 'http://issuer.example/codex/device', userCode: 'ABCD-EFGH' } },
+    { available: inLogin('starting', 'device'), actor: 'loginFlow', unrealizable: NO_DEVICE_ISSUER },
+  ),
+  deviceCodeEntered: constant('user enters the device code', 'result', { type: 'loginFlow.authorized' }, {
+    available: inLogin('waiting', 'device'),
+    actor: 'loginFlow',
+    unrealizable: NO_DEVICE_ISSUER,
+  }),
+  devicePollRefused: constant(
+    'issuer refuses the device polling',
+    'result',
+    { type: 'loginFlow.failed', message: 'device auth failed with status 500 Internal Server Error' },
+    { available: inLogin('waiting', 'device'), actor: 'loginFlow', unrealizable: NO_DEVICE_ISSUER },
+  ),
+  callback: constant('browser returns with a code', 'result', { type: 'loginFlow.authorized' }, { available: inLogin('waiting', 'browser'), actor: 'loginFlow' }),
   exchanged: constant(
     'issuer signs in (acct-R)',
     'result',
-    { type: 'loginServer.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN },
+    { type: 'loginFlow.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN },
     {
       available: inLogin('exchanging'),
-      actor: 'loginServer',
+      actor: 'loginFlow',
       arrange: async (env) => {
         env.tokens.signIn({ email: SIGNED_IN.email!, plan: SIGNED_IN.planType, accountId: SIGNED_IN.accountId! });
         return async () => {};
@@ -221,10 +256,10 @@ export const LOGIN_SERVER_EVENTS = {
   exchangedElsewhere: constant(
     'issuer signs in another workspace (acct-W)',
     'result',
-    { type: 'loginServer.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN_ELSEWHERE },
+    { type: 'loginFlow.exchanged', tokens: LOGIN_TOKENS, account: SIGNED_IN_ELSEWHERE },
     {
       available: inLogin('exchanging'),
-      actor: 'loginServer',
+      actor: 'loginFlow',
       arrange: async (env) => {
         env.tokens.signIn({ email: SIGNED_IN_ELSEWHERE.email!, plan: SIGNED_IN_ELSEWHERE.planType, accountId: SIGNED_IN_ELSEWHERE.accountId! });
         return async () => env.tokens.signIn({ email: SIGNED_IN.email!, plan: SIGNED_IN.planType, accountId: SIGNED_IN.accountId! });
@@ -234,40 +269,41 @@ export const LOGIN_SERVER_EVENTS = {
   exchangeFailed: constant(
     'issuer refuses the code',
     'result',
-    { type: 'loginServer.failed', message: `Token exchange failed: ${ENVIRONMENT_TEXT}` },
+    { type: 'loginFlow.failed', message: `Token exchange failed: ${ENVIRONMENT_TEXT}` },
     {
       available: inLogin('exchanging'),
-      actor: 'loginServer',
+      actor: 'loginFlow',
       arrange: async (env) => {
         env.tokens.override({ status: 400, body: { error: 'invalid_grant', error_description: 'the code was already used' } });
         return async () => env.tokens.override(null);
       },
     },
   ),
-  oauthError: constant('browser returns access_denied', 'result', { type: 'loginServer.failed', message: 'Sign-in failed: access_denied' }, { available: inLogin('waiting'), actor: 'loginServer' }),
-  cancelRequested: constant('browser opens /cancel', 'result', { type: 'loginServer.cancelRequested' }, {
-    available: (snapshot) => inLogin('waiting')(snapshot) || inLogin('exchanging')(snapshot),
-    actor: 'loginServer',
+  oauthError: constant('browser returns access_denied', 'result', { type: 'loginFlow.failed', message: 'Sign-in failed: access_denied' }, { available: inLogin('waiting', 'browser'), actor: 'loginFlow' }),
+  cancelRequested: constant('browser opens /cancel', 'result', { type: 'loginFlow.cancelRequested' }, {
+    available: (snapshot) => inLogin('waiting', 'browser')(snapshot) || inLogin('exchanging', 'browser')(snapshot),
+    actor: 'loginFlow',
   }),
 };
-const LISTENING_EVENT = { type: 'loginServer.listening', loginId: LOGIN_ID, authUrl: AUTH_URL };
+const LISTENING_EVENT = { type: 'loginFlow.started', start: { loginId: LOGIN_ID, authUrl: AUTH_URL } };
 
 /** Event generators keyed by event type: every event the chart accepts, in the variants its guards distinguish. */
 export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   'login.apiKey': [LOGIN_API_KEY],
   'login.chatgpt': [LOGIN_CHATGPT],
+  'login.deviceCode': [LOGIN_DEVICE_CODE],
   'login.externalTokens': EXTERNAL_LOGINS.map((l) => l.stimulus),
   'login.cancel': [LOGIN_CANCEL, LOGIN_CANCEL_PENDING],
   logout: [LOGOUT],
-  'loginServer.listening': [LOGIN_SERVER_EVENTS.listening],
-  'loginServer.startFailed': [LOGIN_SERVER_EVENTS.startFailed],
-  'loginServer.callback': [LOGIN_SERVER_EVENTS.callback],
-  'loginServer.exchanged': [LOGIN_SERVER_EVENTS.exchanged, LOGIN_SERVER_EVENTS.exchangedElsewhere],
-  'loginServer.failed': [LOGIN_SERVER_EVENTS.exchangeFailed, LOGIN_SERVER_EVENTS.oauthError],
-  'loginServer.cancelRequested': [LOGIN_SERVER_EVENTS.cancelRequested],
+  'loginFlow.started': [LOGIN_SERVER_EVENTS.listening, LOGIN_SERVER_EVENTS.deviceCodeIssued],
+  'loginFlow.startFailed': [LOGIN_SERVER_EVENTS.startFailed, LOGIN_SERVER_EVENTS.deviceNotEnabled],
+  'loginFlow.authorized': [LOGIN_SERVER_EVENTS.callback, LOGIN_SERVER_EVENTS.deviceCodeEntered],
+  'loginFlow.exchanged': [LOGIN_SERVER_EVENTS.exchanged, LOGIN_SERVER_EVENTS.exchangedElsewhere],
+  'loginFlow.failed': [LOGIN_SERVER_EVENTS.exchangeFailed, LOGIN_SERVER_EVENTS.oauthError, LOGIN_SERVER_EVENTS.devicePollRefused],
+  'loginFlow.cancelRequested': [LOGIN_SERVER_EVENTS.cancelRequested],
   // Raised by the chart itself when a browser login's tokens are saved: nothing outside sends it.
-  'browserLogin.succeeded': [
-    constant('browserLogin.succeeded', 'internal', { type: 'browserLogin.succeeded' }, {
+  'managedLogin.succeeded': [
+    constant('managedLogin.succeeded', 'internal', { type: 'managedLogin.succeeded' }, {
       available: () => false,
       unrealizable: 'raised by the chart itself (persisting.onDone); covered through the browser sign-in',
     }),
@@ -367,7 +403,7 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
     ),
   ],
   // Its results are events of its own (LOGIN_SERVER_EVENTS); it reports failures as events and never throws.
-  loginServer: [],
+  loginFlow: [],
   saveChatgptTokens: [
     result('saveChatgptTokens', 'tokens saved', { type: 'xstate.done.actor.saveChatgptTokens', output: { timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW } } }, nothingToArrange),
     result('saveChatgptTokens', 'tokens save failed', { type: 'xstate.error.actor.saveChatgptTokens', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),

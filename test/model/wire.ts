@@ -3,11 +3,17 @@
  * real wire with it), the request-graph minimization and the mutation check.
  */
 import { wireNotification, type PathStep, type WireAction, type WireResponse } from './catalogue';
+import type { AuthEmitted } from '../../machines/types';
 import { notificationsIn, projectionOf, type Projection } from './model';
 
-/** What the wire must show for a group, in order: requests to the parent, the response, notifications; then the projection. */
+/**
+ * What the wire must show for a group, in order: requests to the parent, the notifications the chart
+ * emitted before it answered the request, the response, the notifications after; then the projection.
+ */
 export interface WireExpectation {
   parentRequests: unknown[];
+  /** Notified before the chart answered the request's command (a login that a newer one ends). */
+  notificationsBefore: Array<{ method: string; params: unknown }>;
   response: WireResponse | null;
   notifications: Array<{ method: string; params: unknown }>;
   projection: Projection;
@@ -26,6 +32,20 @@ function backendCallsOf(steps: readonly PathStep[]): number {
     .filter((e) => e.type === 'answer.done' && calls.has(e.req) && e.value === 'proceed').length;
 }
 
+/**
+ * The notifications of a group, split where the chart answered the request's own command: the server
+ * writes what the chart notified before that answer at once (before the response), and holds what came
+ * after it until the response is out. A request run beside others (a backend call) holds nothing.
+ */
+function splitNotifications(group: { action: WireAction; steps: readonly PathStep[] }, emitted: readonly AuthEmitted[]) {
+  const own = group.action.method && !group.action.concurrent ? group.steps[0].stimulus.req : undefined;
+  const at = own === undefined ? -1 : emitted.findIndex((e) => (e.type === 'answer.done' || e.type === 'answer.refused') && e.req === own);
+  return {
+    notificationsBefore: notificationsIn(at < 0 ? [] : emitted.slice(0, at)).map(wireNotification),
+    notifications: notificationsIn(at < 0 ? emitted : emitted.slice(at)).map(wireNotification),
+  };
+}
+
 /** The wire traffic the model prescribes for one group. */
 export function expectedWire(group: { action: WireAction; steps: readonly PathStep[] }): WireExpectation {
   const { steps } = group;
@@ -34,7 +54,7 @@ export function expectedWire(group: { action: WireAction; steps: readonly PathSt
   return {
     parentRequests: spawned.filter((s) => s.id === 'externalRefresh').map((s) => s.input),
     response: group.action.response(steps),
-    notifications: notificationsIn(emitted).map(wireNotification),
+    ...splitNotifications(group, emitted),
     projection: projectionOf(steps[steps.length - 1].model.after),
     tokenPosts: spawned.filter((s) => s.id === 'managedRefresh').length,
     backendCalls: backendCallsOf(steps),

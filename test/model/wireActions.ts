@@ -17,6 +17,7 @@ import {
   LOGIN_CANCEL,
   LOGIN_CANCEL_PENDING,
   LOGIN_CHATGPT,
+  LOGIN_DEVICE_CODE,
   LOGIN_ID,
   LOGIN_SERVER_EVENTS,
   LOGOUT,
@@ -192,7 +193,7 @@ const ACCOUNT_READ_REFRESH: WireAction = {
 
 /** True while a browser login waits for the browser (where the browser and the cancel of that login act). */
 function inBrowserLogin(snapshot: AuthSnapshot): boolean {
-  return snapshot.matches({ browserLogin: { active: 'pending' } });
+  return snapshot.matches({ managedLogin: { active: 'pending' } });
 }
 
 /** The callback URL and state of the bound authorize URL. */
@@ -271,6 +272,7 @@ const LOGIN_TIMES_OUT_ACTION: WireAction = {
 export const WIRE_ACTIONS: WireAction[] = [
   commandAction(LOGIN_API_KEY, 'account/login/start', { type: 'apiKey', apiKey: 'sk-model-key' }, () => ({ type: 'apiKey' })),
   commandAction(LOGIN_CHATGPT, 'account/login/start', { type: 'chatgpt' }, (value) => ({ type: 'chatgpt', ...(value as object) })),
+  commandAction(LOGIN_DEVICE_CODE, 'account/login/start', { type: 'chatgptDeviceCode' }, (value) => ({ type: 'chatgptDeviceCode', ...(value as object) })),
   ...EXTERNAL_LOGINS.map((login) => commandAction(login.stimulus, 'account/login/start', login.params, () => ({ type: 'chatgptAuthTokens' }))),
   commandAction(LOGIN_CANCEL, 'account/login/cancel', { loginId: '6f1c1e0e-2d55-4a8e-9a44-6b0f3f1d2c11' }, (value) => value),
   { ...commandAction(LOGIN_CANCEL_PENDING, 'account/login/cancel', { loginId: LOGIN_ID }, (value) => value), onlyIf: inBrowserLogin },

@@ -54,6 +54,8 @@ export interface DeviceBehaviour {
 export interface JsonRequest {
   contentType: string | undefined;
   body: Record<string, unknown>;
+  /** When it arrived (ms since the epoch): how far apart the polls came. */
+  receivedAt: number;
 }
 
 /** The user code the issuer hands out. */
@@ -137,7 +139,7 @@ export class MockIssuer {
         } catch {
           parsed = { unparsable: body };
         }
-        route({ contentType: req.headers['content-type'], body: parsed }, res);
+        route({ contentType: req.headers['content-type'], body: parsed, receivedAt: Date.now() }, res);
       });
       return;
     }
