@@ -367,6 +367,15 @@ describe('authchart login | logout | status', () => {
       expect(savedRefreshToken()).toBe(OLD_REFRESH);
     });
 
+    it('logout removes the ChatGPT login and revokes its refresh token at the issuer before exiting', async () => {
+      const result = await cli(['logout', '--codex-home', home.dir]);
+      expect(result.code).toBe(0);
+      expect(result.stdout).toBe(`Logged out; removed the credentials from ${path.join(home.dir, 'auth.json')}.\n`);
+      expect(existsSync(path.join(home.dir, 'auth.json'))).toBe(false);
+      expect(issuer.revokeRequests.map((r) => r.body)).toEqual([{ token: OLD_REFRESH, token_type_hint: 'refresh_token', client_id: 'app_EMoamEEZ73f0CkXaXp7hrann' }]);
+      expect(result.stdout + result.stderr).not.toContain(OLD_REFRESH);
+    });
+
     const withPty = existsSync('/usr/bin/script') ? it : it.skip;
     withPty('Ctrl-C in a real terminal (a pty, via script(1)) cancels: exit 130, polling stops, the old login untouched', async () => {
       issuer.behaviour.device = { pendingPolls: 1_000_000, interval: '1' };
