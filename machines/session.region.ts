@@ -9,7 +9,7 @@ import {
   type AccountInfo,
   type AuthEvent,
 } from './types';
-import { authSetup, refuseBusy, reqOf } from './auth.setup';
+import { authSetup, refuseBusy } from './auth.setup';
 import { chatgptMode, externalTokensMode, retry } from './refresh.states';
 import {
   MESSAGES,
@@ -142,10 +142,11 @@ export const sessionRegion = authSetup.createStateConfig({
               { type: 'setAccount', params: ({ event }) => ({ account: claimsAccount(event) }) },
               { type: 'setTiming', params: { timing: null } },
               'tokensChanged',
-              { type: 'answer', params: ({ event }) => ({ req: reqOf(event) }) },
-              'notifyLoginSucceeded',
-              'notifyExternalMode',
+              'rememberRequest',
+              // A pending managed login ends first (on login.accepted), then this login is answered and
+              // announced (on externalLogin.announce): the parent hears of the old login's end first.
               raise({ type: 'login.accepted' }),
+              raise({ type: 'externalLogin.announce' }),
             ],
           },
         ],
@@ -153,6 +154,15 @@ export const sessionRegion = authSetup.createStateConfig({
           { guard: 'managedLoginBusy', ...refuseBusy },
           { target: '#auth.session.loggingOut', actions: 'rememberRequest' },
         ],
+        /** Raised right after an external login was accepted (and a pending managed login ended): answer, announce. */
+        'externalLogin.announce': {
+          actions: [
+            { type: 'answer', params: ({ context }) => ({ req: context.pending }) },
+            'forgetRequest',
+            'notifyLoginSucceeded',
+            'notifyExternalMode',
+          ],
+        },
         /** Raised by managedLogin once the tokens are saved; answers nothing, announces the new mode. */
         'managedLogin.succeeded': {
           target: '.chatgpt',

@@ -279,8 +279,14 @@ export interface SavedLoginOutput {
  */
 export type LoginAccepted = { type: 'login.accepted' };
 
+/**
+ * Raised by the session region right after `login.accepted` for an external login: by then a pending
+ * managed login has ended (and said so), and the external login is answered and announced.
+ */
+export type ExternalLoginAnnounce = { type: 'externalLogin.announce' };
+
 /** Events the chart accepts. */
-export type AuthEvent = AuthCommandEvent | LoginFlowEvent | ManagedLoginSucceeded | LoginAccepted;
+export type AuthEvent = AuthCommandEvent | LoginFlowEvent | ManagedLoginSucceeded | LoginAccepted | ExternalLoginAnnounce;
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =

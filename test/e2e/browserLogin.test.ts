@@ -334,11 +334,12 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
     const idToken = chatgptJwt({ email: 'ext@example.com', plan: 'pro', accountId: 'ws-ext' });
     await server.request('account/login/start', { type: 'chatgptAuthTokens', idToken, accessToken: chatgptJwt({}) });
     await server.waitFor(() => server.since(from).filter((m) => m.method === 'account/login/completed').length === 2, 'two completions');
+    // The pending login ends first (§4: "it cancels that login first"), then the external login is answered.
     expect(since(from)).toEqual([
+      completed(login.loginId, false, NOT_COMPLETED),
       { id: '<id>', result: { type: 'chatgptAuthTokens' } },
       completed(null, true, null),
       updated('chatgptAuthTokens', 'pro'),
-      completed(login.loginId, false, NOT_COMPLETED),
     ]);
     expect(await portClosed(login.port)).toBe(true);
     expect((await server.request('account/login/cancel', { loginId: login.loginId })).result).toEqual({ status: 'notFound' });

@@ -315,6 +315,13 @@ export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
       unrealizable: 'raised by the chart itself (an accepted API-key or external login); covered through those logins',
     }),
   ],
+  // Raised by the session region after login.accepted for an external login: nothing outside sends it.
+  'externalLogin.announce': [
+    constant('externalLogin.announce', 'internal', { type: 'externalLogin.announce' }, {
+      available: () => false,
+      unrealizable: 'raised by the chart itself (an accepted external login); covered through those logins',
+    }),
+  ],
   'backend.call': [BACKEND_CALL, SECOND_BACKEND_CALL],
   'auth.unauthorized': [UNAUTHORIZED, STALE_UNAUTHORIZED, SECOND_UNAUTHORIZED],
   'refresh.requested': [REFRESH_REQUESTED, REFRESH_REQUESTED_DURING_REFRESH],
