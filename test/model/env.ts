@@ -88,7 +88,17 @@ export interface FakeIssuer extends FakeServer {
   signIn(account: IssuedAccount): void;
   /** Holds grants until the returned gate opens. */
   hold(): Gate;
+  /**
+   * The device-code endpoints (§13.1): `off` answers 404 (not offered), `pending` hands out a user code and
+   * answers polls "not yet", `granted` answers the next poll with a code for the exchange, `refused` 500.
+   */
+  device(state: DeviceState): void;
 }
+
+/** What the fake issuer's device-code endpoints do. */
+export type DeviceState = 'off' | 'pending' | 'granted' | 'refused';
+/** The user code the fake issuer hands out. */
+export const DEVICE_USER_CODE = 'ABCD-EFGH';
 
 /** Starts the issuer whose valid refresh token is `issuedTokens(0).refreshToken`. */
 export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedAccount): Promise<FakeIssuer> {
@@ -96,10 +106,22 @@ export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedA
   let forced: Reply | null = null;
   let gate: Gate | null = null;
   let account = firstSignIn;
+  let device: DeviceState = 'pending';
   const codes = new Map<string, { challenge: string; redirectUri: string }>();
   let nextCode = 0;
   const server = await startFakeServer(async (request) => {
     const url = new URL(request.path, 'http://127.0.0.1');
+    if (request.method === 'POST' && url.pathname.startsWith('/api/accounts/deviceauth/')) {
+      if (device === 'off') return { status: 404 };
+      if (url.pathname.endsWith('/usercode')) return { status: 200, body: { device_auth_id: 'deviceauth-model', user_code: DEVICE_USER_CODE, interval: '0' } };
+      if (device === 'refused') return { status: 500, body: { error: 'server_error' } };
+      if (device === 'pending') return { status: 403, body: { error: 'authorization_pending' } };
+      const verifier = `verifier-model-${(nextCode += 1)}`;
+      const code = `devcode-model-${nextCode}`;
+      const challenge = createHash('sha256').update(verifier).digest('base64url');
+      codes.set(code, { challenge, redirectUri: `${server.origin}/deviceauth/callback` });
+      return { status: 200, body: { authorization_code: code, code_challenge: challenge, code_verifier: verifier } };
+    }
     if (request.method === 'GET' && url.pathname === '/oauth/authorize') {
       const code = `code-model-${(nextCode += 1)}`;
       const redirectUri = url.searchParams.get('redirect_uri') ?? '';
@@ -150,6 +172,9 @@ export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedA
       account = next;
     },
     hold: () => (gate = new Gate()),
+    device: (state) => {
+      device = state;
+    },
   };
 }
 

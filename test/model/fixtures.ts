@@ -6,7 +6,7 @@ import type { AccountInfo, AuthPolicy } from '../../machines/types';
 import type { AuthSnapshot } from '../../machines/views';
 import { issuedTokens } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
-import { FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, LOGIN_TIMES_OUT, PAST_EXP, isTimer, type Fixture } from './vocabulary';
+import { DEVICE_CODE_ISSUED, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, LOGIN_TIMES_OUT, PAST_EXP, isTimer, type Fixture } from './vocabulary';
 
 const POLICY: AuthPolicy = {
   forcedLoginMethod: null,
@@ -88,6 +88,15 @@ export const FIXTURES: Fixture[] = [
     config: { authchart: ['login_timeout_ms = 1500'] },
     allows: (label, snapshot) =>
       snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.chatgpt', LOGIN_LISTENS].includes(label),
+  },
+  {
+    // A device code nobody enters: only here, with a short timeout, and nothing else while it runs.
+    name: 'slow device',
+    input: { policy: policy({ deviceLoginTimeoutMs: 1500 }), restored: null },
+    exploreEvents: false,
+    config: { authchart: ['device_login_timeout_ms = 1500'] },
+    allows: (label, snapshot) =>
+      snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.deviceCode', DEVICE_CODE_ISSUED].includes(label),
   },
   {
     // The login port is taken (by the test, for that request): only here, where the port is fixed.

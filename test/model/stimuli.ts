@@ -11,8 +11,8 @@ import type { AccountInfo, AuthEvent } from '../../machines/types';
 import type { AuthSnapshot } from '../../machines/views';
 import { chatgptJwt } from '../support/jwt';
 import { chartShape } from './chart';
-import { blockCredentialFile, type ReplayEnv } from './env';
-import { ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, type Stimulus, type StimulusKind, type Undo } from './vocabulary';
+import { DEVICE_USER_CODE, blockCredentialFile, type DeviceState, type ReplayEnv } from './env';
+import { DEVICE_CODE_ISSUED, ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, type Stimulus, type StimulusKind, type Undo } from './vocabulary';
 
 const always = () => true;
 
@@ -99,9 +99,11 @@ export const LOGIN_CANCEL = command<'login.cancel'>('login.cancel(unknown id)', 
 export const PLACEHOLDERS: Record<string, RegExp> = {
   '00000000-0000-4000-8000-00000000000b': /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
   '<authUrl of the browser login>': /^http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?/,
+  '<verificationUrl of the device login>': /^http:\/\/127\.0\.0\.1:\d+\/codex\/device$/,
 };
 export const LOGIN_ID = '00000000-0000-4000-8000-00000000000b';
 export const AUTH_URL = '<authUrl of the browser login>';
+export const VERIFICATION_URL = '<verificationUrl of the device login>';
 export const LOGIN_CANCEL_PENDING = command<'login.cancel'>('login.cancel(the pending login)', { type: 'login.cancel', loginId: LOGIN_ID });
 export const LOGOUT = command<'logout'>('logout', { type: 'logout' });
 
@@ -175,8 +177,13 @@ export const inLogin =
       ? snapshot.matches({ managedLogin: { active: 'starting' } })
       : snapshot.matches({ managedLogin: { active: { pending: state } } }));
 
-/** Device-code flows the replay cannot produce: the model's issuer offers no device-code login (it answers 404). */
-const NO_DEVICE_ISSUER = "the model's issuer has no device-code endpoints; test/e2e/deviceLogin.test.ts drives these over the real bin";
+/** Sets the fake issuer's device-code endpoints for one request; the undo puts them back to "pending". */
+const deviceIssuer =
+  (state: DeviceState) =>
+  async (env: ReplayEnv): Promise<Undo> => {
+    env.tokens.device(state);
+    return async () => env.tokens.device('pending');
+  };
 
 /** The account the issuer signs in by default, and one from another workspace. */
 const SIGNED_IN: AccountInfo = { email: 'ada@example.com', planType: 'plus', accountId: 'acct-R', userId: null };
@@ -211,7 +218,7 @@ export const LOGIN_SERVER_EVENTS = {
     available: inLogin('starting', 'browser'),
     arrange: takeLoginPort,
   },
-  /** The issuer gives no user code: it does not offer device-code login (the model's issuer answers 404). */
+  /** The issuer gives no user code: it does not offer device-code login (a 404). */
   deviceNotEnabled: constant(
     'issuer has no device-code login',
     'result',
@@ -220,24 +227,24 @@ export const LOGIN_SERVER_EVENTS = {
       notEnabled: true,
       message: 'device code login is not enabled for this Codex server. Use the browser login or verify the server URL.',
     },
-    { available: inLogin('starting', 'device'), actor: 'loginFlow' },
+    { available: inLogin('starting', 'device'), actor: 'loginFlow', arrange: deviceIssuer('off') },
   ),
   deviceCodeIssued: constant(
-    'issuer gives a user code',
+    DEVICE_CODE_ISSUED,
     'result',
-    { type: 'loginFlow.started', start: { loginId: LOGIN_ID, verificationUrl: 'http://issuer.example/codex/device', userCode: 'ABCD-EFGH' } },
-    { available: inLogin('starting', 'device'), actor: 'loginFlow', unrealizable: NO_DEVICE_ISSUER },
+    { type: 'loginFlow.started', start: { loginId: LOGIN_ID, verificationUrl: VERIFICATION_URL, userCode: DEVICE_USER_CODE } },
+    { available: inLogin('starting', 'device'), actor: 'loginFlow' },
   ),
   deviceCodeEntered: constant('user enters the device code', 'result', { type: 'loginFlow.authorized' }, {
     available: inLogin('waiting', 'device'),
     actor: 'loginFlow',
-    unrealizable: NO_DEVICE_ISSUER,
+    arrange: deviceIssuer('granted'),
   }),
   devicePollRefused: constant(
     'issuer refuses the device polling',
     'result',
     { type: 'loginFlow.failed', message: 'device auth failed with status 500 Internal Server Error' },
-    { available: inLogin('waiting', 'device'), actor: 'loginFlow', unrealizable: NO_DEVICE_ISSUER },
+    { available: inLogin('waiting', 'device'), actor: 'loginFlow', arrange: deviceIssuer('refused') },
   ),
   callback: constant('browser returns with a code', 'result', { type: 'loginFlow.authorized' }, { available: inLogin('waiting', 'browser'), actor: 'loginFlow' }),
   exchanged: constant(
@@ -266,19 +273,23 @@ export const LOGIN_SERVER_EVENTS = {
       },
     },
   ),
-  exchangeFailed: constant(
-    'issuer refuses the code',
-    'result',
-    { type: 'loginFlow.failed', message: `Token exchange failed: ${ENVIRONMENT_TEXT}` },
-    {
-      available: inLogin('exchanging'),
-      actor: 'loginFlow',
-      arrange: async (env) => {
-        env.tokens.override({ status: 400, body: { error: 'invalid_grant', error_description: 'the code was already used' } });
-        return async () => env.tokens.override(null);
-      },
+  exchangeFailed: {
+    ...constant('issuer refuses the code', 'result', { type: 'loginFlow.failed' }),
+    // Each flow words the token endpoint's refusal its own way (§8, §13.1).
+    event: (snapshot: AuthSnapshot) => ({
+      type: 'loginFlow.failed',
+      message:
+        snapshot.context.managedLogin?.kind === 'device'
+          ? `device code exchange failed: token endpoint returned status 400 Bad Request: ${ENVIRONMENT_TEXT}`
+          : `Token exchange failed: ${ENVIRONMENT_TEXT}`,
+    }),
+    available: inLogin('exchanging'),
+    actor: 'loginFlow',
+    arrange: async (env: ReplayEnv) => {
+      env.tokens.override({ status: 400, body: { error: 'invalid_grant', error_description: 'the code was already used' } });
+      return async () => env.tokens.override(null);
     },
-  ),
+  },
   oauthError: constant('browser returns access_denied', 'result', { type: 'loginFlow.failed', message: 'Sign-in failed: access_denied' }, { available: inLogin('waiting', 'browser'), actor: 'loginFlow' }),
   cancelRequested: constant('browser opens /cancel', 'result', { type: 'loginFlow.cancelRequested' }, {
     available: (snapshot) => inLogin('waiting', 'browser')(snapshot) || inLogin('exchanging', 'browser')(snapshot),

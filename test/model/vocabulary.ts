@@ -140,3 +140,5 @@ export const isTimer = (label: string) => label.startsWith('timeout');
 export const LOGIN_PORT_TAKEN = 'login port taken';
 export const LOGIN_LISTENS = 'login server listens';
 export const LOGIN_TIMES_OUT = 'timeout loginTimeout';
+/** The label of a device login's flow handing out its user code. */
+export const DEVICE_CODE_ISSUED = 'issuer gives a user code';

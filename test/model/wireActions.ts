@@ -248,6 +248,23 @@ const BROWSER_RETURNS_AN_ERROR = trigger('browser returns access_denied', LOGIN_
   await browserGet(`${redirectUri}?${new URLSearchParams({ error: 'access_denied', state })}`);
 });
 
+/**
+ * The user enters the device code: the issuer (arranged by the stimulus) grants the next poll, which comes
+ * at the interval; the server exchanges the code it got, as a browser login's.
+ */
+const DEVICE_CODE_ENTERED = trigger(
+  'user enters the device code',
+  LOGIN_SERVER_EVENTS.deviceCodeEntered,
+  async () => {},
+  (run) => {
+    const outcomes = [LOGIN_SERVER_EVENTS.exchanged, LOGIN_SERVER_EVENTS.exchangedElsewhere, LOGIN_SERVER_EVENTS.exchangeFailed];
+    run.send(run.choose(outcomes.map((s) => ({ label: s.label, stimulus: s }))).stimulus!);
+  },
+);
+
+/** The issuer answers a device poll with an error (arranged by the stimulus). */
+const DEVICE_POLL_REFUSED = trigger('issuer refuses the device polling', LOGIN_SERVER_EVENTS.devicePollRefused, async () => {});
+
 /** The user opens the callback server's /cancel. */
 const BROWSER_CANCELS = trigger('browser opens /cancel', LOGIN_SERVER_EVENTS.cancelRequested, async (env) => {
   const { redirectUri } = callbackOf(env);
@@ -279,6 +296,8 @@ export const WIRE_ACTIONS: WireAction[] = [
   BROWSER_SIGNS_IN,
   BROWSER_RETURNS_AN_ERROR,
   BROWSER_CANCELS,
+  DEVICE_CODE_ENTERED,
+  DEVICE_POLL_REFUSED,
   LOGIN_TIMES_OUT_ACTION,
   commandAction(LOGOUT, 'account/logout', undefined, () => ({})),
   RATE_LIMITS_READ,
