@@ -188,15 +188,25 @@ export class AuthCore {
    * the chart is idle again. The answer may come later (a backend call waiting on a refresh).
    */
   async command(command: AuthCommand): Promise<CommandAnswer> {
+    return (await this.send(command)).answer;
+  }
+
+  /**
+   * `command`, and `capture()` run the moment the chart answers (before any other command can reach
+   * it), for an answer that has to be read in the state it was given in.
+   */
+  private async send<T>(command: AuthCommand, capture?: () => T): Promise<{ answer: CommandAnswer; captured?: T }> {
     await this.takeTurn();
     if (this.actor.getSnapshot().status !== 'active') {
       this.turnTaken = false;
       this.nextTurn();
-      return SHUTTING_DOWN;
+      return { answer: SHUTTING_DOWN };
     }
     this.sequence += 1;
     const req = this.sequence;
-    const answer = new Promise<CommandAnswer>((resolve) => this.waiting.set(req, resolve));
+    const answer = new Promise<{ answer: CommandAnswer; captured?: T }>((resolve) =>
+      this.waiting.set(req, (settled) => resolve({ answer: settled, captured: settled.ok && capture ? capture() : undefined })),
+    );
     try {
       this.actor.send({ ...command, req } as AuthCommandEvent);
     } finally {
@@ -211,6 +221,14 @@ export class AuthCore {
     const settled = await answer;
     await this.whenIdle();
     return settled;
+  }
+
+  /** The credentials a backend call the chart has just let go ahead is made with, or the state that has none. */
+  private ticketNow(): BackendTicket | { noBearerIn: string } {
+    const bearer = this.bearer();
+    if (!bearer) return { noBearerIn: this.statePath() };
+    const snapshot = this.actor.getSnapshot();
+    return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
   }
 
   /** Resolves when no effect (saving, clearing, starting a login, saving its tokens) is under way. */
@@ -237,13 +255,15 @@ export class AuthCore {
    */
   async beginBackendCall(purpose: string): Promise<BackendTicket> {
     for (;;) {
-      const answer = await this.command({ type: 'backend.call', purpose, now: Date.now() });
+      // The credentials are the ones the chart said `proceed` with: taken when it answers, since by the
+      // time this caller resumes a command queued behind the call (a login, a logout) may have changed them.
+      const { answer, captured } = await this.send({ type: 'backend.call', purpose, now: Date.now() }, () => this.ticketNow());
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
       if (answer.value === 'again') continue;
-      const snapshot = this.actor.getSnapshot();
-      const bearer = this.bearer();
-      if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
-      return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
+      if (!captured || 'noBearerIn' in captured) {
+        throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${captured?.noBearerIn ?? this.statePath()})`);
+      }
+      return captured;
     }
   }
 
