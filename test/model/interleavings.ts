@@ -34,7 +34,7 @@ import { ENVIRONMENT_TEXT, MODEL_NOW, type Fixture } from './vocabulary';
 // Vocabulary: requests, start modes, actions
 
 /** The requests a burst is made of. */
-export const REQUEST_KINDS = ['rateLimits', 'read', 'loginApiKey', 'loginAda', 'loginBob', 'loginBadToken', 'logout'] as const;
+export const REQUEST_KINDS = ['rateLimits', 'read', 'readRefresh', 'loginApiKey', 'loginAda', 'loginBob', 'loginBadToken', 'logout'] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 /** One request of a burst, with its JSON-RPC id. */
@@ -50,6 +50,8 @@ export function wireRequest(request: BurstRequest): { id: number; method: string
       return { id: request.id, method: 'account/rateLimits/read' };
     case 'read':
       return { id: request.id, method: 'account/read', params: {} };
+    case 'readRefresh':
+      return { id: request.id, method: 'account/read', params: { refreshToken: true } };
     case 'loginApiKey':
       return { id: request.id, method: 'account/login/start', params: { type: 'apiKey', apiKey: 'sk-model-key' } };
     case 'loginAda':
@@ -85,7 +87,10 @@ export const PARENT_ANSWERS = { tokens: 'parent refreshes (ada)', error: 'parent
 /** What the test does at a quiet moment: write the next burst, or let a fake answer what it holds. */
 export type Action =
   | { kind: 'write'; burst: number }
-  /** The backend answers every usage call it holds (they are indistinguishable on the wire). */
+  /**
+   * The backend answers the usage calls it has held longest: those that arrived during the same earlier
+   * action (calls of one moment cannot be told apart on the wire, so they get the same answer together).
+   */
   | { kind: 'backend'; status: 200 | 401 }
   | { kind: 'tokenEndpoint'; answer: keyof typeof TOKEN_ANSWERS }
   | { kind: 'parent'; answer: keyof typeof PARENT_ANSWERS };
@@ -100,7 +105,7 @@ export interface Scenario {
 
 /** A short text for reports: `managed | [R, L] ▸ backend 401 ▸ token refreshes`. */
 export function describeScenario(scenario: Scenario): string {
-  const short: Record<RequestKind, string> = { rateLimits: 'R', read: 'read', loginApiKey: 'K', loginAda: 'E(ada)', loginBob: 'E(bob)', loginBadToken: 'E(bad)', logout: 'L' };
+  const short: Record<RequestKind, string> = { rateLimits: 'R', read: 'read', readRefresh: 'read(refresh)', loginApiKey: 'K', loginAda: 'E(ada)', loginBob: 'E(bob)', loginBadToken: 'E(bad)', logout: 'L' };
   const steps = scenario.actions.map((a) => {
     if (a.kind === 'write') return `write [${scenario.bursts[a.burst].map((r) => `${short[r.kind]}#${r.id}`).join(', ')}]`;
     if (a.kind === 'backend') return `backend ${a.status}`;
@@ -210,7 +215,9 @@ class Simulation {
   private lastInOrder: number | null = null;
   private readonly predecessor = new Map<number, number | null>();
   // The fakes
-  heldUsage: Proc[] = [];
+  /** Usage calls the backend holds, with the action during which each arrived. */
+  heldUsage: Array<{ proc: Proc; group: number }> = [];
+  private actionIndex = 0;
   tokenLive = false;
   parentLive: number | null = null;
   readonly orphanParents: number[] = [];
@@ -282,7 +289,7 @@ class Simulation {
         return;
       case 'fetch':
         if (op.target === 'listing') this.later(() => this.advance(proc, { status: 404 }), true);
-        else this.heldUsage.push(proc);
+        else this.heldUsage.push({ proc, group: this.actionIndex });
         return;
       case 'spawn': {
         const child = this.start(op.body());
@@ -411,14 +418,16 @@ class Simulation {
   // --- the fakes answer
 
   act(action: Action): void {
+    this.actionIndex += 1;
     switch (action.kind) {
       case 'write':
         this.write(this.scenario.bursts[action.burst]);
         break;
       case 'backend': {
-        const held = this.heldUsage;
-        this.heldUsage = [];
-        for (const proc of held) this.later(() => this.advance(proc, { status: action.status }), true);
+        const oldest = Math.min(...this.heldUsage.map((call) => call.group));
+        const released = this.heldUsage.filter((call) => call.group === oldest);
+        this.heldUsage = this.heldUsage.filter((call) => call.group !== oldest);
+        for (const { proc } of released) this.later(() => this.advance(proc, { status: action.status }), true);
         break;
       }
       case 'tokenEndpoint':
@@ -450,6 +459,11 @@ class Simulation {
 
   private *handler(request: BurstRequest): Generator<Op, WireResponseBody, unknown> {
     switch (request.kind) {
+      case 'readRefresh':
+        // A forced refresh (managed tokens; the chart answers at once elsewhere); its failure is only logged.
+        yield { op: 'command', event: { type: 'refresh.requested' } };
+        yield { op: 'whenIdle' };
+        return { result: { account: accountViewOf(this.chart), userId: userIdOf(this.chart), requiresOpenaiAuth: true, workspaceRouting: null } };
       case 'read':
         yield { op: 'whenIdle' };
         return { result: { account: accountViewOf(this.chart), userId: userIdOf(this.chart), requiresOpenaiAuth: true, workspaceRouting: null } };
@@ -515,7 +529,7 @@ class Simulation {
       free: segment.filter((m) => m.order === 'free').map((m) => JSON.stringify(m)).sort(),
       inOrder: segment.filter((m) => m.order === 'inOrder').map((m) => JSON.stringify(m.message)),
       chart: stateKey(this.chart),
-      usage: this.heldUsage.length,
+      usage: this.heldUsage.map((call) => call.group),
       token: this.tokenLive,
       parent: this.parentLive,
       orphans: this.orphanParents,
@@ -582,7 +596,7 @@ export function predict(scenario: Scenario): Prediction {
 // The generator
 
 /** Weights of the requests in a burst: the concurrent method often, so bursts mix. */
-const WEIGHTS: Record<RequestKind, number> = { rateLimits: 8, read: 3, loginApiKey: 2, loginAda: 2, loginBob: 1, loginBadToken: 1, logout: 2 };
+const WEIGHTS: Record<RequestKind, number> = { rateLimits: 8, read: 2, readRefresh: 2, loginApiKey: 2, loginAda: 2, loginBob: 1, loginBadToken: 1, logout: 2 };
 
 /** Start modes where a refresh can happen come up more often: that is where the interleavings differ. */
 const START_WEIGHTS: Record<StartMode, number> = { loggedOut: 1, apiKey: 1, managed: 3, managedExpired: 2, external: 3 };
@@ -636,8 +650,11 @@ export function generateScenario(seed: number, stats: GeneratorStats): Scenario 
     const choices = sim.choices();
     if (choices.length === 0) break;
     // Writing the next burst waits a little, so it meets things in flight more often.
-    // A 401 comes a little before a 200, so more calls meet a refresh.
-    const bias = (c: Action) => (c.kind === 'write' ? 0.3 : c.kind === 'backend' && c.status === 401 ? -0.35 : 0);
+    // A 401 comes a little before a 200, and the backend answers sooner while a refresh is in flight,
+    // so more calls meet a refresh.
+    const refreshing = sim.tokenLive || sim.parentLive !== null;
+    const bias = (c: Action) =>
+      (c.kind === 'write' ? 0.3 : 0) + (c.kind === 'backend' && c.status === 401 ? -0.35 : 0) + (c.kind === 'backend' && refreshing ? -0.3 : 0);
     const order = choices.map((c) => ({ c, key: random() + bias(c) })).sort((a, b) => a.key - b.key);
     let taken = false;
     for (const { c } of order) {

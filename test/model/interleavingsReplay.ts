@@ -101,20 +101,25 @@ class HoldingBackend extends HoldingServer {
   usageCalls = 0;
   /** The bearer of every usage call, in arrival order. */
   readonly bearers: string[] = [];
+  /** The scenario's action under way: each held call remembers the one it arrived during. */
+  action = 0;
+  private readonly groups = new Map<ServerResponse, number>();
 
   protected handle(req: IncomingMessage, res: ServerResponse): void {
     if (req.url?.endsWith('/wham/usage')) {
       this.usageCalls += 1;
       this.bearers.push(String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
+      this.groups.set(res, this.action);
       this.hold(res);
     } else HoldingServer.reply(res, 404, { detail: 'Not Found' });
   }
 
-  /** Answers every held usage call with 200 (the usage body) or 401. */
+  /** Answers the usage calls held longest (those that arrived during the same action) with 200 (the usage body) or 401. */
   release(status: 200 | 401): void {
-    const held = this.held;
-    this.held = [];
-    for (const res of held) {
+    const oldest = Math.min(...this.held.map((res) => this.groups.get(res)!));
+    const released = this.held.filter((res) => this.groups.get(res) === oldest);
+    this.held = this.held.filter((res) => this.groups.get(res) !== oldest);
+    for (const res of released) {
       HoldingServer.reply(res, status, status === 200 ? USAGE_BODY : { error: { code: 'token_expired', message: 'Unauthorized' } });
     }
     this.changed();
@@ -253,6 +258,7 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
     for (let i = 0; i < prediction.segments.length; i += 1) {
       const segment = prediction.segments[i];
       const action = segment.action;
+      backend.action = i + 1;
       if (action.kind === 'write') {
         running.child.stdin.write(scenario.bursts[action.burst].map((r) => `${JSON.stringify(wireRequest(r))}\n`).join(''));
       } else if (action.kind === 'backend') backend.release(action.status);
