@@ -84,8 +84,12 @@ export const TOKEN_ANSWERS = { refreshes: 'token endpoint refreshes', unavailabl
 /** How the parent answers a held `account/chatgptAuthTokens/refresh`. */
 export const PARENT_ANSWERS = { tokens: 'parent refreshes (ada)', error: 'parent refuses' } as const;
 
-/** What the test does at a quiet moment: write the next burst, or let a fake answer what it holds. */
-export type Action =
+/**
+ * What the test does at a quiet moment: write the next burst, or let a fake answer what it holds.
+ * `pipelined`: the next action follows at once, without waiting for the server to be quiet (this one
+ * leaves nothing the test could wait for, e.g. a 401 that only makes a call wait on the refresh).
+ */
+export type Action = { pipelined?: boolean } & (
   | { kind: 'write'; burst: number }
   /**
    * The backend answers the usage calls it has held longest: those that arrived during the same earlier
@@ -93,7 +97,8 @@ export type Action =
    */
   | { kind: 'backend'; status: 200 | 401 }
   | { kind: 'tokenEndpoint'; answer: keyof typeof TOKEN_ANSWERS }
-  | { kind: 'parent'; answer: keyof typeof PARENT_ANSWERS };
+  | { kind: 'parent'; answer: keyof typeof PARENT_ANSWERS }
+);
 
 /** A generated interleaving. */
 export interface Scenario {
@@ -107,10 +112,15 @@ export interface Scenario {
 export function describeScenario(scenario: Scenario): string {
   const short: Record<RequestKind, string> = { rateLimits: 'R', read: 'read', readRefresh: 'read(refresh)', loginApiKey: 'K', loginAda: 'E(ada)', loginBob: 'E(bob)', loginBadToken: 'E(bad)', logout: 'L' };
   const steps = scenario.actions.map((a) => {
-    if (a.kind === 'write') return `write [${scenario.bursts[a.burst].map((r) => `${short[r.kind]}#${r.id}`).join(', ')}]`;
-    if (a.kind === 'backend') return `backend ${a.status}`;
-    if (a.kind === 'tokenEndpoint') return `token endpoint ${a.answer}`;
-    return `parent ${a.answer}`;
+    const text =
+      a.kind === 'write'
+        ? `write [${scenario.bursts[a.burst].map((r) => `${short[r.kind]}#${r.id}`).join(', ')}]`
+        : a.kind === 'backend'
+          ? `backend ${a.status}`
+          : a.kind === 'tokenEndpoint'
+            ? `token endpoint ${a.answer}`
+            : `parent ${a.answer}`;
+    return a.pipelined ? `${text} +` : text;
   });
   return `seed ${scenario.seed} | ${scenario.start} | ${steps.join(' ▸ ')}`;
 }
@@ -135,6 +145,9 @@ export interface Segment {
   heldUsage: number;
   tokenLive: boolean;
   parentLive: number | null;
+  /** Usage calls and a refresh grant that arrived during this action (what the test can wait for). */
+  newUsage: number;
+  newGrant: boolean;
   /** The chart's state label after the segment (for reports). */
   state: string;
 }
@@ -217,8 +230,10 @@ class Simulation {
   // The fakes
   /** Usage calls the backend holds, with the action during which each arrived. */
   heldUsage: Array<{ proc: Proc; group: number }> = [];
-  private actionIndex = 0;
+  actionIndex = 0;
   tokenLive = false;
+  /** The action during which the live refresh grant was sent. */
+  tokenSentAt = -1;
   parentLive: number | null = null;
   readonly orphanParents: number[] = [];
   private nextOutgoingId = 0;
@@ -345,7 +360,10 @@ class Simulation {
     for (const spawned of step.spawned) {
       if (spawned.id === 'saveApiKey') this.later(() => this.step(actorResult('saveApiKey', 'saved')), true);
       else if (spawned.id === 'clearCredentials') this.later(() => this.step(actorResult('clearCredentials', 'cleared')), true);
-      else if (spawned.id === 'managedRefresh') this.tokenLive = true;
+      else if (spawned.id === 'managedRefresh') {
+        this.tokenLive = true;
+        this.tokenSentAt = this.actionIndex;
+      }
       else if (spawned.id === 'externalRefresh') {
         if (this.parentLive !== null) this.orphanParents.push(this.parentLive);
         this.parentLive = this.nextOutgoingId++;
@@ -441,7 +459,8 @@ class Simulation {
         this.later(() => this.step(actorResult('externalRefresh', PARENT_ANSWERS[action.answer])), true);
         break;
     }
-    this.drain();
+    // A pipelined action's effects run together with the next action's, in any order.
+    if (!action.pipelined) this.drain();
   }
 
   /** What the test can do next. */
@@ -554,6 +573,8 @@ function simulate(scenario: Scenario, policy: Policy): { sim: Simulation; segmen
       heldUsage: sim.heldUsage.length,
       tokenLive: sim.tokenLive,
       parentLive: sim.parentLive,
+      newUsage: sim.heldUsage.filter((call) => call.group === sim.actionIndex).length,
+      newGrant: sim.tokenLive && sim.tokenSentAt === sim.actionIndex,
       state: sessionPath(sim.chart),
     });
     signatures.push(sim.signature(from));
@@ -578,12 +599,8 @@ export function observable(scenario: Scenario): boolean {
   const { segments } = simulate(scenario, 'fifo');
   const last = segments.at(-1);
   if (!last) return true;
-  const before = segments.at(-2) ?? { heldUsage: 0, tokenLive: false, parentLive: null };
-  const kind = last.action.kind;
-  const newUsage = last.heldUsage > (kind === 'backend' ? 0 : before.heldUsage);
-  const newGrant = last.tokenLive && (kind === 'tokenEndpoint' || !before.tokenLive);
-  const newParentRequest = last.parentLive !== null && last.parentLive !== before.parentLive;
-  return last.messages.length > 0 || newUsage || newGrant || newParentRequest;
+  // Parent requests are messages; calls and grants count when they arrived during this action.
+  return last.messages.length > 0 || last.newUsage > 0 || last.newGrant;
 }
 
 /** The model's prediction for a scenario (which must be guaranteed). */
@@ -614,11 +631,25 @@ function pickWeighted<K extends string>(weights: Record<K, number>, random: () =
 
 const weighted = (random: () => number): RequestKind => pickWeighted(WEIGHTS, random);
 
+/** A seeded Fisher–Yates shuffle. */
+function shuffled<T>(items: readonly T[], random: () => number): T[] {
+  const copy = [...items];
+  for (let i = copy.length - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    [copy[i], copy[j]] = [copy[j], copy[i]];
+  }
+  return copy;
+}
+
 /** Generator statistics, printed by the test. */
 export interface GeneratorStats {
   generated: number;
   /** Actions left out because the server does not guarantee their outcome (the orders disagree). */
   unguaranteedActions: number;
+  /** Actions left out because they leave nothing to wait for and no next action could follow at once. */
+  unobservableActions: number;
+  /** Actions followed at once by the next one (e.g. a 401 during a refresh, then the refresh's answer). */
+  pipelinedActions: number;
   /** Scenarios dropped because no guaranteed action was left while requests were unanswered. */
   dropped: number;
 }
@@ -659,12 +690,29 @@ export function generateScenario(seed: number, stats: GeneratorStats): Scenario 
     let taken = false;
     for (const { c } of order) {
       const candidate = { ...scenario, actions: [...scenario.actions, c] };
-      if (guaranteed(candidate) && observable(candidate)) {
+      if (!guaranteed(candidate)) {
+        stats.unguaranteedActions += 1;
+        continue;
+      }
+      if (observable(candidate)) {
         scenario.actions.push(c);
         taken = true;
         break;
       }
-      stats.unguaranteedActions += 1;
+      // Nothing to wait for: the next action follows at once, if every order of the two agrees.
+      const pipelined = { ...c, pipelined: true };
+      const next = shuffled(simulate(candidate, 'fifo').sim.choices(), random);
+      const pair = next.find((c2) => {
+        const both = { ...scenario, actions: [...scenario.actions, pipelined, c2] };
+        return guaranteed(both) && observable(both);
+      });
+      if (pair) {
+        scenario.actions.push(pipelined, pair);
+        stats.pipelinedActions += 1;
+        taken = true;
+        break;
+      }
+      stats.unobservableActions += 1;
     }
     if (!taken) {
       stats.dropped += 1;
@@ -683,7 +731,7 @@ export function generateScenario(seed: number, stats: GeneratorStats): Scenario 
 
 /** `count` scenarios from consecutive seeds starting at `firstSeed`. */
 export function generateScenarios(count: number, firstSeed: number): { scenarios: Scenario[]; stats: GeneratorStats } {
-  const stats: GeneratorStats = { generated: 0, unguaranteedActions: 0, dropped: 0 };
+  const stats: GeneratorStats = { generated: 0, unguaranteedActions: 0, unobservableActions: 0, pipelinedActions: 0, dropped: 0 };
   const scenarios: Scenario[] = [];
   for (let seed = firstSeed; scenarios.length < count; seed += 1) {
     const scenario = generateScenario(seed, stats);

@@ -265,6 +265,9 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
       else if (action.kind === 'tokenEndpoint') issuer.release(action.answer);
       else parent.release(parentLive!, action.answer);
       parentLive = segment.parentLive;
+      // Nothing to wait for after a pipelined action (the model checked that its effects may run in any
+      // order with the next action's): the next one follows at once.
+      if (action.pipelined) continue;
       const count = segment.messages.length;
       const quiet = () =>
         `${where(i)}: ${count} messages (got ${running.messages.length - from}), ${segment.heldUsage} held usage calls (got ${backend.heldCount}), ` +
