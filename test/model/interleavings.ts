@@ -20,6 +20,10 @@
  * (FIFO, LIFO, seeded shuffles); when they disagree on anything observable, the outcome is not
  * guaranteed and the generator does not pick that action (and counts it). So everything the model
  * predicts holds for every order the design allows.
+ *
+ * The test acts only when the server is quiet (it waits for what the model predicts: messages, calls
+ * held at the backend, a refresh grant held at the token endpoint). An action that leaves nothing to
+ * wait for is pipelined with the next one, and then their effects are explored in every order too.
  */
 import type { AnyEventObject } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
