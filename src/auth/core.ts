@@ -192,11 +192,17 @@ export class AuthCore {
   }
 
   /**
-   * `command`, and `capture()` run the moment the chart answers (before any other command can reach
-   * it), for an answer that has to be read in the state it was given in.
+   * `command`; for a backend call, `call.capture()` runs the moment the chart answers (before any other
+   * command can reach it), to read the credentials in the state the answer was given in, and an `again`
+   * answer reserves a turn at the head of the queue at that moment (`again`), so the call asks again
+   * before any command that arrived after it; `call.turn` is such a reservation, taken instead of
+   * queueing at the back. (Only a caller that asks again may get one: an unused reservation would stall the queue.)
    */
-  private async send<T>(command: AuthCommand, capture?: () => T): Promise<{ answer: CommandAnswer; captured?: T }> {
-    await this.takeTurn();
+  private async send<T>(
+    command: AuthCommand,
+    call?: { capture: () => T; turn?: Promise<void> },
+  ): Promise<{ answer: CommandAnswer; captured?: T; again?: Promise<void> }> {
+    await (call?.turn ?? this.takeTurn());
     if (this.actor.getSnapshot().status !== 'active') {
       this.turnTaken = false;
       this.nextTurn();
@@ -204,8 +210,11 @@ export class AuthCore {
     }
     this.sequence += 1;
     const req = this.sequence;
-    const answer = new Promise<{ answer: CommandAnswer; captured?: T }>((resolve) =>
-      this.waiting.set(req, (settled) => resolve({ answer: settled, captured: settled.ok && capture ? capture() : undefined })),
+    const answer = new Promise<{ answer: CommandAnswer; captured?: T; again?: Promise<void> }>((resolve) =>
+      this.waiting.set(req, (settled) => {
+        if (call && settled.ok && settled.value === 'again') resolve({ answer: settled, again: this.reserveTurn() });
+        else resolve({ answer: settled, captured: call && settled.ok ? call.capture() : undefined });
+      }),
     );
     try {
       this.actor.send({ ...command, req } as AuthCommandEvent);
@@ -254,10 +263,13 @@ export class AuthCore {
    * with the chart's code and message when it refuses (not logged in, API key, a dead refresh token).
    */
   async beginBackendCall(purpose: string): Promise<BackendTicket> {
+    // A call the chart sends back (`again`: the mode changed while it waited) keeps its place in the queue.
+    let turn: Promise<void> | undefined;
     for (;;) {
       // The credentials are the ones the chart said `proceed` with: taken when it answers, since by the
       // time this caller resumes a command queued behind the call (a login, a logout) may have changed them.
-      const { answer, captured } = await this.send({ type: 'backend.call', purpose, now: Date.now() }, () => this.ticketNow());
+      const { answer, captured, again } = await this.send({ type: 'backend.call', purpose, now: Date.now() }, { capture: () => this.ticketNow(), turn });
+      turn = again;
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
       if (answer.value === 'again') continue;
       if (!captured || 'noBearerIn' in captured) {
@@ -336,6 +348,14 @@ export class AuthCore {
     }
     return new Promise<void>((resolve) => {
       this.turns.push(resolve);
+      this.nextTurn();
+    });
+  }
+
+  /** A turn at the head of the queue: the next one given, before every command already waiting. */
+  private reserveTurn(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.turns.unshift(resolve);
       this.nextTurn();
     });
   }

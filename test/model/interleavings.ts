@@ -186,6 +186,8 @@ interface Proc {
   joiners: Proc[];
   /** The request a top-level process answers. */
   request?: BurstRequest;
+  /** A place at the head of AuthCore's queue, kept for this process's next command (after `again`). */
+  reservation?: { event?: AnyEventObject; proc: Proc };
 }
 
 /** How the next ready item is picked: every order the design allows is a legitimate one. */
@@ -219,9 +221,11 @@ class Simulation {
   private readonly stepper: ModelStepper;
   chart: AuthSnapshot;
   private nextReq = 1;
-  private readonly fifo: Array<{ event: AnyEventObject; proc: Proc }> = [];
+  /** AuthCore's queue; an entry without an event is a place kept for a call asking again. */
+  private readonly fifo: Array<{ event?: AnyEventObject; proc: Proc }> = [];
   private deliveryScheduled = false;
-  private readonly awaiting = new Map<number, Proc>();
+  /** Commands sent to the chart and not answered yet: the process waiting, and the command's type. */
+  private readonly awaiting = new Map<number, { proc: Proc; type: string }>();
   private idleWaiters: Array<{ proc: Proc; value: unknown }> = [];
   private ready: Array<{ io: boolean; run: () => void }> = [];
   private readonly pick: (n: number) => number;
@@ -300,7 +304,10 @@ class Simulation {
     const op = step.value;
     switch (op.op) {
       case 'command':
-        this.fifo.push({ event: op.event, proc });
+        if (proc.reservation) {
+          proc.reservation.event = op.event;
+          proc.reservation = undefined;
+        } else this.fifo.push({ event: op.event, proc });
         this.scheduleDelivery();
         return;
       case 'whenIdle':
@@ -330,14 +337,15 @@ class Simulation {
   // --- AuthCore: the FIFO of chart commands
 
   private scheduleDelivery(): void {
-    if (this.deliveryScheduled || this.fifo.length === 0 || !this.idle()) return;
+    // A place kept at the head holds the turn until its call asks again.
+    if (this.deliveryScheduled || this.fifo.length === 0 || !this.fifo[0].event || !this.idle()) return;
     this.deliveryScheduled = true;
     this.later(() => {
       this.deliveryScheduled = false;
-      if (!this.idle() || this.fifo.length === 0) return this.scheduleDelivery();
-      const { event, proc } = this.fifo.shift()!;
+      if (!this.idle() || this.fifo.length === 0 || !this.fifo[0].event) return this.scheduleDelivery();
+      const { event, proc } = this.fifo.shift() as { event: AnyEventObject; proc: Proc };
       const req = this.nextReq++;
-      this.awaiting.set(req, proc);
+      this.awaiting.set(req, { proc, type: event.type });
       this.step({ ...event, req });
       if (this.awaiting.has(req) && !this.holds(req)) {
         this.awaiting.delete(req);
@@ -384,9 +392,16 @@ class Simulation {
 
   private onEmitted(emitted: AuthEmitted): void {
     if (emitted.type === 'answer.done' || emitted.type === 'answer.refused') {
-      const proc = this.awaiting.get(emitted.req);
-      if (!proc) return; // AuthCore: an answer nobody waits for is logged and dropped
+      const awaited = this.awaiting.get(emitted.req);
+      if (!awaited) return; // AuthCore: an answer nobody waits for is logged and dropped
       this.awaiting.delete(emitted.req);
+      const { proc } = awaited;
+      // (A forced refresh is sent back `again` too, but its read does not ask again: no place kept.)
+      if (awaited.type === 'backend.call' && emitted.type === 'answer.done' && emitted.value === 'again') {
+        // AuthCore keeps the call's place: a turn at the head of the queue, reserved now.
+        proc.reservation = { proc };
+        this.fifo.unshift(proc.reservation);
+      }
       const ticket = authModeOf(this.chart) === null ? { noBearerIn: sessionPath(this.chart) } : { generation: this.chart.context.credentialGeneration };
       const answer: Answer = emitted.type === 'answer.done' ? { ok: true, value: emitted.value, ticket } : { ok: false, code: emitted.code, message: emitted.message };
       this.later(() => this.resumeWhenIdle(proc, answer));
