@@ -5,7 +5,8 @@
  * model of test/model/interleavings.ts. The count is fixed and seeded; `AUTHCHART_INTERLEAVINGS=N` runs
  * N, `AUTHCHART_INTERLEAVINGS_SEED=S` starts at another seed.
  */
-import { describeScenario, generateScenarios, predict, type Scenario } from './interleavings';
+import { generateScenarios } from './interleavingGenerator';
+import { describeScenario, predict, type Scenario } from './interleavings';
 import { replayScenario } from './interleavingsReplay';
 
 /** How many interleavings CI replays (and the first seed): fixed, so every run replays the same ones. */

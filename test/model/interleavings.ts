@@ -30,144 +30,24 @@ import { authMachine } from '../../machines/auth.machine';
 import { INTERNAL_ERROR, type AuthEmitted } from '../../machines/types';
 import { accountViewOf, authModeOf, sessionPath, userIdOf, type AuthSnapshot } from '../../machines/views';
 import { USAGE_READ_RESULT } from '../support/httpFakes';
-import { ACTOR_RESULTS, EXTERNAL_LOGINS, FIXTURES, LOGIN_API_KEY, wireNotification } from './catalogue';
-import { ModelStepper, projectionOf, stateKey, type Projection } from './model';
-import { ENVIRONMENT_TEXT, MODEL_NOW, type Fixture } from './vocabulary';
+import { ACTOR_RESULTS, EXTERNAL_LOGINS, LOGIN_API_KEY, wireNotification } from './catalogue';
+import {
+  PARENT_ANSWERS,
+  TOKEN_ANSWERS,
+  concurrent,
+  fixtureOf,
+  prng,
+  type Action,
+  type BurstRequest,
+  type Predicted,
+  type Prediction,
+  type Scenario,
+  type Segment,
+} from './interleavingVocabulary';
+import { ModelStepper, projectionOf, stateKey } from './model';
+import { ENVIRONMENT_TEXT, MODEL_NOW } from './vocabulary';
 
-// ---------------------------------------------------------------------------------------------------
-// Vocabulary: requests, start modes, actions
-
-/** The requests a burst is made of. */
-export const REQUEST_KINDS = ['rateLimits', 'read', 'readRefresh', 'loginApiKey', 'loginAda', 'loginBob', 'loginBadToken', 'logout'] as const;
-export type RequestKind = (typeof REQUEST_KINDS)[number];
-
-/** One request of a burst, with its JSON-RPC id. */
-export interface BurstRequest {
-  id: number;
-  kind: RequestKind;
-}
-
-/** The wire form of a request. */
-export function wireRequest(request: BurstRequest): { id: number; method: string; params?: unknown } {
-  switch (request.kind) {
-    case 'rateLimits':
-      return { id: request.id, method: 'account/rateLimits/read' };
-    case 'read':
-      return { id: request.id, method: 'account/read', params: {} };
-    case 'readRefresh':
-      return { id: request.id, method: 'account/read', params: { refreshToken: true } };
-    case 'loginApiKey':
-      return { id: request.id, method: 'account/login/start', params: { type: 'apiKey', apiKey: 'sk-model-key' } };
-    case 'loginAda':
-      return { id: request.id, method: 'account/login/start', params: EXTERNAL_LOGINS[0].params };
-    case 'loginBob':
-      return { id: request.id, method: 'account/login/start', params: EXTERNAL_LOGINS[1].params };
-    case 'loginBadToken':
-      return { id: request.id, method: 'account/login/start', params: EXTERNAL_LOGINS[3].params };
-    case 'logout':
-      return { id: request.id, method: 'account/logout' };
-  }
-}
-
-const concurrent = (kind: RequestKind) => kind === 'rateLimits';
-
-/** Where a scenario starts. `external` is a fresh server that gets an external login (ada) first. */
-export const START_MODES = ['loggedOut', 'apiKey', 'managed', 'managedExpired', 'external'] as const;
-export type StartMode = (typeof START_MODES)[number];
-
-/** The fixture (config.toml, auth.json, chart input) of a start mode. */
-export function fixtureOf(start: StartMode): Fixture {
-  const name = { loggedOut: 'fresh', apiKey: 'restored apiKey', managed: 'restored chatgpt', managedExpired: 'restored chatgpt, token expired', external: 'fresh' }[start];
-  const fixture = FIXTURES.find((f) => f.name === name);
-  if (!fixture) throw new Error(`no fixture named ${name}`);
-  return fixture;
-}
-
-/** How the token endpoint answers a held refresh grant (the catalogue's labels). */
-export const TOKEN_ANSWERS = { refreshes: 'token endpoint refreshes', unavailable: 'token endpoint unavailable', expired: 'token endpoint refuses (expired)' } as const;
-/** How the parent answers a held `account/chatgptAuthTokens/refresh`. */
-export const PARENT_ANSWERS = { tokens: 'parent refreshes (ada)', error: 'parent refuses' } as const;
-
-/**
- * What the test does at a quiet moment: write the next burst, or let a fake answer what it holds.
- * `pipelined`: the next action follows at once, without waiting for the server to be quiet (this one
- * leaves nothing the test could wait for, e.g. a 401 that only makes a call wait on the refresh).
- */
-export type Action = { pipelined?: boolean } & (
-  | { kind: 'write'; burst: number }
-  /**
-   * The backend answers the usage calls it has held longest: those that arrived during the same earlier
-   * action (calls of one moment cannot be told apart on the wire, so they get the same answer together).
-   */
-  | { kind: 'backend'; status: 200 | 401 }
-  | { kind: 'tokenEndpoint'; answer: keyof typeof TOKEN_ANSWERS }
-  | { kind: 'parent'; answer: keyof typeof PARENT_ANSWERS }
-);
-
-/** A generated interleaving. */
-export interface Scenario {
-  seed: number;
-  start: StartMode;
-  bursts: BurstRequest[][];
-  actions: Action[];
-}
-
-/** A short text for reports: `managed | [R, L] ▸ backend 401 ▸ token refreshes`. */
-export function describeScenario(scenario: Scenario): string {
-  const short: Record<RequestKind, string> = { rateLimits: 'R', read: 'read', readRefresh: 'read(refresh)', loginApiKey: 'K', loginAda: 'E(ada)', loginBob: 'E(bob)', loginBadToken: 'E(bad)', logout: 'L' };
-  const steps = scenario.actions.map((a) => {
-    const text =
-      a.kind === 'write'
-        ? `write [${scenario.bursts[a.burst].map((r) => `${short[r.kind]}#${r.id}`).join(', ')}]`
-        : a.kind === 'backend'
-          ? `backend ${a.status}`
-          : a.kind === 'tokenEndpoint'
-            ? `token endpoint ${a.answer}`
-            : `parent ${a.answer}`;
-    return a.pipelined ? `${text} +` : text;
-  });
-  return `seed ${scenario.seed} | ${scenario.start} | ${steps.join(' ▸ ')}`;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// What the wire shows
-
-/** A message the server writes, as the model predicts it. */
-export interface Predicted {
-  message: Record<string, unknown>;
-  /** In-order responses and their notifications come in exactly this order; `free` ones anywhere in their segment. */
-  order: 'inOrder' | 'free';
-  /** A concurrent response comes after everything written for this in-order request (its predecessor). */
-  after?: number;
-}
-
-/** What one action makes the server write and hold, once it is quiet again. */
-export interface Segment {
-  action: Action;
-  messages: Predicted[];
-  /** Usage calls the backend holds, a live refresh grant at the token endpoint, a live parent request. */
-  heldUsage: number;
-  tokenLive: boolean;
-  parentLive: number | null;
-  /** Usage calls and a refresh grant that arrived during this action (what the test can wait for). */
-  newUsage: number;
-  newGrant: boolean;
-  /** The chart's state label after the segment (for reports). */
-  state: string;
-}
-
-/** The whole prediction for a scenario. */
-export interface Prediction {
-  segments: Segment[];
-  /** Parent requests the chart abandoned (logout, login): answered by the test at the end, ignored by the server. */
-  orphanParents: number[];
-  final: Projection;
-  /** Every request id answered, with how many answers. */
-  answers: Map<number, number>;
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The simulation
+export * from './interleavingVocabulary';
 
 /** A chart answer; a `done` one carries what AuthCore reads the moment it is given (the call's credentials). */
 type Answer = { ok: true; value?: unknown; ticket: { generation: number } | { noBearerIn: string } } | { ok: false; code: number; message: string };
@@ -204,20 +84,9 @@ function actorResult(actor: keyof typeof ACTOR_RESULTS, label: string): AnyEvent
   return stimulus.event(undefined as never);
 }
 
-/** A seeded PRNG (mulberry32): the same seed, the same interleavings. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** One run of the server model over a scenario, under one ordering policy. */
-class Simulation {
+export class Simulation {
   private readonly stepper: ModelStepper;
   chart: AuthSnapshot;
   private nextReq = 1;
@@ -579,7 +448,7 @@ class Simulation {
 }
 
 /** Runs a scenario in the model under one policy: the segment of each action and its signature. */
-function simulate(scenario: Scenario, policy: Policy): { sim: Simulation; segments: Segment[]; signatures: string[] } {
+export function simulate(scenario: Scenario, policy: Policy): { sim: Simulation; segments: Segment[]; signatures: string[] } {
   const sim = new Simulation(scenario, policy);
   const segments: Segment[] = [];
   const signatures: string[] = [];
@@ -626,136 +495,4 @@ export function observable(scenario: Scenario): boolean {
 export function predict(scenario: Scenario): Prediction {
   const { sim, segments } = simulate(scenario, 'fifo');
   return { segments, orphanParents: sim.orphanParents, final: projectionOf(sim.chart), answers: sim.answers };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// The generator
-
-/** Weights of the requests in a burst: the concurrent method often, so bursts mix. */
-const WEIGHTS: Record<RequestKind, number> = { rateLimits: 8, read: 2, readRefresh: 2, loginApiKey: 2, loginAda: 2, loginBob: 1, loginBadToken: 1, logout: 2 };
-
-/** Start modes where a refresh can happen come up more often: that is where the interleavings differ. */
-const START_WEIGHTS: Record<StartMode, number> = { loggedOut: 1, apiKey: 1, managed: 3, managedExpired: 2, external: 3 };
-
-function pickWeighted<K extends string>(weights: Record<K, number>, random: () => number): K {
-  const keys = Object.keys(weights) as K[];
-  const total = keys.reduce((sum, key) => sum + weights[key], 0);
-  let at = random() * total;
-  for (const key of keys) {
-    at -= weights[key];
-    if (at < 0) return key;
-  }
-  return keys[keys.length - 1];
-}
-
-const weighted = (random: () => number): RequestKind => pickWeighted(WEIGHTS, random);
-
-/** A seeded Fisher–Yates shuffle. */
-function shuffled<T>(items: readonly T[], random: () => number): T[] {
-  const copy = [...items];
-  for (let i = copy.length - 1; i > 0; i -= 1) {
-    const j = Math.floor(random() * (i + 1));
-    [copy[i], copy[j]] = [copy[j], copy[i]];
-  }
-  return copy;
-}
-
-/** Generator statistics, printed by the test. */
-export interface GeneratorStats {
-  generated: number;
-  /** Actions left out because the server does not guarantee their outcome (the orders disagree). */
-  unguaranteedActions: number;
-  /** Actions left out because they leave nothing to wait for and no next action could follow at once. */
-  unobservableActions: number;
-  /** Actions followed at once by the next one (e.g. a 401 during a refresh, then the refresh's answer). */
-  pipelinedActions: number;
-  /** Scenarios dropped because no guaranteed action was left while requests were unanswered. */
-  dropped: number;
-}
-
-/**
- * One scenario from a seed: a start mode, one or two bursts (2–5 requests, at least one rate-limit
- * read, at least one in-order request in the first), and the test's actions chosen at random among
- * those the model offers at each quiet moment, keeping only those whose outcome is guaranteed. Ends
- * when every request is answered and no fake holds anything (or drops the scenario).
- */
-export function generateScenario(seed: number, stats: GeneratorStats): Scenario | null {
-  const random = prng(seed);
-  const start = pickWeighted(START_WEIGHTS, random);
-  let nextId = 1;
-  const bursts: BurstRequest[][] = [];
-  if (start === 'external') bursts.push([{ id: nextId++, kind: 'loginAda' }]);
-  const burstCount = random() < 0.5 ? 1 : 2;
-  for (let b = 0; b < burstCount; b += 1) {
-    const size = 2 + Math.floor(random() * 4);
-    const kinds = Array.from({ length: size }, () => weighted(random));
-    if (!kinds.includes('rateLimits')) kinds[Math.floor(random() * size)] = 'rateLimits';
-    if (b === 0 && !kinds.some((kind) => !concurrent(kind))) kinds[size - 1] = REQUEST_KINDS[1 + Math.floor(random() * (REQUEST_KINDS.length - 1))];
-    bursts.push(kinds.map((kind) => ({ id: nextId++, kind })));
-  }
-  const scenario: Scenario = { seed, start, bursts, actions: [] };
-  if (start === 'external') scenario.actions.push({ kind: 'write', burst: 0 });
-  for (let guard = 0; guard < 40; guard += 1) {
-    const { sim } = simulate(scenario, 'fifo');
-    const choices = sim.choices();
-    if (choices.length === 0) break;
-    // Writing the next burst waits a little, so it meets things in flight more often.
-    // A 401 comes a little before a 200, and the backend answers sooner while a refresh is in flight,
-    // so more calls meet a refresh.
-    const refreshing = sim.tokenLive || sim.parentLive !== null;
-    const bias = (c: Action) =>
-      (c.kind === 'write' ? 0.3 : 0) + (c.kind === 'backend' && c.status === 401 ? -0.35 : 0) + (c.kind === 'backend' && refreshing ? -0.3 : 0);
-    const order = choices.map((c) => ({ c, key: random() + bias(c) })).sort((a, b) => a.key - b.key);
-    let taken = false;
-    for (const { c } of order) {
-      const candidate = { ...scenario, actions: [...scenario.actions, c] };
-      if (!guaranteed(candidate)) {
-        stats.unguaranteedActions += 1;
-        continue;
-      }
-      if (observable(candidate)) {
-        scenario.actions.push(c);
-        taken = true;
-        break;
-      }
-      // Nothing to wait for: the next action follows at once, if every order of the two agrees.
-      const pipelined = { ...c, pipelined: true };
-      const next = shuffled(simulate(candidate, 'fifo').sim.choices(), random);
-      const pair = next.find((c2) => {
-        const both = { ...scenario, actions: [...scenario.actions, pipelined, c2] };
-        return guaranteed(both) && observable(both);
-      });
-      if (pair) {
-        scenario.actions.push(pipelined, pair);
-        stats.pipelinedActions += 1;
-        taken = true;
-        break;
-      }
-      stats.unobservableActions += 1;
-    }
-    if (!taken) {
-      stats.dropped += 1;
-      return null;
-    }
-  }
-  const { sim } = simulate(scenario, 'fifo');
-  const all = bursts.flat();
-  const unanswered = all.filter((r) => sim.answers.get(r.id) !== 1);
-  if (unanswered.length > 0 || sim.choices().length > 0) {
-    throw new Error(`the model leaves requests unanswered or fakes holding: ${describeScenario(scenario)}: ${unanswered.map((r) => r.id).join(', ')}`);
-  }
-  stats.generated += 1;
-  return scenario;
-}
-
-/** `count` scenarios from consecutive seeds starting at `firstSeed`. */
-export function generateScenarios(count: number, firstSeed: number): { scenarios: Scenario[]; stats: GeneratorStats } {
-  const stats: GeneratorStats = { generated: 0, unguaranteedActions: 0, unobservableActions: 0, pipelinedActions: 0, dropped: 0 };
-  const scenarios: Scenario[] = [];
-  for (let seed = firstSeed; scenarios.length < count; seed += 1) {
-    const scenario = generateScenario(seed, stats);
-    if (scenario) scenarios.push(scenario);
-    if (seed - firstSeed > count * 20) throw new Error('the generator drops almost every scenario');
-  }
-  return { scenarios, stats };
 }
