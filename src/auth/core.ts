@@ -193,15 +193,37 @@ export class AuthCore {
    * the chart is idle again. The answer may come later (a backend call waiting on a refresh).
    */
   async command(command: AuthCommand): Promise<CommandAnswer> {
-    await this.takeTurn();
+    return (await this.send(command)).answer;
+  }
+
+  /**
+   * `command`; for a backend call, `call.capture()` runs the moment the chart answers (before any other
+   * command can reach it), to read the credentials in the state the answer was given in, and an `again`
+   * answer reserves a turn at the head of the queue at that moment (`again`), so the call asks again
+   * before any command that arrived after it; `call.turn` is such a reservation, taken instead of
+   * queueing at the back. (Only a caller that asks again may get one: an unused reservation would stall the queue.)
+   */
+  private async send<T>(
+    command: AuthCommand,
+    call?: { capture: () => T; turn?: Promise<void> },
+  ): Promise<{ answer: CommandAnswer; captured?: T; again?: Promise<void> }> {
+    await (call?.turn ?? this.takeTurn());
     if (this.actor.getSnapshot().status !== 'active') {
       this.turnTaken = false;
       this.nextTurn();
-      return SHUTTING_DOWN;
+      return { answer: SHUTTING_DOWN };
     }
     this.sequence += 1;
     const req = this.sequence;
-    const answer = new Promise<CommandAnswer>((resolve) => this.waiting.set(req, { resolve, rpcId: command.rpcId }));
+    const answer = new Promise<{ answer: CommandAnswer; captured?: T; again?: Promise<void> }>((resolve) =>
+      this.waiting.set(req, {
+        rpcId: command.rpcId,
+        resolve: (settled) => {
+          if (call && settled.ok && settled.value === 'again') resolve({ answer: settled, again: this.reserveTurn() });
+          else resolve({ answer: settled, captured: call && settled.ok ? call.capture() : undefined });
+        },
+      }),
+    );
     try {
       this.actor.send({ ...command, req } as AuthCommandEvent);
     } finally {
@@ -216,6 +238,14 @@ export class AuthCore {
     const settled = await answer;
     await this.whenIdle();
     return settled;
+  }
+
+  /** The credentials a backend call the chart has just let go ahead is made with, or the state that has none. */
+  private ticketNow(): BackendTicket | { noBearerIn: string } {
+    const bearer = this.bearer();
+    if (!bearer) return { noBearerIn: this.statePath() };
+    const snapshot = this.actor.getSnapshot();
+    return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
   }
 
   /** Resolves when no effect (saving, clearing, starting a login, saving its tokens) is under way. */
@@ -241,14 +271,19 @@ export class AuthCore {
    * with the chart's code and message when it refuses (not logged in, API key, a dead refresh token).
    */
   async beginBackendCall(purpose: string): Promise<BackendTicket> {
+    // A call the chart sends back (`again`: the mode changed while it waited) keeps its place in the queue.
+    let turn: Promise<void> | undefined;
     for (;;) {
-      const answer = await this.command({ type: 'backend.call', purpose, now: Date.now() });
+      // The credentials are the ones the chart said `proceed` with: taken when it answers, since by the
+      // time this caller resumes a command queued behind the call (a login, a logout) may have changed them.
+      const { answer, captured, again } = await this.send({ type: 'backend.call', purpose, now: Date.now() }, { capture: () => this.ticketNow(), turn });
+      turn = again;
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
       if (answer.value === 'again') continue;
-      const snapshot = this.actor.getSnapshot();
-      const bearer = this.bearer();
-      if (!bearer) throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${this.statePath()})`);
-      return { bearer, accountId: snapshot.context.account?.accountId ?? null, generation: snapshot.context.credentialGeneration };
+      if (!captured || 'noBearerIn' in captured) {
+        throw new AuthCallError(INTERNAL_ERROR, `no ChatGPT access token is available (state ${captured?.noBearerIn ?? this.statePath()})`);
+      }
+      return captured;
     }
   }
 
@@ -336,6 +371,14 @@ export class AuthCore {
     }
     return new Promise<void>((resolve) => {
       this.turns.push(resolve);
+      this.nextTurn();
+    });
+  }
+
+  /** A turn at the head of the queue: the next one given, before every command already waiting. */
+  private reserveTurn(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.turns.unshift(resolve);
       this.nextTurn();
     });
   }
