@@ -10,7 +10,10 @@ export const MAX_LINE_BYTES = 10 * 1024 * 1024;
 /** What a chunk of input produced, in order. */
 export type Frame = { kind: 'line'; text: string } | { kind: 'overflow'; bytes: number };
 
-/** Accumulates stream chunks and yields complete lines. */
+/**
+ * Accumulates stream chunks and yields complete lines. It may keep views of a chunk until the line it
+ * holds is complete: a chunk must not be changed once pushed (stream chunks never are).
+ */
 export class LineBuffer {
   private parts: Buffer[] = [];
   private size = 0;
@@ -26,7 +29,12 @@ export class LineBuffer {
     while (start < chunk.length) {
       const newline = chunk.indexOf(0x0a, start);
       const end = newline === -1 ? chunk.length : newline;
-      this.append(chunk.subarray(start, end));
+      // Views, not copies, where a copy buys nothing: a piece whose line ends in this chunk is decoded
+      // before push() returns, and a piece that is most of its chunk (a long line spans whole chunks)
+      // pins little else; copying those held a long line twice. Only a short unfinished tail is copied,
+      // so that it does not pin a whole chunk of the stream.
+      const view = newline !== -1 || (end - start) * 2 >= chunk.length;
+      this.append(chunk.subarray(start, end), view);
       if (newline === -1) break;
       const frame = this.takeLine();
       if (frame) frames.push(frame);
@@ -46,7 +54,7 @@ export class LineBuffer {
     return this.size;
   }
 
-  private append(piece: Buffer): void {
+  private append(piece: Buffer, view: boolean): void {
     if (piece.length === 0) return;
     if (this.discarding >= 0) {
       this.discarding += piece.length;
@@ -58,7 +66,7 @@ export class LineBuffer {
       this.size = 0;
       return;
     }
-    this.parts.push(Buffer.from(piece));
+    this.parts.push(view ? piece : Buffer.from(piece));
     this.size += piece.length;
   }
 
