@@ -12,7 +12,7 @@ import type { Logger } from '../log';
 import { loginServerActor, type LoginServerDeps } from './browserLogin';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
-import { KeyringError } from './keyringCall';
+import { KeyringError } from './keyringError';
 import { refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';
 import { StoreFileError } from './storeFiles';
