@@ -45,6 +45,14 @@ describe('LineBuffer', () => {
     expect(buffer.pendingBytes).toBe(0);
   });
 
+  it('hands each frame of a chunk over as it is cut (pushEach): the frames push() returns, in order', () => {
+    const buffer = new LineBuffer(8);
+    const seen: string[] = [];
+    buffer.pushEach(Buffer.from('{"a":1}\n0123456789\n{"b":2}\n{"c"'), (frame) => seen.push(...lines([frame])));
+    expect(seen).toEqual(['{"a":1}', '<overflow 10>', '{"b":2}']);
+    expect(lines(buffer.push(Buffer.from(':3}\n')))).toEqual(['{"c":3}']);
+  });
+
   it('yields a last line without a newline at end of input', () => {
     const buffer = new LineBuffer();
     buffer.push(Buffer.from('{"tail":true}'));
