@@ -49,7 +49,7 @@ export class LineBuffer {
       }
       const end = newline === -1 ? chunk.length : newline;
       // Views, not copies, where a copy buys nothing: a piece whose line ends in this chunk is decoded
-      // before push() returns, and a piece that is most of its chunk (a long line spans whole chunks)
+      // before this call returns, and a piece that is most of its chunk (a long line spans whole chunks)
       // pins little else; copying those held a long line twice. Only a short unfinished tail is copied,
       // so that it does not pin a whole chunk of the stream.
       const view = newline !== -1 || (end - start) * 2 >= chunk.length;
