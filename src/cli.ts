@@ -86,16 +86,23 @@ async function openCore(options: AuthCoreOptions): Promise<AuthCore> {
 export const SIGNAL_EXIT_DEADLINE_MS = 1800;
 
 /**
- * Turns V8's allocation-site pretenuring off for the app-server, once the handshake is answered (node:v8
- * costs start-up time). Pretenuring bets that objects from a literal which survived a scavenge are
- * long-lived and allocates them straight into the old generation; the app-server's objects live for one
- * request, so under a pipelined burst the bet turned ~2 MiB of garbage per 10 000 calls into old-space
- * garbage and then grew the young generation to its maximum: +9-12 MiB of peak RSS in about two runs of
- * three (docs/performance.md). Nothing else changes: the flag only moves where V8 allocates.
+ * Turns off V8's two bets that young objects will live long, for the app-server, after the handshake
+ * (node:v8 costs ~2 ms of start-up) and before the auth core loads: allocation-site pretenuring (objects
+ * from a literal whose objects survived a scavenge are allocated straight into the old generation) and
+ * page promotion (a mostly-live young page is moved whole to the old generation at a full GC). The
+ * app-server's objects live for one request: under a pipelined burst both bets turned per-request
+ * garbage into old-space garbage and then grew the young generation to its maximum, +7-12 MiB of peak
+ * RSS in about two runs of three (docs/performance.md). The flags only move where V8 keeps objects; a
+ * failure to set them changes nothing else.
  */
-async function tuneHeapForServing(): Promise<void> {
-  const { setFlagsFromString } = await import('node:v8');
-  setFlagsFromString('--no-allocation-site-pretenuring');
+async function tuneHeapForServing(logger: Logger): Promise<void> {
+  try {
+    const { setFlagsFromString } = await import('node:v8');
+    setFlagsFromString('--no-allocation-site-pretenuring');
+    setFlagsFromString('--no-page-promotion');
+  } catch (error) {
+    logger.debug(`V8 heap flags not set: ${(error as Error).message}`);
+  }
 }
 
 /** Runs the stdio app-server until stdin ends or SIGTERM/SIGINT; resolves with the exit code. */
@@ -110,10 +117,8 @@ export async function runAppServer(options: AppServerCliOptions, logger: Logger 
   const store = createCredentialStore(config, logger);
   const inspector = options.inspect === undefined || options.inspect === false ? null : await openInspector(options.inspect, logger);
   let core: Promise<AuthCore> | null = null;
-  const loadCore = () => {
-    if (!core) void tuneHeapForServing();
-    return (core ??= openCore({ config, store, logger, inspect: inspector?.inspect }));
-  };
+  // The heap is tuned before the core loads: set while it loaded, the flags still let 3 runs of 6 go high.
+  const loadCore = () => (core ??= tuneHeapForServing(logger).then(() => openCore({ config, store, logger, inspect: inspector?.inspect })));
   const server = new AppServer({ input: process.stdin, output: process.stdout, core: loadCore, config, logger, version });
   let signalled = false;
   const stop = (signal: NodeJS.Signals) => {
