@@ -12,13 +12,36 @@ export type AuthSnapshot = SnapshotFrom<AuthMachine>;
 /** The account as `account/read` shows it. */
 export type AccountView = null | { type: 'apiKey' } | { type: 'chatgpt'; email: string | null; planType: PlanType; workspaceName: string | null };
 
+/**
+ * The state of `session.mode` (`apiKey`, `chatgpt`, `failed`…), or null while the session is outside
+ * it (an effect under way: `savingApiKey`, `loggingOut`). Read from the state value rather than with
+ * `snapshot.matches()`: every `matches()` call parses and walks its argument and allocates, and
+ * `account/read` asks for the mode twice per call, which grew the heap under a burst (docs/performance.md).
+ */
+function sessionModeOf(snapshot: AuthSnapshot): string | null {
+  const session = (snapshot.value as { session?: unknown }).session;
+  if (!session || typeof session !== 'object' || !('mode' in session)) return null;
+  const mode = (session as { mode: unknown }).mode;
+  if (typeof mode === 'string') return mode;
+  // A compound mode (`chatgpt: 'ready'`) is an object with the mode as its one key.
+  for (const name in mode as object) return name;
+  return null;
+}
+
 /** The wire auth mode of a snapshot, or null when logged out. */
 export function authModeOf(snapshot: AuthSnapshot): AuthMode | null {
-  if (snapshot.matches({ session: { mode: 'apiKey' } })) return 'apikey';
-  if (snapshot.matches({ session: { mode: 'externalTokens' } })) return 'chatgptAuthTokens';
-  // `failed` is still a managed ChatGPT login (auth.json is kept); only its refresh token is dead.
-  if (snapshot.matches({ session: { mode: 'chatgpt' } }) || snapshot.matches({ session: { mode: 'failed' } })) return 'chatgpt';
-  return null;
+  switch (sessionModeOf(snapshot)) {
+    case 'apiKey':
+      return 'apikey';
+    case 'externalTokens':
+      return 'chatgptAuthTokens';
+    // `failed` is still a managed ChatGPT login (auth.json is kept); only its refresh token is dead.
+    case 'chatgpt':
+    case 'failed':
+      return 'chatgpt';
+    default:
+      return null;
+  }
 }
 
 /** The account of a snapshot, as `account/read` reports it. */

@@ -12,7 +12,7 @@ import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
-import { KeyringError } from './keyringCall';
+import { KeyringError } from './keyringError';
 import { loginFlowActor, type LoginFlowDeps } from './loginFlow';
 import { refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';

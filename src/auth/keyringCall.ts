@@ -12,6 +12,9 @@ import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatSeconds } from '../../machines/policy';
+import { KeyringError } from './keyringError';
+
+export { KeyringError };
 
 /** How long one keyring call may take before the child is killed (5 s). */
 export const KEYRING_TIMEOUT_MS = 5_000;
@@ -26,10 +29,6 @@ export interface KeyringEntryName {
 /** One operation on an entry. */
 export type KeyringOperation = { op: 'get' } | { op: 'set'; secret: string } | { op: 'delete' };
 
-/** A keyring call that failed or timed out; `message` is safe to show (never the secret). */
-export class KeyringError extends Error {
-  override readonly name = 'KeyringError';
-}
 
 /**
  * The child: reads one request on stdin, runs it with the binding pinned to the Secret Service on Linux

@@ -6,7 +6,7 @@
  * back-pressure. (src/client/transport.ts adapts the same framing to vscode-jsonrpc for authchart/client.)
  */
 import type { Readable, Writable } from 'node:stream';
-import { LineBuffer } from './framing';
+import { LineBuffer, type Frame } from './framing';
 import { decodeFrame, type DecodedFrame, type Incoming, type WireMessage } from './messages';
 
 /**
@@ -20,12 +20,10 @@ export function listenFrames(
   maxLineBytes?: number,
 ): () => void {
   const buffer = new LineBuffer(maxLineBytes);
-  const deliver = (frames: ReturnType<LineBuffer['push']>) => {
-    for (const frame of frames) hooks.onFrame(decodeFrame(frame));
-  };
-  const onData = (chunk: Buffer | string) => deliver(buffer.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk));
+  const deliver = (frame: Frame) => hooks.onFrame(decodeFrame(frame));
+  const onData = (chunk: Buffer | string) => buffer.pushEach(typeof chunk === 'string' ? Buffer.from(chunk) : chunk, deliver);
   const onEnd = () => {
-    deliver(buffer.end());
+    for (const frame of buffer.end()) deliver(frame);
     hooks.onEnd();
   };
   readable.on('data', onData);
@@ -82,6 +80,12 @@ export class WireReader {
   }
 }
 
+/** `message` without its `"jsonrpc"` member. */
+function withoutJsonrpc(message: WireMessage): WireMessage {
+  const { jsonrpc: _omit, ...rest } = message;
+  return rest;
+}
+
 /**
  * Writes one JSON object per line, without `"jsonrpc"`. Messages sent in one turn of the event loop
  * (say, the answers to a chunk of 100 pipelined requests) leave in one `write()`: one system call
@@ -116,7 +120,8 @@ export class WireWriter {
   /** Queues a message; it is written at the end of the current turn. */
   send(message: WireMessage): void {
     if (this.closed) return;
-    const { jsonrpc: _omit, ...rest } = message;
+    // Copied only when there is a "jsonrpc" to drop (a copy of every answer was garbage for nothing).
+    const rest = 'jsonrpc' in message ? withoutJsonrpc(message) : message;
     this.queued.push(`${JSON.stringify(rest)}\n`);
     if (!this.scheduled) {
       this.scheduled = true;
