@@ -89,6 +89,9 @@ describe('InspectionRecorder', () => {
     ]);
     expect(steps[1].transitions).toEqual([
       { key: expect.stringMatching(/^auth\.session\.mode:login\.externalTokens:\d+$/), source: 'auth.session.mode', targets: ['auth.session.mode.externalTokens'], guard: null },
+      // The accepted login raises its announcement (ending a pending managed login first, then the
+      // login's own notifications), taken in the same macrostep.
+      { key: expect.stringMatching(/^auth\.session\.mode:externalLogin\.announce:\d+$/), source: 'auth.session.mode', targets: [], guard: null },
     ]);
     // The internal request counter is not shown; the wire id is, where the event carries one.
     expect(steps[1].event.fields).toEqual({ claims: { ok: true, account } });
