@@ -4,6 +4,7 @@
  *   session.mode:  loggedOut → apiKey | chatgpt{ready ⇄ refreshing} | externalTokens{ready ⇄ refreshing} | failed
  *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
  *   browserLogin:  idle → active { starting → pending { waiting → exchanging } → persisting → finished } → idle
+ *   workspace:     unknown | discovering → known | stale (discovery of the ChatGPT login's workspace, issue 14)
  *
  * Pure: effects are named actors and actions declared in auth.setup.ts with inert defaults and supplied
  * by src/ through `.provide()`; the regions live in session.region.ts and browserLogin.region.ts, the
@@ -13,6 +14,7 @@
 import { authSetup } from './auth.setup';
 import { browserLoginRegion } from './browserLogin.region';
 import { sessionRegion } from './session.region';
+import { workspaceRegion } from './workspace.region';
 
 export * from './policy';
 export { authSetup };
@@ -32,10 +34,15 @@ export const authMachine = authSetup.createMachine({
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
     browserLogin: null,
     waiting: [],
+    // --- workspaces (issue 14) ---
+    workspace: null,
+    discoveryMode: null,
+    switching: null,
   }),
   states: {
     session: sessionRegion,
     browserLogin: browserLoginRegion,
+    workspace: workspaceRegion,
   },
 });
 

@@ -2,7 +2,7 @@
  * The chart's building blocks: its types, and every actor, action, guard and delay by name. Actors and
  * side-effect actions are inert here; src/ supplies them with `.provide()`.
  */
-import { assertEvent, assign, emit, enqueueActions, fromCallback, fromPromise, or, sendTo, setup, stateIn } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, fromCallback, fromPromise, or, raise, sendTo, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
@@ -27,8 +27,11 @@ import {
   type SavedLoginOutput,
   type TokenTiming,
   type WaitingCall,
+  type SessionSnapshot,
+  type SwitchedOutput,
+  type WorkspaceKnowledge,
 } from './types';
-import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, isPermanentFailure, loginServerStartMessage, refreshDue, workspaceAllowed } from './policy';
+import { DEFAULT_LOGIN_TIMEOUT_MS, MESSAGES, isPermanentFailure, isSwitchRejection, loginServerStartMessage, refreshDue, workspaceAllowed, workspaceListed } from './policy';
 
 /** The correlation key of a command event, or null for events that are not commands. */
 export function reqOf(event: { type: string }): RequestKey | null {
@@ -78,6 +81,11 @@ const refuseLoginStart = batch<undefined>(({ context, event, enqueue }) => {
   enqueue.assign({ pending: null });
 });
 
+/** What `accountSession.*` is answered with in a managed login: the account and its workspaces, never a token. */
+export function sessionSnapshotOf(context: AuthContext): SessionSnapshot | null {
+  return context.account && { account: context.account, workspace: context.workspace, lastRefreshAt: context.timing?.lastRefreshAt ?? null };
+}
+
 /** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
 export const authSetup = setup({
   types: {
@@ -118,6 +126,21 @@ export const authSetup = setup({
     /** Persists the tokens of a successful browser login (auth.json, memory…), under the store lock. */
     saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async () => {
       throw new Error('saveChatgptTokens is not provided');
+    }),
+    // --- workspaces (issue 14) ---
+    /**
+     * Workspace discovery (`GET …/accounts/check` through the 401 recovery): the routing, name and
+     * workspaces of the login's account. Rejects with Codex's text of the failure (already logged).
+     */
+    discoverWorkspace: fromPromise<WorkspaceKnowledge, { accountId: string | null }>(async () => {
+      throw new Error('discoverWorkspace is not provided');
+    }),
+    /**
+     * Exchanges the managed bearer for tokens of workspace `accountId` and saves them under the store lock.
+     * Rejects with `{kind:'rejected', code, message}` when the backend refuses the workspace.
+     */
+    switchWorkspace: fromPromise<SwitchedOutput, { accountId: string }>(async () => {
+      throw new Error('switchWorkspace is not provided');
     }),
   },
   delays: {
@@ -221,6 +244,47 @@ export const authSetup = setup({
       },
     }),
     forgetBrowserLogin: assign({ browserLogin: null }),
+    // --- workspaces (issue 14) ---
+    /** The discovery of the login in use succeeded: its routing, name and workspaces (no token). */
+    setWorkspace: assign({ workspace: (_, params: { workspace: WorkspaceKnowledge }) => params.workspace }),
+    /** A new login, a switch, a logout: what was discovered no longer applies. */
+    forgetWorkspace: assign({ workspace: null, discoveryMode: null }),
+    /** Which mode the discovery about to run is for (its `account/updated` names it). */
+    setDiscoveryMode: assign({ discoveryMode: (_, params: { authMode: 'chatgpt' | 'chatgptAuthTokens' }) => params.authMode }),
+    /** `account/updated {reason:"workspaceRoutingReady"}` (docs/protocol.md §12.1). */
+    notifyRoutingReady: emit(({ context }) => ({
+      type: 'notify.accountUpdated' as const,
+      authMode: context.discoveryMode,
+      planType: context.account?.planType ?? null,
+      reason: 'workspaceRoutingReady' as const,
+    })),
+    /** Remembers the switch under way (target, browser fallback, originator). */
+    rememberSwitch: assign({
+      switching: ({ event }) => {
+        assertEvent(event, 'accountSession.switch');
+        return { accountId: event.accountId, allowBrowserLogin: event.allowBrowserLogin, originator: event.originator };
+      },
+    }),
+    forgetSwitch: assign({ switching: null }),
+    /** Tells the workspace region that a ChatGPT login (or a new workspace) is in use: discover it. */
+    discoverWorkspace: raise((_, params: { authMode: 'chatgpt' | 'chatgptAuthTokens' }) => ({ type: 'workspace.discover' as const, authMode: params.authMode })),
+    /** Tells the workspace region there is no ChatGPT login any more. */
+    forgetDiscovery: raise({ type: 'workspace.forget' as const }),
+    /** Tells the workspace region a backend call went ahead: a failed discovery is tried again. */
+    retryDiscovery: raise({ type: 'workspace.retry' as const }),
+    /** Answers an `accountSession.*` command with the managed session's snapshot (the list is built from it). */
+    answerSession: emit(({ context, event }, params: { req: RequestKey | null }) => ({
+      type: 'answer.done' as const,
+      req: params.req ?? reqOf(event) ?? -1,
+      value: sessionSnapshotOf(context),
+    })),
+    /** Answers the switch that failed with the failure's own code (-32600 for a refused exchange) and text. */
+    refuseSwitch: emit(({ context }, params: { code: number; message: string }) => ({
+      type: 'answer.refused' as const,
+      req: context.pending ?? -1,
+      code: params.code,
+      message: params.message,
+    })),
     /** Tells the callback server how to answer the browser's pending callback request. */
     respondToBrowser: sendTo('loginServer', (_, params: { outcome: BrowserOutcome }) => ({
       type: 'loginServer.respond' as const,
@@ -250,7 +314,8 @@ export const authSetup = setup({
     },
     proactiveRefreshDue: ({ context, event }) => {
       assertEvent(event, 'backend.call');
-      return refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS);
+      // A background call (workspace discovery) never spends the refresh token early: a 401 still recovers.
+      return event.background !== true && refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS);
     },
     permanentRefreshFailure: (_, params: { error: unknown }) => isPermanentFailure(params.error),
     /** An effect of the session region (saving, clearing credentials) is under way. */
@@ -261,6 +326,28 @@ export const authSetup = setup({
       assertEvent(event, 'login.cancel');
       return context.browserLogin?.loginId === event.loginId;
     },
+    // --- workspaces (issue 14: docs/protocol.md §12.4, the switch's refusals in Codex's order) ---
+    /** The switch names a session other than the managed login's (its user id). */
+    otherSession: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.sessionId !== (context.account?.userId ?? null);
+    },
+    emptyAccountId: ({ event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.accountId === '';
+    },
+    /** Neither the workspace in use nor one the last discovery listed. */
+    workspaceUnlisted: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return !workspaceListed(context.account?.accountId ?? null, context.workspace?.workspaces ?? null, event.accountId);
+    },
+    /** The switch names the workspace in use: nothing to do. */
+    sameWorkspace: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.accountId === context.account?.accountId;
+    },
+    /** The exchange was refused and the parent allowed a browser sign-in instead. */
+    switchNeedsBrowser: ({ context }, params: { error: unknown }) => isSwitchRejection(params.error) && context.switching?.allowBrowserLogin === true,
   },
 });
 

@@ -121,6 +121,7 @@ export class AuthCore {
       state: this.state,
       fetch: options.fetch,
       loginServer: options.loginServer,
+      core: () => this,
     });
     this.actor = createActor(machine, {
       input: { policy: policyOf(config), restored: restored.auth },
@@ -235,9 +236,9 @@ export class AuthCore {
    * has settled; `again` means the mode changed meanwhile and it is asked again. Throws AuthCallError
    * with the chart's code and message when it refuses (not logged in, API key, a dead refresh token).
    */
-  async beginBackendCall(purpose: string): Promise<BackendTicket> {
+  async beginBackendCall(purpose: string, background = false): Promise<BackendTicket> {
     for (;;) {
-      const answer = await this.command({ type: 'backend.call', purpose, now: Date.now() });
+      const answer = await this.command({ type: 'backend.call', purpose, now: Date.now(), ...(background && { background }) });
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
       if (answer.value === 'again') continue;
       const snapshot = this.actor.getSnapshot();

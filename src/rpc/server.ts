@@ -40,7 +40,7 @@ function encodeNotification(notification: AuthNotification): { method: string; p
         params: { loginId: notification.loginId, success: notification.success, error: notification.error },
       };
     case 'notify.accountUpdated':
-      return { method: 'account/updated', params: { authMode: notification.authMode, planType: notification.planType, reason: null } };
+      return { method: 'account/updated', params: { authMode: notification.authMode, planType: notification.planType, reason: notification.reason ?? null } };
   }
 }
 
@@ -154,7 +154,7 @@ export class AppServer {
     if (!entry) throw new WireError(ErrorCodes.MethodNotFound, `Method not found: ${method}`);
     const parsed = entry.params.safeParse(params);
     if (!parsed.success) throw new WireError(ErrorCodes.InvalidParams, `Invalid params for ${method}: ${describeIssues(parsed.error)}`);
-    if (!entry.concurrent) this.held = { id, notifications: [] };
+    if (!entry.concurrent && !entry.notifiesFirst) this.held = { id, notifications: [] };
     return entry.handle(parsed.data, context, id);
   }
 
