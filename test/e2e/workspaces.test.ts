@@ -6,7 +6,8 @@
  * switch saving its tokens and announcing itself before its response. Real files in a temp CODEX_HOME,
  * the loopback ChatGPT backend.
  */
-import { AppServerProcess, type Msg } from '../support/appServer';
+import { execFile } from 'node:child_process';
+import { AppServerProcess, BIN, type Msg } from '../support/appServer';
 import { accountsCheckBody, discoveryFailures, startFakeChatgptBackend, switchedTokens, workspaceEntry, type ChatgptBackendOptions } from '../support/chatgptBackend';
 import { readAuthJson, writeAuthJson } from '../support/client';
 import { bearerOf } from '../support/httpFakes';
@@ -207,5 +208,26 @@ async function waitForStderr(server: AppServerProcess, text: string): Promise<vo
     };
     server.child.stderr.on('data', onData);
     void server.exited.then(() => reject(new Error(`the server exited before logging ${JSON.stringify(text)}:\n${server.stderr}`)));
+  });
+}
+
+describe('authchart status names the workspace (issue 14)', () => {
+  const own = trackResources();
+
+  it('shows the workspace name when discovery answers, in text and in --json', async () => {
+    const backend = own.server(await startFakeChatgptBackend({ accountsCheck: { body: TWO_WORKSPACES } }));
+    const home = own.home(`chatgpt_base_url = "${backend.origin}/backend-api/"\n`);
+    writeAuthJson(home.dir, LOGIN, { accountId: 'acct-1' });
+    const text = await runCli(['status', '--codex-home', home.dir]);
+    expect(text.stdout).toContain('  account id: acct-1\n  workspace:  Personal\n');
+    const json = JSON.parse((await runCli(['status', '--json', '--codex-home', home.dir])).stdout);
+    expect(json).toMatchObject({ authMode: 'chatgpt', accountId: 'acct-1', workspaceName: 'Personal' });
+  });
+});
+
+/** Runs the real bin with `args`; resolves with its exit code and output. */
+function runCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], (error, stdout, stderr) => resolve({ code: error ? (error.code as number) : 0, stdout, stderr }));
   });
 }
