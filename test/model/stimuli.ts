@@ -11,7 +11,8 @@ import type { AccountInfo, AuthEvent } from '../../machines/types';
 import type { AuthSnapshot } from '../../machines/views';
 import { chatgptJwt } from '../support/jwt';
 import { chartShape } from './chart';
-import { blockCredentialFile, type ReplayEnv } from './env';
+import { resolveWorkspaceRouting } from '../../src/auth/workspaces';
+import { SECOND_WORKSPACE, SWITCH_USER, blockCredentialFile, discoveryBody, type ReplayEnv } from './env';
 import { ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, type Stimulus, type StimulusKind, type Undo } from './vocabulary';
 
 const always = () => true;
@@ -252,6 +253,43 @@ export const LOGIN_SERVER_EVENTS = {
 };
 const LISTENING_EVENT = { type: 'loginServer.listening', loginId: LOGIN_ID, authUrl: AUTH_URL };
 
+// --- workspaces (issue 14): accountSession/list and /switch, the workspace region's internal events ---
+
+/** `accountSession/list`, without and with `refreshWorkspaceMetadata` (the same command; the adapter lists differently). */
+export const SESSION_LIST = command<'accountSession.list'>('accountSession/list', { type: 'accountSession.list' });
+export const SESSION_LIST_ALL = command<'accountSession.list'>('accountSession/list(refreshWorkspaceMetadata)', { type: 'accountSession.list' });
+
+/** A switch of the restored managed login's session (user-rita) to `accountId`. */
+function sessionSwitch(label: string, params: { sessionId: string; accountId: string; allowBrowserLogin?: boolean }) {
+  const event = { type: 'accountSession.switch' as const, sessionId: params.sessionId, accountId: params.accountId, allowBrowserLogin: params.allowBrowserLogin === true, originator: CLIENT_NAME };
+  return { stimulus: command<'accountSession.switch'>(label, event), params };
+}
+/** A managed ChatGPT login (or its dead refresh token): where a session exists and a switch is decided further. */
+const managedSession = (snapshot: AuthSnapshot) => snapshot.matches({ session: { mode: 'chatgpt' } }) || snapshot.matches({ session: { mode: 'failed' } });
+
+/** The switches the catalogue sends, each meeting one of the chart's refusals or outcomes. */
+export const SESSION_SWITCHES = {
+  otherSession: sessionSwitch('accountSession/switch(another session)', { sessionId: 'user-nobody', accountId: SECOND_WORKSPACE.accountId }),
+  emptyAccountId: sessionSwitch('accountSession/switch(empty accountId)', { sessionId: SWITCH_USER.userId, accountId: '' }),
+  unlisted: sessionSwitch('accountSession/switch(unlisted acct-U)', { sessionId: SWITCH_USER.userId, accountId: 'acct-U' }),
+  toRestored: sessionSwitch('accountSession/switch(acct-R)', { sessionId: SWITCH_USER.userId, accountId: 'acct-R' }),
+  toSecond: sessionSwitch('accountSession/switch(acct-S)', { sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId }),
+  toSecondOrBrowser: sessionSwitch('accountSession/switch(acct-S, allowBrowserLogin)', { sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId, allowBrowserLogin: true }),
+};
+
+// A switch that meets a refresh waits for it (like a backend call): never the same request twice, two at most.
+for (const { stimulus } of Object.values(SESSION_SWITCHES)) {
+  const held = notHeld(stimulus.req!);
+  stimulus.available = stimulus === SESSION_SWITCHES.otherSession.stimulus ? held : (snapshot) => managedSession(snapshot) && held(snapshot);
+}
+// The chart answers both lists alike; the second differs only in the adapter's rendering of a managed session.
+SESSION_LIST_ALL.available = managedSession;
+
+/** A command the chart raises itself (nothing outside sends it). */
+function raisedByChart(type: string, where: string): Stimulus {
+  return constant(type, 'internal', { type }, { available: () => false, unrealizable: `raised by the chart itself (${where}); covered through it` });
+}
+
 /** Event generators keyed by event type: every event the chart accepts, in the variants its guards distinguish. */
 export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   'login.apiKey': [LOGIN_API_KEY],
@@ -282,6 +320,13 @@ export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   'backend.call': [BACKEND_CALL, SECOND_BACKEND_CALL],
   'auth.unauthorized': [UNAUTHORIZED, STALE_UNAUTHORIZED, SECOND_UNAUTHORIZED],
   'refresh.requested': [REFRESH_REQUESTED, REFRESH_REQUESTED_DURING_REFRESH],
+  // --- workspaces (issue 14) ---
+  'accountSession.list': [SESSION_LIST, SESSION_LIST_ALL],
+  // Outside a managed login every switch is refused alike (one variant tries it there); the others where they differ.
+  'accountSession.switch': Object.values(SESSION_SWITCHES).map((s) => s.stimulus),
+  'workspace.discover': [raisedByChart('workspace.discover', 'a ChatGPT login, a switch')],
+  'workspace.forget': [raisedByChart('workspace.forget', 'a logout, an API key saved')],
+  'workspace.retry': [raisedByChart('workspace.retry', 'a backend call going ahead')],
 };
 
 /** An actor's result, offered while the actor runs. */
@@ -371,6 +416,72 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
   saveChatgptTokens: [
     result('saveChatgptTokens', 'tokens saved', { type: 'xstate.done.actor.saveChatgptTokens', output: { timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW } } }, nothingToArrange),
     result('saveChatgptTokens', 'tokens save failed', { type: 'xstate.error.actor.saveChatgptTokens', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  // --- workspaces (issue 14) ---
+  // Discovery runs in the background: its results are taken only by "workspace discovery ends", which
+  // releases the discovery the fake backend holds (listing the login's workspace, or not).
+  discoverWorkspace: [
+    {
+      label: 'workspace discovered',
+      kind: 'result',
+      actor: 'discoverWorkspace',
+      background: true,
+      type: 'xstate.done.actor.discoverWorkspace',
+      event: (snapshot) => {
+        const accountId = snapshot.context.account?.accountId ?? '';
+        return { type: 'xstate.done.actor.discoverWorkspace', output: resolveWorkspaceRouting(discoveryBody(accountId), accountId, 'https://chatgpt.com/backend-api/') };
+      },
+      available: (snapshot) => 'discoverWorkspace' in snapshot.children && !!snapshot.context.account?.accountId,
+      arrange: async (env) => {
+        env.backend.arrangeDiscovery('listed');
+        return async () => {};
+      },
+    },
+    {
+      label: 'workspace discovery fails',
+      kind: 'result',
+      actor: 'discoverWorkspace',
+      background: true,
+      type: 'xstate.error.actor.discoverWorkspace',
+      event: () => ({ type: 'xstate.error.actor.discoverWorkspace', error: new Error('selected workspace missing from routing discovery') }),
+      available: (snapshot) => 'discoverWorkspace' in snapshot.children && !!snapshot.context.account?.accountId,
+      arrange: async (env) => {
+        env.backend.arrangeDiscovery('unlisted');
+        return async () => env.backend.arrangeDiscovery('listed');
+      },
+    },
+  ],
+  switchWorkspace: [
+    {
+      label: 'workspace switched',
+      kind: 'result',
+      actor: 'switchWorkspace',
+      type: 'xstate.done.actor.switchWorkspace',
+      event: (snapshot) => ({
+        type: 'xstate.done.actor.switchWorkspace',
+        output: {
+          account: { email: SWITCH_USER.email, planType: SECOND_WORKSPACE.planType, accountId: snapshot.context.switching?.accountId ?? null, userId: SWITCH_USER.userId },
+          timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
+        },
+      }),
+      available: (snapshot) => 'switchWorkspace' in snapshot.children,
+      arrange: nothingToArrange,
+    },
+    result(
+      'switchWorkspace',
+      'workspace switch refused',
+      { type: 'xstate.error.actor.switchWorkspace', error: { kind: 'rejected', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' } },
+      async (env) => {
+        env.backend.refuseSwitch(true);
+        return async () => env.backend.refuseSwitch(false);
+      },
+    ),
+    result(
+      'switchWorkspace',
+      'workspace switch save failed',
+      { type: 'xstate.error.actor.switchWorkspace', error: new Error(`failed to save the switched workspace's credentials: ${ENVIRONMENT_TEXT}`) },
+      blockCredentialFile,
+    ),
   ],
   externalRefresh: [
     result('externalRefresh', 'parent refreshes (ada)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ADA.output }, async (env) =>

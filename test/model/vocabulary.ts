@@ -37,6 +37,11 @@ export interface Stimulus {
   unrealizable?: string;
   /** For an actor's result or message: the invoke id of the actor it comes from. */
   actor?: string;
+  /**
+   * The result of a background effect nobody's request waits for (workspace discovery): never chosen to
+   * settle a request, only taken by its own wire action (the environment releases it).
+   */
+  background?: boolean;
 }
 
 /** One step of a path: the stimulus and what the model did with it. */
@@ -82,6 +87,8 @@ export interface WireAction {
   concurrent?: boolean;
   /** Token bytes in the request, never to be found on disk. */
   secrets?: string[];
+  /** Its notifications come before its response (`accountSession/switch`, Codex's order). */
+  notifiesFirst?: boolean;
   /** What the adapter makes the chart receive for this request, from a settled snapshot. */
   script(run: Script): void;
   /** The response the model prescribes for the steps the script took; null when the model never answers. */
