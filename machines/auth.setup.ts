@@ -319,7 +319,7 @@ export const authSetup = setup({
     },
     permanentRefreshFailure: (_, params: { error: unknown }) => isPermanentFailure(params.error),
     /** An effect of the session region (saving, clearing credentials) is under way. */
-    sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' })]),
+    sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' }), stateIn({ session: 'switchingWorkspace' })]),
     /** The browser login is binding its server or saving its tokens (neither may be interrupted). */
     browserLoginBusy: or([stateIn({ browserLogin: { active: 'starting' } }), stateIn({ browserLogin: { active: 'persisting' } })]),
     loginIdMatches: ({ context, event }) => {

@@ -277,11 +277,17 @@ export const SESSION_SWITCHES = {
   toSecondOrBrowser: sessionSwitch('accountSession/switch(acct-S, allowBrowserLogin)', { sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId, allowBrowserLogin: true }),
 };
 
-// A switch that meets a refresh waits for it (like a backend call): never the same request twice, two at most.
+// A switch that meets a refresh waits for it (like a backend call): on the wire only through a request
+// sent into a refresh in flight, which the replay does not time; one variant stands for them all there.
 for (const { stimulus } of Object.values(SESSION_SWITCHES)) {
-  const held = notHeld(stimulus.req!);
-  stimulus.available = stimulus === SESSION_SWITCHES.otherSession.stimulus ? held : (snapshot) => managedSession(snapshot) && held(snapshot);
+  stimulus.available = stimulus === SESSION_SWITCHES.otherSession.stimulus ? (snapshot) => !snapshot.hasTag('refreshing') : (snapshot) => managedSession(snapshot) && !snapshot.hasTag('refreshing');
 }
+export const SWITCH_DURING_REFRESH = command<'accountSession.switch'>(
+  'accountSession/switch(acct-S, during a refresh)',
+  { type: 'accountSession.switch', sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId, allowBrowserLogin: false, originator: CLIENT_NAME },
+  { unrealizable: INTO_REFRESH },
+);
+SWITCH_DURING_REFRESH.available = (snapshot) => refreshing(snapshot) && notHeld(SWITCH_DURING_REFRESH.req!)(snapshot);
 // The chart answers both lists alike; the second differs only in the adapter's rendering of a managed session.
 SESSION_LIST_ALL.available = managedSession;
 
@@ -323,7 +329,7 @@ export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   // --- workspaces (issue 14) ---
   'accountSession.list': [SESSION_LIST, SESSION_LIST_ALL],
   // Outside a managed login every switch is refused alike (one variant tries it there); the others where they differ.
-  'accountSession.switch': Object.values(SESSION_SWITCHES).map((s) => s.stimulus),
+  'accountSession.switch': [...Object.values(SESSION_SWITCHES).map((s) => s.stimulus), SWITCH_DURING_REFRESH],
   'workspace.discover': [raisedByChart('workspace.discover', 'a ChatGPT login, a switch')],
   'workspace.forget': [raisedByChart('workspace.forget', 'a logout, an API key saved')],
   'workspace.retry': [raisedByChart('workspace.retry', 'a backend call going ahead')],
@@ -335,6 +341,14 @@ function result(invoke: string, label: string, event: AnyEventObject, arrange?: 
 }
 
 const nothingToArrange = async (): Promise<Undo> => async () => {};
+
+/** Where a switch's exchange can end: it runs, and no browser login is binding or saving beside it. */
+const switchEnds = (snapshot: AuthSnapshot) =>
+  'switchWorkspace' in snapshot.children && !snapshot.matches({ browserLogin: { active: 'starting' } }) && !snapshot.matches({ browserLogin: { active: 'persisting' } });
+/** A stimulus offered only where `available` says. */
+function withAvailability(available: Stimulus['available'], stimulus: Stimulus): Stimulus {
+  return { ...stimulus, available };
+}
 
 /** New external tokens the parent answers a refresh with, and the account they describe. */
 function parentTokens(name: string, account: AccountInfo & { accountId: string }) {
@@ -451,6 +465,8 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
       },
     },
   ],
+  // A switch's results are not offered where a browser login is also binding or saving: only a command sent
+  // into the busy switch (never on the wire: AuthCore waits for idle) gets the chart there.
   switchWorkspace: [
     {
       label: 'workspace switched',
@@ -464,10 +480,10 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
           timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
         },
       }),
-      available: (snapshot) => 'switchWorkspace' in snapshot.children,
+      available: switchEnds,
       arrange: nothingToArrange,
     },
-    result(
+    withAvailability(switchEnds, result(
       'switchWorkspace',
       'workspace switch refused',
       { type: 'xstate.error.actor.switchWorkspace', error: { kind: 'rejected', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' } },
@@ -475,13 +491,13 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
         env.backend.refuseSwitch(true);
         return async () => env.backend.refuseSwitch(false);
       },
-    ),
-    result(
+    )),
+    withAvailability(switchEnds, result(
       'switchWorkspace',
       'workspace switch save failed',
       { type: 'xstate.error.actor.switchWorkspace', error: new Error(`failed to save the switched workspace's credentials: ${ENVIRONMENT_TEXT}`) },
       blockCredentialFile,
-    ),
+    )),
   ],
   externalRefresh: [
     result('externalRefresh', 'parent refreshes (ada)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ADA.output }, async (env) =>
