@@ -141,6 +141,8 @@ export const externalTokensMode = authSetup.createStateConfig({
               { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
               'tokensChanged',
               'releaseWaiting',
+              // The parent may hand over another workspace's tokens: routing is discovered for these (issue 14).
+              { type: 'discoverWorkspace', params: { authMode: 'chatgptAuthTokens' } },
             ],
           },
         ],
