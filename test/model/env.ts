@@ -218,7 +218,9 @@ export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedA
     }
     const body = JSON.parse(request.body) as { grant_type?: string; refresh_token?: string };
     if (body.grant_type !== 'refresh_token') return { status: 400, body: { error: 'invalid_request' } };
-    if (body.refresh_token !== issuedTokens(round).refreshToken) return { status: 401, body: { error: { code: 'refresh_token_invalidated' } } };
+    // The workspace exchange (the fake backend) hands out refresh tokens of its own: the issuer honours them too.
+    const switched = body.refresh_token?.startsWith('rt-switched-') === true;
+    if (body.refresh_token !== issuedTokens(round).refreshToken && !switched) return { status: 401, body: { error: { code: 'refresh_token_invalidated' } } };
     round += 1;
     const next = issuedTokens(round, refreshAccountId);
     return { status: 200, body: { id_token: next.idToken, access_token: next.accessToken, refresh_token: next.refreshToken } };
