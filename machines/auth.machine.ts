@@ -5,6 +5,7 @@
  *   session:       mode, or an effect under way (savingApiKey, loggingOut) that returns to mode's history
  *   managedLogin:  idle → active { starting → pending { waiting → exchanging } → persisting → finished } → idle
  *                  (one region for the browser login and the device-code login: the flow is an actor)
+ *   workspace:     unknown | discovering → known | stale (discovery of the ChatGPT login's workspace, issue 14)
  *
  * Pure: effects are named actors and actions declared in auth.setup.ts with inert defaults and supplied
  * by src/ through `.provide()`; the regions live in session.region.ts and managedLogin.region.ts, the
@@ -14,6 +15,7 @@
 import { authSetup } from './auth.setup';
 import { managedLoginRegion } from './managedLogin.region';
 import { sessionRegion } from './session.region';
+import { workspaceRegion } from './workspace.region';
 
 export * from './policy';
 export { authSetup };
@@ -33,10 +35,15 @@ export const authMachine = authSetup.createMachine({
     timing: input.restored?.mode === 'chatgpt' ? (input.restored.timing ?? null) : null,
     managedLogin: null,
     waiting: [],
+    // --- workspaces (issue 14) ---
+    workspace: null,
+    discoveryMode: null,
+    switching: null,
   }),
   states: {
     session: sessionRegion,
     managedLogin: managedLoginRegion,
+    workspace: workspaceRegion,
   },
 });
 

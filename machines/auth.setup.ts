@@ -2,7 +2,7 @@
  * The chart's building blocks: its types, and every actor, action, guard and delay by name. Actors and
  * side-effect actions are inert here; src/ supplies them with `.provide()`.
  */
-import { assertEvent, assign, emit, enqueueActions, fromCallback, fromPromise, or, sendTo, setup, stateIn } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, fromCallback, fromPromise, or, raise, sendTo, setup, stateIn } from 'xstate';
 import type { Secret } from './secret';
 import {
   DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS,
@@ -29,8 +29,11 @@ import {
   type SavedLoginOutput,
   type TokenTiming,
   type WaitingCall,
+  type SessionSnapshot,
+  type SwitchedOutput,
+  type WorkspaceKnowledge,
 } from './types';
-import { MESSAGES, isPermanentFailure, loginStartRefusal, loginTimeoutOf, refreshDue, workspaceAllowed } from './policy';
+import { MESSAGES, isPermanentFailure, isSwitchRejection, loginStartRefusal, loginTimeoutOf, refreshDue, workspaceAllowed, workspaceListed } from './policy';
 
 /** The correlation key of a command event, or null for events that are not commands. */
 export function reqOf(event: { type: string }): RequestKey | null {
@@ -85,6 +88,11 @@ export function loginKindOf(event: AuthEvent): ManagedLoginKind {
   return event.type === 'login.deviceCode' ? 'device' : 'browser';
 }
 
+/** What `accountSession.*` is answered with in a managed login: the account and its workspaces, never a token. */
+export function sessionSnapshotOf(context: AuthContext): SessionSnapshot | null {
+  return context.account && { account: context.account, workspace: context.workspace, lastRefreshAt: context.timing?.lastRefreshAt ?? null };
+}
+
 /** The chart's building blocks. Actors and side-effect actions here are inert until src/ provides them. */
 export const authSetup = setup({
   types: {
@@ -125,6 +133,21 @@ export const authSetup = setup({
     /** Persists the tokens of a successful managed login (auth.json, keyring, memory…), under the store lock. */
     saveChatgptTokens: fromPromise<SavedLoginOutput, { tokens: LoginTokens; accountId: string | null }>(async () => {
       throw new Error('saveChatgptTokens is not provided');
+    }),
+    // --- workspaces (issue 14) ---
+    /**
+     * Workspace discovery (`GET …/accounts/check` through the 401 recovery): the routing, name and
+     * workspaces of the login's account. Rejects with Codex's text of the failure (already logged).
+     */
+    discoverWorkspace: fromPromise<WorkspaceKnowledge, { accountId: string | null }>(async () => {
+      throw new Error('discoverWorkspace is not provided');
+    }),
+    /**
+     * Exchanges the managed bearer for tokens of workspace `accountId` and saves them under the store lock.
+     * Rejects with `{kind:'rejected', code, message}` when the backend refuses the workspace.
+     */
+    switchWorkspace: fromPromise<SwitchedOutput, { accountId: string }>(async () => {
+      throw new Error('switchWorkspace is not provided');
     }),
   },
   delays: {
@@ -236,6 +259,47 @@ export const authSetup = setup({
       },
     }),
     forgetManagedLogin: assign({ managedLogin: null }),
+    // --- workspaces (issue 14) ---
+    /** The discovery of the login in use succeeded: its routing, name and workspaces (no token). */
+    setWorkspace: assign({ workspace: (_, params: { workspace: WorkspaceKnowledge }) => params.workspace }),
+    /** A new login, a switch, a logout: what was discovered no longer applies. */
+    forgetWorkspace: assign({ workspace: null, discoveryMode: null }),
+    /** Which mode the discovery about to run is for (its `account/updated` names it). */
+    setDiscoveryMode: assign({ discoveryMode: (_, params: { authMode: 'chatgpt' | 'chatgptAuthTokens' }) => params.authMode }),
+    /** `account/updated {reason:"workspaceRoutingReady"}` (docs/protocol.md §12.1). */
+    notifyRoutingReady: emit(({ context }) => ({
+      type: 'notify.accountUpdated' as const,
+      authMode: context.discoveryMode,
+      planType: context.account?.planType ?? null,
+      reason: 'workspaceRoutingReady' as const,
+    })),
+    /** Remembers the switch under way (target, browser fallback, originator). */
+    rememberSwitch: assign({
+      switching: ({ event }) => {
+        assertEvent(event, 'accountSession.switch');
+        return { accountId: event.accountId, allowBrowserLogin: event.allowBrowserLogin, originator: event.originator };
+      },
+    }),
+    forgetSwitch: assign({ switching: null }),
+    /** Tells the workspace region that a ChatGPT login (or a new workspace) is in use: discover it. */
+    discoverWorkspace: raise((_, params: { authMode: 'chatgpt' | 'chatgptAuthTokens' }) => ({ type: 'workspace.discover' as const, authMode: params.authMode })),
+    /** Tells the workspace region there is no ChatGPT login any more. */
+    forgetDiscovery: raise({ type: 'workspace.forget' as const }),
+    /** Tells the workspace region a backend call went ahead: a failed discovery is tried again. */
+    retryDiscovery: raise({ type: 'workspace.retry' as const }),
+    /** Answers an `accountSession.*` command with the managed session's snapshot (the list is built from it). */
+    answerSession: emit(({ context, event }, params: { req: RequestKey | null }) => ({
+      type: 'answer.done' as const,
+      req: params.req ?? reqOf(event) ?? -1,
+      value: sessionSnapshotOf(context),
+    })),
+    /** Answers the switch that failed with the failure's own code (-32600 for a refused exchange) and text. */
+    refuseSwitch: emit(({ context }, params: { code: number; message: string }) => ({
+      type: 'answer.refused' as const,
+      req: context.pending ?? -1,
+      code: params.code,
+      message: params.message,
+    })),
     /** Tells a browser login's callback server how to answer the browser (a device flow ignores it). */
     respondToBrowser: sendTo('loginFlow', (_, params: { outcome: BrowserOutcome }) => ({
       type: 'loginFlow.respond' as const,
@@ -265,17 +329,40 @@ export const authSetup = setup({
     },
     proactiveRefreshDue: ({ context, event }) => {
       assertEvent(event, 'backend.call');
-      return refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS);
+      // A background call (workspace discovery) never spends the refresh token early: a 401 still recovers.
+      return event.background !== true && refreshDue(context.timing, event.now, context.policy.proactiveRefreshSkewSeconds ?? DEFAULT_PROACTIVE_REFRESH_SKEW_SECONDS);
     },
     permanentRefreshFailure: (_, params: { error: unknown }) => isPermanentFailure(params.error),
     /** An effect of the session region (saving, clearing credentials) is under way. */
-    sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' })]),
+    sessionBusy: or([stateIn({ session: 'savingApiKey' }), stateIn({ session: 'loggingOut' }), stateIn({ session: 'switchingWorkspace' })]),
     /** The managed login is starting its flow or saving its tokens (neither may be interrupted). */
     managedLoginBusy: or([stateIn({ managedLogin: { active: 'starting' } }), stateIn({ managedLogin: { active: 'persisting' } })]),
     loginIdMatches: ({ context, event }) => {
       assertEvent(event, 'login.cancel');
       return context.managedLogin?.loginId === event.loginId;
     },
+    // --- workspaces (issue 14: docs/protocol.md §12.4, the switch's refusals in Codex's order) ---
+    /** The switch names a session other than the managed login's (its user id). */
+    otherSession: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.sessionId !== (context.account?.userId ?? null);
+    },
+    emptyAccountId: ({ event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.accountId === '';
+    },
+    /** Neither the workspace in use nor one the last discovery listed. */
+    workspaceUnlisted: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return !workspaceListed(context.account?.accountId ?? null, context.workspace?.workspaces ?? null, event.accountId);
+    },
+    /** The switch names the workspace in use: nothing to do. */
+    sameWorkspace: ({ context, event }) => {
+      assertEvent(event, 'accountSession.switch');
+      return event.accountId === context.account?.accountId;
+    },
+    /** The exchange was refused and the parent allowed a browser sign-in instead. */
+    switchNeedsBrowser: ({ context }, params: { error: unknown }) => isSwitchRejection(params.error) && context.switching?.allowBrowserLogin === true,
   },
 });
 

@@ -95,12 +95,17 @@ export function loginTimeoutOf(policy: AuthPolicy, kind: ManagedLoginKind): numb
   return kind === 'device' ? (policy.deviceLoginTimeoutMs ?? DEFAULT_DEVICE_LOGIN_TIMEOUT_MS) : (policy.loginTimeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS);
 }
 
+/** Codex's wording when the workspace asked for is outside `forced_chatgpt_workspace_id`: a device login's refusal and a switch's. */
+export function workspacesRestrictedMessage(allowed: readonly string[]): string {
+  return `Login is restricted to workspace id(s) ${allowed.join(', ')}.`;
+}
+
 /**
  * Why a managed login's account is refused by `forced_chatgpt_workspace_id`, in Codex's words: the
  * browser login's (§8) and the device login's (§13.1) differ.
  */
 export function loginWorkspaceMessage(kind: ManagedLoginKind, allowed: readonly string[], got: string | null): string {
-  if (kind === 'device') return `Login is restricted to workspace id(s) ${allowed.join(', ')}.`;
+  if (kind === 'device') return workspacesRestrictedMessage(allowed);
   if (got === null) {
     return 'Login is restricted to a specific workspace, but the token did not include an chatgpt_account_id claim.';
   }
@@ -160,4 +165,45 @@ export function workspaceAllowed(allowed: readonly string[] | null, accountId: s
 export function errorText(error: unknown): string {
   const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
   return typeof message === 'string' ? message : String(error);
+}
+
+// --- workspaces (issue 14: docs/protocol.md §12.4): the switch's refusals and the rules its guards use ---
+
+/** Codex's texts for a refused `accountSession/switch` (all -32600). */
+export const SWITCH_MESSAGES = {
+  notManaged: 'Workspace switching requires a managed ChatGPT login',
+  otherSession: 'Only the active managed account session can be switched',
+  emptyAccountId: 'accountId must not be empty',
+  unavailable: 'The selected workspace is unavailable',
+} as const;
+
+/**
+ * True when `accountId` may be selected: the workspace in use, or one the last discovery listed. Without a
+ * discovery nothing else is known to exist, so nothing else is offered (and no exchange is attempted).
+ */
+export function workspaceListed(
+  current: string | null,
+  workspaces: ReadonlyArray<{ accountId: string }> | null,
+  accountId: string,
+): boolean {
+  return accountId === current || (workspaces ?? []).some((w) => w.accountId === accountId);
+}
+
+/**
+ * True when a failed exchange is the backend refusing the workspace for this bearer (an HTTP error, the
+ * `rejected` kind), which a browser sign-in can overcome; a network failure or a bad answer cannot.
+ */
+export function isSwitchRejection(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { kind?: unknown }).kind === 'rejected';
+}
+
+/** The JSON-RPC code of a failed switch effect: the one it carries (the exchange's), else -32603. */
+export function switchFailureCode(error: unknown): number {
+  const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === 'number' ? code : -32603;
+}
+
+/** The refusal of a switch whose new tokens could not be saved (-32603). */
+export function switchSaveFailedMessage(reason: string): string {
+  return `failed to save the switched workspace's credentials: ${reason}`;
 }

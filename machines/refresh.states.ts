@@ -4,12 +4,34 @@
  * refreshes). One `refreshing` state per mode makes a refresh single-flight; the calls that meet it wait
  * in `context.waiting` and get the chart's verdict when it settles.
  */
-import { DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS, type AuthEvent } from './types';
-import { authSetup, refreshReasonOf, reqOf } from './auth.setup';
-import { errorText, refreshTimedOutMessage, refreshWorkspaceMessage } from './policy';
+import { DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS, INVALID_REQUEST, type AuthEvent } from './types';
+import { authSetup, refreshReasonOf, refuseBusy, reqOf } from './auth.setup';
+import { SWITCH_MESSAGES, errorText, refreshTimedOutMessage, refreshWorkspaceMessage, workspacesRestrictedMessage } from './policy';
 
-/** A backend call goes ahead with the credentials in use now. */
-const proceed = { actions: { type: 'answerCall', params: { verdict: 'proceed' } } } as const;
+/** A backend call goes ahead with the credentials in use now (and a failed workspace discovery is tried again). */
+const proceed = { actions: [{ type: 'answerCall', params: { verdict: 'proceed' } }, 'retryDiscovery'] } as const;
+
+// --- workspaces (issue 14: docs/protocol.md §12.4): `accountSession/switch` in a managed login, refusals in Codex's order ---
+const refuseSwitch = (message: string) => ({ type: 'refuse', params: { code: INVALID_REQUEST, message } }) as const;
+const switchWorkspace = [
+  { guard: 'managedLoginBusy', ...refuseBusy },
+  { guard: 'otherSession', actions: refuseSwitch(SWITCH_MESSAGES.otherSession) },
+  { guard: 'emptyAccountId', actions: refuseSwitch(SWITCH_MESSAGES.emptyAccountId) },
+  { guard: 'workspaceUnlisted', actions: refuseSwitch(SWITCH_MESSAGES.unavailable) },
+  {
+    // The forced-workspace rule of logins and refreshes, for the workspace asked for; no network call.
+    guard: { type: 'workspaceRefused', params: ({ event }: { event: AuthEvent }) => ({ accountId: event.type === 'accountSession.switch' ? event.accountId : null }) },
+    actions: {
+      type: 'refuse',
+      params: ({ context }: { context: { policy: { forcedWorkspaceIds: readonly string[] | null } } }) => ({
+        code: INVALID_REQUEST,
+        message: workspacesRestrictedMessage(context.policy.forcedWorkspaceIds ?? []),
+      }),
+    },
+  },
+  { guard: 'sameWorkspace', actions: { type: 'answerSession', params: { req: null } } },
+  { target: '#auth.session.switchingWorkspace', actions: ['rememberRequest', 'rememberSwitch'] },
+] as const;
 /** A 401 for credentials already replaced (or a mode without a refresh): retry, the next call decides. */
 export const retry = { actions: { type: 'answer', params: ({ event }: { event: AuthEvent }) => ({ req: reqOf(event) }) } } as const;
 
@@ -34,6 +56,8 @@ export const chatgptMode = authSetup.createStateConfig({
   initial: 'ready',
   // Calls still waiting when the mode is left ask again: the new mode answers them.
   exit: 'requeueWaiting',
+  // --- workspaces (issue 14): the managed login is the one session (answered from the context, never waits) ---
+  on: { 'accountSession.list': { actions: { type: 'answerSession', params: { req: null } } } },
   states: {
     ready: {
       on: {
@@ -43,6 +67,7 @@ export const chatgptMode = authSetup.createStateConfig({
         ],
         'auth.unauthorized': startRefreshOn401,
         'refresh.requested': { target: 'refreshing', actions: { type: 'waitForRefresh', params: { kind: 'call' } } },
+        'accountSession.switch': switchWorkspace,
       },
     },
     // No 'busy' tag: logout and logins interrupt a refresh (its effect is then discarded).
@@ -77,7 +102,9 @@ export const chatgptMode = authSetup.createStateConfig({
           },
         ],
       },
-      on: waitForRefresh,
+      // A switch waits for the refresh to settle and is then sent again (it would spend the bearer the
+      // refresh is replacing, and two writers of new tokens would race for auth.json).
+      on: { ...waitForRefresh, 'accountSession.switch': { actions: { type: 'waitForRefresh', params: { kind: 'call' } } } },
     },
   },
 });
@@ -114,6 +141,8 @@ export const externalTokensMode = authSetup.createStateConfig({
               { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
               'tokensChanged',
               'releaseWaiting',
+              // The parent may hand over another workspace's tokens: routing is discovered for these (issue 14).
+              { type: 'discoverWorkspace', params: { authMode: 'chatgptAuthTokens' } },
             ],
           },
         ],

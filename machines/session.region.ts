@@ -9,7 +9,7 @@ import {
   type AccountInfo,
   type AuthEvent,
 } from './types';
-import { authSetup, refuseBusy } from './auth.setup';
+import { authSetup, refuseBusy, reqOf } from './auth.setup';
 import { chatgptMode, externalTokensMode, retry } from './refresh.states';
 import {
   MESSAGES,
@@ -20,6 +20,8 @@ import {
   chatgptRequiredMessage,
   errorText,
   workspaceMismatchMessage,
+  SWITCH_MESSAGES,
+  switchFailureCode,
 } from './policy';
 
 function purposeOf(event: AuthEvent): string {
@@ -38,7 +40,16 @@ const refuseWhileBusy = {
   'backend.call': refuseBusy,
   'auth.unauthorized': refuseBusy,
   'refresh.requested': refuseBusy,
+  // --- workspaces (issue 14) ---
+  'accountSession.list': refuseBusy,
+  'accountSession.switch': refuseBusy,
 } as const;
+
+// --- workspaces (issue 14): what the session region raises for the workspace region ---
+/** A ChatGPT login is in use (managed or external): its workspace is to be discovered. */
+const discoverWorkspace = (authMode: 'chatgpt' | 'chatgptAuthTokens') => ({ type: 'discoverWorkspace', params: { authMode } }) as const;
+/** No ChatGPT login any more: nothing discovered applies. */
+const forgetWorkspace = 'forgetDiscovery';
 
 /** The session region. */
 export const sessionRegion = authSetup.createStateConfig({
@@ -84,6 +95,11 @@ export const sessionRegion = authSetup.createStateConfig({
         failed: {
           on: {
             'backend.call': {
+              actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
+            },
+            // --- workspaces (issue 14): still the managed session, but no exchange with a dead refresh token ---
+            'accountSession.list': { actions: { type: 'answerSession', params: { req: null } } },
+            'accountSession.switch': {
               actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
             },
           },
@@ -147,6 +163,7 @@ export const sessionRegion = authSetup.createStateConfig({
               // announced (on externalLogin.announce): the parent hears of the old login's end first.
               raise({ type: 'login.accepted' }),
               raise({ type: 'externalLogin.announce' }),
+              discoverWorkspace('chatgptAuthTokens'),
             ],
           },
         ],
@@ -172,8 +189,12 @@ export const sessionRegion = authSetup.createStateConfig({
             { type: 'setTiming', params: ({ event }) => ({ timing: event.timing }) },
             'tokensChanged',
             'notifyChatgptMode',
+            discoverWorkspace('chatgpt'),
           ],
         },
+        // --- workspaces (issue 14): outside a managed ChatGPT login there is no session to list or switch ---
+        'accountSession.list': { actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: null }) } },
+        'accountSession.switch': { actions: { type: 'refuse', params: { code: INVALID_REQUEST, message: SWITCH_MESSAGES.notManaged } } },
       },
     },
     savingApiKey: {
@@ -197,6 +218,7 @@ export const sessionRegion = authSetup.createStateConfig({
             'notifyApiKeyMode',
             // Managed ChatGPT tokens the key replaced in the store are revoked (§13.2).
             'revokeDisplacedTokens',
+            forgetWorkspace,
           ],
         },
         onError: {
@@ -226,6 +248,7 @@ export const sessionRegion = authSetup.createStateConfig({
             'notifyLoggedOut',
             // After the answer: the logout never waits for the issuer (§13.2).
             'revokeDisplacedTokens',
+            forgetWorkspace,
           ],
         },
         onError: {
@@ -235,6 +258,56 @@ export const sessionRegion = authSetup.createStateConfig({
             'forgetRequest',
           ],
         },
+      },
+      on: refuseWhileBusy,
+    },
+    // --- workspaces (issue 14: docs/protocol.md §12.4) ---
+    /**
+     * The token exchange of a workspace switch and the save of its tokens (under the store lock). Busy like
+     * the other effects: nothing else reaches the chart meanwhile, so no refresh or login can change the
+     * tokens under the exchange, and calls queued behind it go out with the new workspace's token.
+     */
+    switchingWorkspace: {
+      tags: ['busy'],
+      invoke: {
+        id: 'switchWorkspace',
+        src: 'switchWorkspace',
+        input: ({ context }) => ({ accountId: context.switching?.accountId ?? '' }),
+        onDone: {
+          target: 'mode.chatgpt',
+          actions: [
+            { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
+            { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
+            'tokensChanged',
+            // Codex's order: `account/updated` (reason null), then the switch's response.
+            'notifyChatgptMode',
+            { type: 'answerSession', params: ({ context }) => ({ req: context.pending }) },
+            'forgetRequest',
+            'forgetSwitch',
+            discoverWorkspace('chatgpt'),
+          ],
+        },
+        onError: [
+          {
+            // The backend refused the workspace for this bearer and the parent allows a browser sign-in:
+            // the browser login of §8 starts, and answers the switch with its loginId and authUrl.
+            guard: { type: 'switchNeedsBrowser', params: ({ event }) => ({ error: event.error }) },
+            target: 'mode.chatgpt',
+            actions: [
+              raise(({ context }) => ({ type: 'login.chatgpt' as const, originator: context.switching?.originator ?? 'authchart', req: context.pending ?? -1 })),
+              'forgetRequest',
+              'forgetSwitch',
+            ],
+          },
+          {
+            target: 'mode.chatgpt',
+            actions: [
+              { type: 'refuseSwitch', params: ({ event }) => ({ code: switchFailureCode(event.error), message: errorText(event.error) }) },
+              'forgetRequest',
+              'forgetSwitch',
+            ],
+          },
+        ],
       },
       on: refuseWhileBusy,
     },

@@ -150,6 +150,13 @@ export interface AuthContext {
   managedLogin: ManagedLoginInfo | null;
   /** Backend calls and 401 reports waiting for the refresh under way; the chart answers each when it settles. */
   waiting: WaitingCall[];
+  // --- workspaces (issue 14): discovery and switching ---
+  /** What the last successful workspace discovery found for the login in use (never a token); null when unknown. */
+  workspace: WorkspaceKnowledge | null;
+  /** The wire auth mode the discovery under way (or done) is for: the mode its `account/updated` names. */
+  discoveryMode: 'chatgpt' | 'chatgptAuthTokens' | null;
+  /** The workspace switch under way (its target and whether it may fall back to a browser sign-in). */
+  switching: SwitchRequest | null;
 }
 
 /**
@@ -221,11 +228,20 @@ export type AuthCommandEvent = CommandMeta &
      * e.g. "read rate limits"). `now` (ms) lets a pure guard decide a proactive refresh. Answered with a
      * CallVerdict, or refused.
      */
-    | { type: 'backend.call'; purpose: string; now: number }
+    | { type: 'backend.call'; purpose: string; now: number; background?: boolean }
     /** The backend answered 401 to a call made with the bearer of `generation`: answered done = retry, or refused. */
     | { type: 'auth.unauthorized'; generation: number }
     /** Refresh the managed tokens now (`account/read {"refreshToken":true}`); answered once it settled. */
     | { type: 'refresh.requested' }
+    // --- workspaces (issue 14) ---
+    /** `accountSession/list`: answered with the SessionSnapshot of a managed login, or null (no session). */
+    | { type: 'accountSession.list' }
+    /**
+     * `accountSession/switch`: answered with the SessionSnapshot after the switch (or at once when nothing
+     * changes), `{loginId, authUrl}` when it became a browser sign-in, a refusal, or `proceed`/`again`
+     * when it waited on a refresh (then it is sent again and decided in the mode the refresh left).
+     */
+    | { type: 'accountSession.switch'; sessionId: string; accountId: string; allowBrowserLogin: boolean; originator: string }
   );
 
 /** What a managed login's `login/start` is answered with, once the flow has started. */
@@ -286,14 +302,14 @@ export type LoginAccepted = { type: 'login.accepted' };
 export type ExternalLoginAnnounce = { type: 'externalLogin.announce' };
 
 /** Events the chart accepts. */
-export type AuthEvent = AuthCommandEvent | LoginFlowEvent | ManagedLoginSucceeded | LoginAccepted | ExternalLoginAnnounce;
+export type AuthEvent = AuthCommandEvent | LoginFlowEvent | ManagedLoginSucceeded | LoginAccepted | ExternalLoginAnnounce | WorkspaceEvent;
 
 /** Events the chart emits: answers to commands and protocol notifications. */
 export type AuthEmitted =
   | { type: 'answer.done'; req: RequestKey; value?: unknown }
   | { type: 'answer.refused'; req: RequestKey; code: number; message: string }
   | { type: 'notify.loginCompleted'; loginId: string | null; success: boolean; error: string | null }
-  | { type: 'notify.accountUpdated'; authMode: AuthMode | null; planType: PlanType | null };
+  | { type: 'notify.accountUpdated'; authMode: AuthMode | null; planType: PlanType | null; reason?: AccountUpdatedReason };
 
 /** Normalizes any plan string to a wire PlanType (case-insensitive; `education` → `edu`; else `unknown`). */
 export function normalizePlanType(raw: unknown): PlanType {
@@ -302,3 +318,67 @@ export function normalizePlanType(raw: unknown): PlanType {
   if (lower === 'education') return 'edu';
   return (PLAN_TYPES as readonly string[]).includes(lower) ? (lower as PlanType) : 'unknown';
 }
+
+// --- workspaces (issue 14: discovery and switching, docs/protocol.md §12.1, §12.4) ---
+
+/** `reason` of `account/updated` (§12.2): null for logins, logout and switches. */
+export type AccountUpdatedReason = 'workspaceRoutingReady' | null;
+
+/** The values of `accountRoutingOverride`. */
+export const ROUTING_OVERRIDES = ['NO_CONSTRAINT', 'us', 'us_cr'] as const;
+/** Where the backend routes a workspace. */
+export type RoutingOverride = (typeof ROUTING_OVERRIDES)[number];
+
+/** `workspaceRouting` of `account/read`. */
+export interface WorkspaceRouting {
+  chatgptAccountId: string;
+  backendOrigin: string;
+  accountRoutingOverride: RoutingOverride;
+}
+
+/** One workspace of the login, as discovery lists it. */
+export interface WorkspaceInfo {
+  accountId: string;
+  name: string | null;
+  planType: string | null;
+  kind: 'personal' | 'workspace' | null;
+}
+
+/** What a successful discovery knows: the routing and name of the login's workspace, and all its workspaces. */
+export interface WorkspaceKnowledge {
+  routing: WorkspaceRouting;
+  workspaceName: string | null;
+  /** Every listed workspace, in `account_ordering` order. */
+  workspaces: WorkspaceInfo[];
+}
+
+/** A switch under way: where to, and whether a refused exchange may become a browser sign-in. */
+export interface SwitchRequest {
+  accountId: string;
+  allowBrowserLogin: boolean;
+  originator: string;
+}
+
+/** What the chart answers `accountSession.*` with for a managed login: the adapter builds the list from it. */
+export interface SessionSnapshot {
+  account: AccountInfo;
+  workspace: WorkspaceKnowledge | null;
+  /** The access token's last refresh (ms since the epoch), if known: the session's `lastUsedAt`. */
+  lastRefreshAt: number | null;
+}
+
+/** What the `switchWorkspace` actor yields: the new account (claims) and token timing, the tokens already saved. */
+export interface SwitchedOutput {
+  account: AccountInfo;
+  timing: TokenTiming;
+}
+
+/**
+ * Internal events of the workspace region, raised by the session region: a ChatGPT login (or a switch)
+ * is in use and its workspace is to be discovered; or there is no ChatGPT login any more.
+ */
+export type WorkspaceEvent =
+  | { type: 'workspace.discover'; authMode: 'chatgpt' | 'chatgptAuthTokens' }
+  | { type: 'workspace.forget' }
+  /** A backend call went ahead: a discovery that failed is tried again (docs/protocol.md §12.1). */
+  | { type: 'workspace.retry' };

@@ -4,7 +4,7 @@
  */
 import type { SnapshotFrom } from 'xstate';
 import type { AuthMachine } from './auth.machine';
-import type { AuthMode, PlanType } from './types';
+import type { AuthMode, PlanType, WorkspaceRouting } from './types';
 
 /** A snapshot of the auth chart. */
 export type AuthSnapshot = SnapshotFrom<AuthMachine>;
@@ -50,7 +50,14 @@ export function accountViewOf(snapshot: AuthSnapshot): AccountView {
   if (mode === 'apikey') return { type: 'apiKey' };
   if (mode === null) return null;
   const account = snapshot.context.account;
-  return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown', workspaceName: null };
+  return { type: 'chatgpt', email: account?.email ?? null, planType: account?.planType ?? 'unknown', workspaceName: snapshot.context.workspace?.workspaceName ?? null };
+}
+
+/** `account/read`'s `workspaceRouting`: what the last discovery of the ChatGPT login in use found, else null (§12.1). */
+export function workspaceRoutingOf(snapshot: AuthSnapshot): WorkspaceRouting | null {
+  const mode = authModeOf(snapshot);
+  if (mode === null || mode === 'apikey') return null;
+  return snapshot.context.workspace?.routing ?? null;
 }
 
 /** The ChatGPT user id of a snapshot's account (`account/read`'s `userId`); null without a ChatGPT login. */

@@ -11,6 +11,7 @@
 import { spawn } from 'node:child_process';
 import { lstat, readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { waitFor } from 'xstate';
 import type { AuthNotification } from './auth/core';
 import { AuthCore } from './auth/core';
 import { FileCredentialStore, type CredentialStore } from './auth/credentials';
@@ -204,8 +205,13 @@ export interface StatusReport {
   email: string | null;
   planType: string | null;
   accountId: string | null;
+  /** The workspace's name from workspace discovery, when it answered in time (issue 14); else null. */
+  workspaceName: string | null;
   store: string;
 }
+
+/** How long `status` gives the start-up workspace discovery to name the workspace. */
+const STATUS_DISCOVERY_GRACE_MS = 3000;
 
 /** The masked API key of an API-key login, read from the store (the chart never holds the key). */
 async function maskedKeyOf(store: CredentialStore): Promise<string | null> {
@@ -225,6 +231,10 @@ async function status(options: CommonOptions & { json?: boolean }, logger: Logge
     }
   });
   try {
+    // A saved ChatGPT login is discovered at start-up; its answer (or failure) is waited for briefly.
+    if (core.snapshot().matches({ workspace: 'discovering' })) {
+      await waitFor(core.actor, (s) => !s.matches({ workspace: 'discovering' }), { timeout: STATUS_DISCOVERY_GRACE_MS }).catch(() => undefined);
+    }
     const snapshot = core.snapshot();
     const mode = authModeOf(snapshot);
     const account = mode === 'chatgpt' ? snapshot.context.account : null;
@@ -234,6 +244,7 @@ async function status(options: CommonOptions & { json?: boolean }, logger: Logge
       email: account?.email ?? null,
       planType: account?.planType ?? null,
       accountId: account?.accountId ?? null,
+      workspaceName: mode === 'chatgpt' ? (snapshot.context.workspace?.workspaceName ?? null) : null,
       store: core.store.location,
     };
     if (options.json) {
@@ -246,6 +257,7 @@ async function status(options: CommonOptions & { json?: boolean }, logger: Logge
           `  email:      ${report.email ?? '(none in the token)'}\n` +
           `  plan:       ${report.planType}\n` +
           `  account id: ${report.accountId ?? '(none in the token)'}\n` +
+          (report.workspaceName === null ? '' : `  workspace:  ${report.workspaceName}\n`) +
           `  stored in:  ${report.store}\n`,
       );
     } else {
@@ -318,7 +330,7 @@ export function registerAccountCommands(program: Command, logger: Logger, setCod
   program
     .command('status')
     .description('show how you are logged in: mode, email, plan and account id (never a token); exit code 1 when logged out')
-    .option('--json', 'print one JSON object: {"authMode","maskedApiKey","email","planType","accountId","store"}')
+    .option('--json', 'print one JSON object: {"authMode","maskedApiKey","email","planType","accountId","workspaceName","store"}')
     .option('--codex-home <dir>', CODEX_HOME_HELP)
     .action(async (opts: CommonOptions & { json?: boolean }) => setCode(await status(opts, logger)));
 }

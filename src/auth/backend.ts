@@ -17,6 +17,8 @@ export interface AuthorizedFetchOptions {
   purpose?: string;
   /** The fetch to send with (default: the global fetch). */
   fetch?: typeof fetch;
+  /** A call nobody waits for (workspace discovery): it never starts a proactive refresh (a 401 still recovers). */
+  background?: boolean;
 }
 
 /** The default `purpose` of a backend call. */
@@ -90,12 +92,12 @@ export async function authorizedFetch(
   if (queued) await queued;
   try {
     // Credentials are taken once the call has its slot: a refresh started meanwhile is waited out.
-    const ticket = await core.beginBackendCall(purpose);
+    const ticket = await core.beginBackendCall(purpose, options.background);
     const first = await send(input, withCredentials(init, ticket));
     if (first.status !== 401) return first;
     await first.body?.cancel().catch(() => undefined); // frees the connection; the body is not needed
     await core.recoverFromUnauthorized(ticket);
-    return await send(input, withCredentials(init, await core.beginBackendCall(purpose)));
+    return await send(input, withCredentials(init, await core.beginBackendCall(purpose, options.background)));
   } finally {
     slots.release();
   }

@@ -126,6 +126,7 @@ export class AuthCore {
       fetch: options.fetch,
       loginServer: options.loginServer,
       devicePolling: options.devicePolling,
+      core: () => this,
     });
     this.actor = createActor(machine, {
       input: { policy: policyOf(config), restored: restored.auth },
@@ -270,13 +271,13 @@ export class AuthCore {
    * has settled; `again` means the mode changed meanwhile and it is asked again. Throws AuthCallError
    * with the chart's code and message when it refuses (not logged in, API key, a dead refresh token).
    */
-  async beginBackendCall(purpose: string): Promise<BackendTicket> {
+  async beginBackendCall(purpose: string, background = false): Promise<BackendTicket> {
     // A call the chart sends back (`again`: the mode changed while it waited) keeps its place in the queue.
     let turn: Promise<void> | undefined;
     for (;;) {
       // The credentials are the ones the chart said `proceed` with: taken when it answers, since by the
       // time this caller resumes a command queued behind the call (a login, a logout) may have changed them.
-      const { answer, captured, again } = await this.send({ type: 'backend.call', purpose, now: Date.now() }, { capture: () => this.ticketNow(), turn });
+      const { answer, captured, again } = await this.send({ type: 'backend.call', purpose, now: Date.now(), ...(background && { background }) }, { capture: () => this.ticketNow(), turn });
       turn = again;
       if (!answer.ok) throw new AuthCallError(answer.code, answer.message);
       if (answer.value === 'again') continue;

@@ -7,14 +7,26 @@
 import { fromPromise } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
 import type { Secret } from '../../machines/secret';
-import type { ChatgptTokens, ExternalRefreshInput, ExternalRefreshOutput, LoginTokens, ManagedRefreshOutput, RefreshReason, SavedLoginOutput } from '../../machines/types';
+import type {
+  ChatgptTokens,
+  ExternalRefreshInput,
+  ExternalRefreshOutput,
+  LoginTokens,
+  ManagedRefreshOutput,
+  RefreshReason,
+  SavedLoginOutput,
+  SwitchedOutput,
+  WorkspaceKnowledge,
+} from '../../machines/types';
+import { switchSaveFailedMessage } from '../../machines/policy';
 import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
+import type { AuthCore } from './core';
 import type { CredentialStore, ManagedCredentials } from './credentials';
 import { requestExternalRefresh, type ParentRequester } from './externalRefresh';
 import { KeyringError } from './keyringError';
 import { loginFlowActor, type LoginFlowDeps } from './loginFlow';
-import { refreshManagedCredentials, timingOf } from './managedRefresh';
+import { accountOfManaged, refreshManagedCredentials, timingOf } from './managedRefresh';
 import { RefreshError } from './tokenEndpoint';
 import { StoreFileError } from './storeFiles';
 import type { ExternalTokenVault } from './vault';
@@ -43,6 +55,8 @@ export interface EffectDeps {
   loginServer?: LoginFlowDeps['flowOptions'];
   /** Test overrides for the device login's polling. */
   devicePolling?: LoginFlowDeps['devicePolling'];
+  /** The core running the chart: discovery's backend calls go through its 401 recovery. */
+  core?: () => AuthCore;
 }
 
 /** Runs a store operation; a failure becomes an Error naming the location and what to check. */
@@ -148,6 +162,37 @@ export function provideEffects(deps: EffectDeps) {
         await saveLocked(deps, credentials);
         return { timing: timingOf(credentials) };
       }),
+      // --- workspaces (issue 14); their modules load on first use, off the spawn path ---
+      discoverWorkspace: fromPromise<WorkspaceKnowledge, { accountId: string | null }>(async ({ input, signal }) => {
+        const core = deps.core?.();
+        if (!core) throw new Error('workspace discovery needs the auth core');
+        const { discoverWorkspace, WorkspaceDiscoveryError } = await import('./workspaces.js');
+        try {
+          return await discoverWorkspace(core, config.chatgptBaseUrl, input.accountId, { signal, fetch: deps.fetch });
+        } catch (error) {
+          // Codex's text first (parents and users match on it), then what exactly happened; retried on the next call.
+          const detail = error instanceof WorkspaceDiscoveryError && error.detail ? ` (${error.detail})` : '';
+          if (!signal.aborted) logger.warn(`workspace discovery failed: ${(error as Error).message}${detail}; it is tried again on the next backend call`);
+          throw error;
+        }
+      }),
+      switchWorkspace: fromPromise<SwitchedOutput, { accountId: string }>(({ input, signal }) =>
+        loggingFailure(logger, `workspace switch to ${input.accountId}`, signal, async () => {
+          const current = state.managed;
+          if (current?.mode !== 'chatgpt') throw new Error('there is no managed ChatGPT login to switch');
+          const { exchangeWorkspaceTokenWith, switchedCredentials } = await import('./workspaceSwitch.js');
+          const switched = await exchangeWorkspaceTokenWith(current.tokens.accessToken, config.chatgptBaseUrl, input.accountId, { fetch: deps.fetch, signal });
+          const next: ManagedCredentials = { mode: 'chatgpt', ...switchedCredentials(current, switched, new Date()) };
+          try {
+            await saveLocked(deps, next);
+          } catch (error) {
+            throw new Error(switchSaveFailedMessage((error as Error).message));
+          }
+          // The id token when the exchange returned one; else the old one's user with the new workspace.
+          const account = switched.tokens.idToken ? switched.account : accountOfManaged(next);
+          return { account, timing: timingOf(next) };
+        }),
+      ),
     },
     actions: {
       storeExternalTokens: (_, params) => vault.set(params.tokens),

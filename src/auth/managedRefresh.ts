@@ -9,10 +9,14 @@ import type { CredentialStore } from './credentials';
 import { accountFromClaims, readClaims } from './jwt';
 import { RefreshError, readRefreshResponse, sendRefreshRequest } from './tokenEndpoint';
 
-/** The account a managed ChatGPT login's id token describes; throws JwtFormatError when unreadable. */
+/**
+ * The account of a managed ChatGPT login: the id token's claims, with the workspace of `tokens.account_id`
+ * when it is set (a workspace switch that returned no id token keeps the old one, whose claim names the old
+ * workspace; Codex sends `ChatGPT-Account-Id` from `account_id` too). Throws JwtFormatError when unreadable.
+ */
 export function accountOfManaged(credentials: ChatgptCredentials): AccountInfo {
   const account = accountFromClaims(readClaims(credentials.tokens.idToken.reveal()));
-  return { ...account, accountId: account.accountId ?? credentials.tokens.accountId };
+  return { ...account, accountId: credentials.tokens.accountId ?? account.accountId };
 }
 
 /** When the access token expires (its `exp`, if it is a JWT) and when it was last refreshed. */

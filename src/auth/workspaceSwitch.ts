@@ -15,24 +15,24 @@ import { AuthCallError, type AuthCore } from './core';
 import { JwtFormatError, accountFromClaims, readClaims } from './jwt';
 import type { WorkspaceDiscovery, WorkspaceInfo } from './workspaces';
 
-/** Codex's texts for a refused switch (all -32600), by reason. */
-export const SWITCH_MESSAGES = {
-  notManaged: 'Workspace switching requires a managed ChatGPT login',
-  otherSession: 'Only the active managed account session can be switched',
-  emptyAccountId: 'accountId must not be empty',
-  unavailable: 'The selected workspace is unavailable',
-} as const;
+/** Codex's texts for a refused switch (all -32600), by reason: the chart's (machines/policy.ts). */
+export { SWITCH_MESSAGES } from '../../machines/policy';
 
 /** JSON-RPC codes of a failed exchange: the backend refused (any HTTP error), or it could not be reached / answered nonsense. */
 const INVALID_REQUEST = -32600;
 const INTERNAL_ERROR = -32603;
 
-/** A failed token exchange; `code` is the JSON-RPC code to answer with, `message` the exact text. */
+/**
+ * A failed token exchange; `code` is the JSON-RPC code to answer with, `message` the exact text. `kind`
+ * `rejected`: the backend refused the workspace for this bearer (an HTTP error), which a browser sign-in
+ * may overcome; `failed`: it could not be reached or answered nonsense.
+ */
 export class WorkspaceSwitchError extends Error {
   override readonly name = 'WorkspaceSwitchError';
   constructor(
     readonly code: number,
     message: string,
+    readonly kind: 'rejected' | 'failed' = 'failed',
   ) {
     super(message);
   }
@@ -145,7 +145,12 @@ export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: str
   }
   const text = await response.text().catch(() => '');
   // Any refusal, 5xx included, is -32600 in Codex's words (observed on 0.169).
-  if (!response.ok) throw new WorkspaceSwitchError(INVALID_REQUEST, `Workspace switch was rejected (${httpStatus(response.status, response.statusText)})`);
+  return readExchange(response, text, workspaceId);
+}
+
+/** The exchange's answer: a refusal (any HTTP error, `rejected`), or the new tokens validated. */
+function readExchange(response: Response, text: string, workspaceId: string): SwitchedLogin {
+  if (!response.ok) throw new WorkspaceSwitchError(INVALID_REQUEST, `Workspace switch was rejected (${httpStatus(response.status, response.statusText)})`, 'rejected');
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -153,6 +158,31 @@ export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: str
     throw new WorkspaceSwitchError(INTERNAL_ERROR, 'Workspace switch returned an invalid response: not JSON');
   }
   return parseSwitchResponse(body, workspaceId);
+}
+
+/**
+ * The exchange made with `bearer` directly, as the chart's `switchWorkspace` effect makes it: the chart is
+ * busy with the switch (nothing else changes the tokens meanwhile), so the call does not go through the
+ * chart's backend-call path; a 401 is the backend refusing this bearer (`rejected`), and the next ordinary
+ * call recovers it. Throws WorkspaceSwitchError.
+ */
+export async function exchangeWorkspaceTokenWith(bearer: Secret, chatgptBaseUrl: string, workspaceId: string, options: SwitchOptions = {}): Promise<SwitchedLogin> {
+  const url = switchWorkspaceTokenUrl(chatgptBaseUrl);
+  let response: Response;
+  let text: string;
+  try {
+    response = await (options.fetch ?? fetch)(url, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${bearer.reveal()}`, 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ workspace_id: workspaceId }),
+      signal: options.signal,
+    });
+    text = await response.text().catch(() => '');
+  } catch (error) {
+    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
+    throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
+  }
+  return readExchange(response, text, workspaceId);
 }
 
 /** One workspace in `accountSession/list`. */

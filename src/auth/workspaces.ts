@@ -11,9 +11,10 @@ import { authorizedFetch } from './backend';
 import { codexBackendUrl } from './backendUrls';
 import { AuthCallError, type AuthCore } from './core';
 
-/** The values of `accountRoutingOverride`. */
-export const ROUTING_OVERRIDES = ['NO_CONSTRAINT', 'us', 'us_cr'] as const;
-export type RoutingOverride = (typeof ROUTING_OVERRIDES)[number];
+import { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceKnowledge, type WorkspaceRouting } from '../../machines/types';
+
+// The shapes are the chart's (its context holds what discovery found); re-exported for the effect's callers.
+export { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceRouting };
 
 /** Codex's texts for a failed discovery, by kind. */
 export const DISCOVERY_MESSAGES = {
@@ -42,28 +43,8 @@ export class WorkspaceDiscoveryError extends Error {
   }
 }
 
-/** One workspace of the login, as discovery lists it. */
-export interface WorkspaceInfo {
-  accountId: string;
-  name: string | null;
-  planType: string | null;
-  kind: 'personal' | 'workspace' | null;
-}
-
-/** `workspaceRouting` of `account/read`. */
-export interface WorkspaceRouting {
-  chatgptAccountId: string;
-  backendOrigin: string;
-  accountRoutingOverride: RoutingOverride;
-}
-
 /** What a successful discovery knows: the routing and name of the login's workspace, and all workspaces. */
-export interface WorkspaceDiscovery {
-  routing: WorkspaceRouting;
-  workspaceName: string | null;
-  /** Every listed workspace, in `account_ordering` order (unordered ones last, as listed). */
-  workspaces: WorkspaceInfo[];
-}
+export type WorkspaceDiscovery = WorkspaceKnowledge;
 
 const EntrySchema = z.object({
   id: z.string(),
@@ -172,7 +153,7 @@ export async function fetchAccountsCheck(core: AuthCore, chatgptBaseUrl: string,
     try {
       // Raced with the signal too: waiting for a slot or a refresh is part of the time allowed.
       return await Promise.race([
-        authorizedFetch(core, url, { method: 'GET', headers: { Accept: 'application/json' }, signal }, { purpose: 'discover the workspace', fetch: options.fetch }),
+        authorizedFetch(core, url, { method: 'GET', headers: { Accept: 'application/json' }, signal }, { purpose: 'discover the workspace', fetch: options.fetch, background: true }),
         abandoned,
       ]);
     } catch (error) {

@@ -23,6 +23,8 @@ import type {
   LoginCancelResult,
   LoginCompletedNotification,
   RateLimitsReadResult,
+  AccountSessionListResult,
+  AccountSessionSwitchResult,
 } from '../rpc/schemas';
 import type * as z from '../zod';
 
@@ -36,6 +38,8 @@ export type {
   LoginCancelResult,
   LoginCompletedNotification,
   RateLimitsReadResult,
+  AccountSessionListResult,
+  AccountSessionSwitchResult,
 };
 /** External tokens, generation A. */
 export type ExternalTokensA = z.infer<typeof ExternalTokensASchema>;
@@ -255,6 +259,23 @@ export class AuthchartClient {
   /** `account/rateLimits/read` (through the server's 401 recovery). */
   readRateLimits(): Promise<RateLimitsReadResult> {
     return this.request('account/rateLimits/read');
+  }
+
+  /**
+   * `accountSession/list`: the managed ChatGPT login as one session (none otherwise); with
+   * `refreshWorkspaceMetadata` every workspace the server's discovery found, named.
+   */
+  listAccountSessions(params: { refreshWorkspaceMetadata?: boolean } = {}): Promise<AccountSessionListResult> {
+    return this.request('accountSession/list', params);
+  }
+
+  /**
+   * `accountSession/switch`: moves the managed login to workspace `accountId` (an `account/updated` comes
+   * first) and resolves with the list after it; with `allowBrowserLogin`, a workspace the backend will not
+   * switch to resolves with `{ loginId, authUrl }` of a browser sign-in instead.
+   */
+  switchAccountSession(params: { sessionId: string; accountId: string; allowBrowserLogin?: boolean }): Promise<AccountSessionSwitchResult> {
+    return this.request('accountSession/switch', params);
   }
 
   /** `getAuthStatus`. */

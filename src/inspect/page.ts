@@ -125,6 +125,9 @@ const SCRIPT = `
   function revealStep(step, state) {
     var targets = [];
     step.transitions.forEach(function (t) { targets = targets.concat(t.targets); });
+    // The background workspace region moves beside the others: show it only when nothing else moved.
+    var others = targets.filter(function (id) { return id.indexOf('auth.workspace') !== 0; });
+    if (others.length) targets = others;
     if (targets.length) reveal(state.active, targets[targets.length - 1]);
   }
 

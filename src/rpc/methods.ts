@@ -4,9 +4,9 @@
  * No policy here: refusals come from the chart's guards.
  */
 import type * as z from '../zod';
-import { accountViewOf, userIdOf } from '../../machines/views';
+import { accountViewOf, userIdOf, workspaceRoutingOf } from '../../machines/views';
 import { Secret } from '../../machines/secret';
-import type { ClaimsResult, ExternalTokens } from '../../machines/types';
+import type { ClaimsResult, ExternalTokens, SessionSnapshot } from '../../machines/types';
 import { AuthCallError, type AuthCore, type CommandAnswer } from '../auth/core';
 import { decodeExternalTokens } from '../auth/externalTokens';
 import { RateLimitsError, readRateLimits } from '../auth/rateLimits';
@@ -25,6 +25,11 @@ import {
   LoginCancelParamsSchema,
   LoginStartParamsSchema,
   NoParamsSchema,
+  AccountSessionListParamsSchema,
+  AccountSessionListResultSchema,
+  AccountSessionSwitchParamsSchema,
+  AccountSessionSwitchResultSchema,
+  type AccountSessionListResult,
 } from './schemas';
 
 /** What handlers can reach. */
@@ -85,7 +90,20 @@ export function externalLogin(params: Record<string, unknown>): { tokens: Extern
 /** `account/read`'s result for the chart's current snapshot (never waits for the network). */
 function accountRead(core: AuthCore) {
   const snapshot = core.snapshot();
-  return { account: accountViewOf(snapshot), userId: userIdOf(snapshot), requiresOpenaiAuth: true, workspaceRouting: null };
+  return { account: accountViewOf(snapshot), userId: userIdOf(snapshot), requiresOpenaiAuth: true, workspaceRouting: workspaceRoutingOf(snapshot) };
+}
+
+/**
+ * The `accountSession/list` result for the chart's answer: a managed login's snapshot (one session), or
+ * null (none). `allWorkspaces` lists every workspace the last discovery found (the background one: this
+ * never waits for the network).
+ */
+async function sessionList(value: unknown, allWorkspaces: boolean): Promise<AccountSessionListResult> {
+  const { NO_SESSIONS, buildSessionList } = await import('../auth/workspaceSwitch.js');
+  const snapshot = value as SessionSnapshot | null;
+  if (!snapshot) return NO_SESSIONS;
+  const lastUsedAt = Math.floor((snapshot.lastRefreshAt ?? Date.now()) / 1000);
+  return buildSessionList({ account: snapshot.account, discovery: snapshot.workspace, allWorkspaces, lastUsedAt });
 }
 
 /** Every method authchart serves besides `initialize`. */
@@ -156,6 +174,37 @@ export const METHODS: Record<string, MethodEntry> = {
         if (error instanceof AuthCallError) throw new WireError(error.code, error.message);
         if (error instanceof RateLimitsError) throw new WireError(ErrorCodes.InternalError, `failed to fetch codex rate limits: ${error.message}`);
         throw error;
+      }
+    },
+  }),
+
+  // --- workspaces (issue 14: docs/protocol.md §12.4); every verdict is the chart's ---
+  'accountSession/list': defineMethod({
+    params: AccountSessionListParamsSchema,
+    result: AccountSessionListResultSchema,
+    async handle(params, { core }, rpcId) {
+      return sessionList(unwrap(await core.command({ type: 'accountSession.list', rpcId })), params?.refreshWorkspaceMetadata === true);
+    },
+  }),
+
+  'accountSession/switch': defineMethod({
+    params: AccountSessionSwitchParamsSchema,
+    result: AccountSessionSwitchResultSchema,
+    async handle(params, { core, clientName }, rpcId) {
+      const command = {
+        type: 'accountSession.switch' as const,
+        sessionId: params.sessionId,
+        accountId: params.accountId,
+        allowBrowserLogin: params.allowBrowserLogin === true,
+        originator: clientName ?? 'authchart',
+        rpcId,
+      };
+      for (;;) {
+        const value = unwrap(await core.command(command));
+        // It waited on a refresh: sent again, the mode the refresh left decides.
+        if (value === 'proceed' || value === 'again') continue;
+        if (value && typeof value === 'object' && 'loginId' in value) return value as { loginId: string; authUrl: string };
+        return sessionList(value, true);
       }
     },
   }),

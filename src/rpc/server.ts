@@ -40,7 +40,7 @@ function encodeNotification(notification: AuthNotification): { method: string; p
         params: { loginId: notification.loginId, success: notification.success, error: notification.error },
       };
     case 'notify.accountUpdated':
-      return { method: 'account/updated', params: { authMode: notification.authMode, planType: notification.planType, reason: null } };
+      return { method: 'account/updated', params: { authMode: notification.authMode, planType: notification.planType, reason: notification.reason ?? null } };
   }
 }
 

@@ -91,4 +91,42 @@ describe('docs/client.md', () => {
     expect(await client.close()).toEqual({ code: 0, signal: null });
     client = undefined;
   });
+
+  it('documents the workspaces of a login, the list they become, and the switch', async () => {
+    const accountsCheck = jsonBlocks.find((block) => 'accounts' in block);
+    const documentedList = jsonBlocks.find((block) => 'activeSessionId' in block) as { sessions: Array<Record<string, unknown>> } | undefined;
+    expect(accountsCheck).toBeDefined();
+    expect(documentedList).toBeDefined();
+    const claims = (accountId: string) => ({
+      email: 'ada@example.com',
+      exp: 4102444800,
+      'https://api.openai.com/auth': { chatgpt_account_id: accountId, chatgpt_plan_type: 'plus', chatgpt_user_id: 'user-1' },
+    });
+    backend = await startFakeServer((request) => {
+      if (request.path === '/backend-api/wham/accounts/check') return { status: 200, body: accountsCheck };
+      if (request.path === '/backend-api/accounts/switch-workspace-token') {
+        return { status: 200, body: { access_token: testJwt(claims('ws-2')), refresh_token: 'rt-2', id_token: testJwt(claims('ws-2')) } };
+      }
+      return { status: 404 };
+    });
+    writeFileSync(path.join(home.dir, 'config.toml'), `chatgpt_base_url = "${backend.origin}/backend-api/"\n`);
+    const tokens = { id_token: testJwt(claims('ws-1')), access_token: testJwt(claims('ws-1')), refresh_token: 'rt-1', account_id: 'ws-1' };
+    writeFileSync(path.join(home.dir, 'auth.json'), JSON.stringify({ auth_mode: 'chatgpt', OPENAI_API_KEY: null, tokens, last_refresh: '2026-01-01T00:00:00Z' }), { mode: 0o600 });
+
+    client = await AuthchartClient.start({ codexHome: home.dir, clientInfo: { name: 'my_app', version: '1.0.0' }, stderr: 'ignore' });
+    const ready = await new Promise((resolve) => {
+      const stop = client!.on('account/updated', (params) => {
+        if (params.reason !== 'workspaceRoutingReady') return;
+        stop();
+        resolve(params);
+      });
+    });
+    expect(ready).toEqual({ authMode: 'chatgpt', planType: 'plus', reason: 'workspaceRoutingReady' });
+    expect(await client.listAccountSessions({ refreshWorkspaceMetadata: true })).toEqual(documentedList);
+    const switched = await client.switchAccountSession({ sessionId: 'user-1', accountId: 'ws-2' });
+    expect(switched).toMatchObject({ activeSessionId: 'user-1', sessions: [{ selectedWorkspaceAccountId: 'ws-2' }] });
+    expect(JSON.parse(readFileSync(path.join(home.dir, 'auth.json'), 'utf8')).tokens.account_id).toBe('ws-2');
+    expect(await client.close()).toEqual({ code: 0, signal: null });
+    client = undefined;
+  });
 });

@@ -103,7 +103,7 @@ describe('authchart login | logout | status', () => {
     // Masked like `codex login status`: the first 8 characters and the last 4.
     expect(status.stdout).toBe(`Logged in using an API key\n  key:        sk-proj-***7e1b\n  stored in:  ${file}\n`);
     const json = await cli(['status', '--json', '--codex-home', home.dir]);
-    expect(JSON.parse(json.stdout)).toEqual({ authMode: 'apikey', maskedApiKey: 'sk-proj-***7e1b', email: null, planType: null, accountId: null, store: file });
+    expect(JSON.parse(json.stdout)).toEqual({ authMode: 'apikey', maskedApiKey: 'sk-proj-***7e1b', email: null, planType: null, accountId: null, workspaceName: null, store: file });
     // Debug logs were on: the key is in no output of any command.
     for (const output of [login, status, json]) expect(output.stdout + output.stderr).not.toContain(KEY);
   });

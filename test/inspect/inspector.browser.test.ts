@@ -127,7 +127,7 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     watch(second);
     await second.goto(url);
     await waitForActiveState(second, 'externalTokens.ready');
-    expect((await eventLog(second)).map((row) => row.event)).toEqual(['xstate.init', 'login.externalTokens']);
+    expect(withoutDiscovery(await eventLog(second)).map((row) => row.event)).toEqual(['xstate.init', 'login.externalTokens']);
 
     // An API key login while external auth is active is refused by the chart's `externalActive` guard.
     const refused = await server.request('account/login/start', { type: 'apiKey', apiKey: canaries.apiKey });
@@ -169,7 +169,7 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     await waitForActiveState(page, 'loggedOut');
     await waitForLogRows(page, 10);
 
-    const log = await eventLog(page);
+    const log = withoutDiscovery(await eventLog(page));
     expect(log.map(({ event, before, after, guard, refused: wasRefused }) => ({ event, before, after, guard, refused: wasRefused }))).toEqual([
       { event: 'xstate.init', before: '', after: 'loggedOut', guard: '', refused: false },
       { event: 'login.externalTokens', before: 'loggedOut', after: 'externalTokens.ready', guard: '', refused: false },
@@ -189,9 +189,11 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     // Events carry no internal request counter (`req`) in their fields; a command shows the JSON-RPC id
     // of the request the parent sent.
     expect(await page.textContent('#event-log')).not.toContain('"req"');
-    const wireIds = await page.$$eval('#event-log tbody tr', (trs) =>
-      trs.map((tr) => [(tr as unknown as { dataset: { event: string } }).dataset.event, tr.querySelector('.rpc-id')?.textContent]),
-    );
+    const wireIds = (
+      await page.$$eval('#event-log tbody tr', (trs) =>
+        trs.map((tr) => [(tr as unknown as { dataset: { event: string } }).dataset.event, tr.querySelector('.rpc-id')?.textContent]),
+      )
+    ).filter(([event]) => !isDiscoveryEvent(event ?? ''));
     expect(wireIds.reverse().slice(0, 3)).toEqual([
       ['xstate.init', ''],
       ['login.externalTokens', expect.stringMatching(/^\d+$/)],
@@ -261,3 +263,14 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
     }
   });
 });
+
+/**
+ * The background workspace discovery after each ChatGPT login (its backend call, its result) shows in the
+ * log too, at times the test does not order: the story checked here is the requests'.
+ */
+function isDiscoveryEvent(event: string): boolean {
+  return event === 'backend.call' || event.endsWith('.actor.discoverWorkspace');
+}
+function withoutDiscovery<T extends { event: string }>(rows: T[]): T[] {
+  return rows.filter((row) => !isDiscoveryEvent(row.event));
+}

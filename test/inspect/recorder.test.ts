@@ -6,7 +6,7 @@
 import { createActor, fromPromise } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
-import type { AccountInfo, AuthEvent } from '../../machines/types';
+import type { AccountInfo, AuthEvent, WorkspaceKnowledge } from '../../machines/types';
 import { InspectionRecorder, type InspectorState, type InspectorStep } from '../../src/inspect/recorder';
 import { allNodes, chartModel } from '../../src/visualize/model';
 
@@ -19,6 +19,8 @@ function start(recorder: InspectionRecorder, saveFails = false) {
         if (saveFails) throw new Error('disk full');
       }),
       clearCredentials: fromPromise<void, void>(async () => {}),
+      // Workspace discovery runs in the background after a ChatGPT login; here it never answers.
+      discoverWorkspace: fromPromise<WorkspaceKnowledge, { accountId: string | null }>(() => new Promise(() => {})),
     },
   });
   const actor = createActor(machine, {
@@ -86,12 +88,15 @@ describe('InspectionRecorder', () => {
     expect(steps[1].emitted).toEqual(['answer.done', 'notify.loginCompleted', 'notify.accountUpdated']);
     expect(steps[0].transitions).toEqual([
       { key: expect.stringMatching(/^auth\.session\.mode\.restoring:always:\d+$/), source: 'auth.session.mode.restoring', targets: ['auth.session.mode.loggedOut'], guard: null },
+      { key: expect.stringMatching(/^auth\.workspace\.starting:always:\d+$/), source: 'auth.workspace.starting', targets: ['auth.workspace.unknown'], guard: null },
     ]);
     expect(steps[1].transitions).toEqual([
       { key: expect.stringMatching(/^auth\.session\.mode:login\.externalTokens:\d+$/), source: 'auth.session.mode', targets: ['auth.session.mode.externalTokens'], guard: null },
       // The accepted login raises its announcement (ending a pending managed login first, then the
       // login's own notifications), taken in the same macrostep.
       { key: expect.stringMatching(/^auth\.session\.mode:externalLogin\.announce:\d+$/), source: 'auth.session.mode', targets: [], guard: null },
+      // The raised workspace.discover: the background discovery of the new login starts.
+      { key: 'auth.workspace.unknown:workspace.discover:0', source: 'auth.workspace.unknown', targets: ['auth.workspace.discovering'], guard: null },
     ]);
     // The internal request counter is not shown; the wire id is, where the event carries one.
     expect(steps[1].event.fields).toEqual({ claims: { ok: true, account } });
@@ -111,6 +116,8 @@ describe('InspectionRecorder', () => {
       'auth.session.mode.externalTokens.ready',
       'auth.managedLogin',
       'auth.managedLogin.idle',
+      'auth.workspace',
+      'auth.workspace.discovering',
     ]);
     expect(external.context).toEqual({
       policy: { forcedLoginMethod: null, forcedWorkspaceIds: null },
@@ -123,6 +130,9 @@ describe('InspectionRecorder', () => {
       timing: null,
       managedLogin: null,
       waiting: [],
+      workspace: null,
+      discoveryMode: 'chatgptAuthTokens',
+      switching: null,
     });
     expect(JSON.stringify({ steps, seen })).not.toContain('SECRET');
   });

@@ -12,18 +12,74 @@ import { createHash } from 'node:crypto';
 import { USAGE_BODY, issuedTokens, startFakeServer, type FakeServer, type Reply, type Seen } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 
-/** The fake ChatGPT backend: the usage endpoint answers 200, or 401 to the next `rejections` calls. */
+/**
+ * The fake ChatGPT backend: the usage endpoint answers 200, or 401 to the next `rejections` calls;
+ * workspace discovery (`accounts/check`) is held until the model's "workspace discovery ends" releases it
+ * the way the model chose; the workspace token exchange issues tokens for the second workspace, or
+ * refuses it when told to.
+ */
 export interface FakeBackend extends FakeServer {
   /** Makes the next usage call answer 401 (a bearer the backend no longer accepts). */
   rejectNext(): void;
   usageCalls(): number;
+  // --- workspaces (issue 14) ---
+  /** How the next released discovery ends: listing the login's workspace and SECOND_WORKSPACE, or not listing it. */
+  arrangeDiscovery(outcome: 'listed' | 'unlisted'): void;
+  /** The outcome arranged for the discovery being released. */
+  readonly discoveryOutcome: 'listed' | 'unlisted';
+  /** Resolves once a discovery request is held whose caller still waits, then answers every held one. */
+  releaseDiscovery(): Promise<void>;
+  /** Makes the workspace token exchange answer 403 (true) or issue tokens (false). */
+  refuseSwitch(refuse: boolean): void;
+}
+
+/** The second workspace every discovery lists beside the login's own (the one switches go to). */
+export const SECOND_WORKSPACE = { accountId: 'acct-S', name: 'Second', kind: 'workspace' as const, planType: 'team' };
+/** The user of the restored managed login, whose session the model switches. */
+export const SWITCH_USER = { email: 'rita@example.com', userId: 'user-rita' };
+
+/** The `accounts/check` body of a login in workspace `accountId`. */
+export function discoveryBody(accountId: string) {
+  const entry = (id: string, name: string, structure: string, plan: string) => ({
+    id,
+    name,
+    plan_type: plan,
+    structure,
+    workspace_backend_origin: 'https://chatgpt.com',
+    account_routing_override: 'NO_CONSTRAINT',
+  });
+  const second = entry(SECOND_WORKSPACE.accountId, SECOND_WORKSPACE.name, SECOND_WORKSPACE.kind, SECOND_WORKSPACE.planType);
+  const accounts = accountId === SECOND_WORKSPACE.accountId ? [second] : [entry(accountId, `Workspace ${accountId}`, 'personal', 'plus'), second];
+  return { accounts, account_ordering: accounts.map((a) => a.id), default_account_id: accountId };
 }
 
 /** Starts the fake backend. */
 export async function startBackend(): Promise<FakeBackend> {
   let rejections = 0;
   let calls = 0;
+  let outcome: 'listed' | 'unlisted' = 'listed';
+  let switchRefused = false;
+  let held: Array<{ request: Seen; answer: (reply: Reply) => void }> = [];
+  let arrived: (() => void) | null = null;
   const server = await startFakeServer((request) => {
+    if (/\/(wham|api\/codex)\/accounts\/check$/.test(request.path)) {
+      return new Promise<Reply>((answer) => {
+        held.push({ request, answer });
+        arrived?.();
+      });
+    }
+    if (request.method === 'POST' && request.path.endsWith('/accounts/switch-workspace-token')) {
+      if (switchRefused) return { status: 403, body: { detail: 'workspace requires sign-in' } };
+      const workspace = (JSON.parse(request.body || '{}') as { workspace_id?: string }).workspace_id ?? '';
+      return {
+        status: 200,
+        body: {
+          id_token: chatgptJwt({ email: SWITCH_USER.email, plan: SECOND_WORKSPACE.planType, accountId: workspace, userId: SWITCH_USER.userId }),
+          access_token: chatgptJwt({ accountId: workspace, userId: SWITCH_USER.userId, exp: 4102444800, extra: { switched: true } }),
+          refresh_token: `rt-switched-${workspace}`,
+        },
+      };
+    }
     if (!/\/(wham|api\/codex)\/usage$/.test(request.path)) return { status: 404, body: { error: 'not found' } };
     calls += 1;
     if (rejections > 0) {
@@ -32,7 +88,37 @@ export async function startBackend(): Promise<FakeBackend> {
     }
     return { status: 200, body: USAGE_BODY };
   });
-  return { ...server, rejectNext: () => (rejections += 1), usageCalls: () => calls };
+  const live = () => held.some((h) => h.request.open?.() !== false);
+  return {
+    ...server,
+    rejectNext: () => (rejections += 1),
+    usageCalls: () => calls,
+    arrangeDiscovery: (next) => {
+      outcome = next;
+    },
+    get discoveryOutcome() {
+      return outcome;
+    },
+    async releaseDiscovery() {
+      while (!live()) await new Promise<void>((resolve) => (arrived = resolve));
+      arrived = null;
+      const releasing = held;
+      held = [];
+      for (const { request, answer } of releasing) {
+        const accountId = String(request.headers['chatgpt-account-id'] ?? '');
+        const body = discoveryBody(accountId);
+        answer({ status: 200, body: outcome === 'listed' ? body : { ...body, accounts: body.accounts.filter((a) => a.id !== accountId) } });
+      }
+      outcome = 'listed';
+    },
+    refuseSwitch: (refuse) => {
+      switchRefused = refuse;
+    },
+    async close() {
+      for (const { answer } of held.splice(0)) answer({ status: 503 });
+      await server.close();
+    },
+  };
 }
 
 /** A gate requests can be held at until it opens. */
@@ -154,7 +240,9 @@ export async function startIssuer(refreshAccountId: string, firstSignIn: IssuedA
     }
     const body = JSON.parse(request.body) as { grant_type?: string; refresh_token?: string };
     if (body.grant_type !== 'refresh_token') return { status: 400, body: { error: 'invalid_request' } };
-    if (body.refresh_token !== issuedTokens(round).refreshToken) return { status: 401, body: { error: { code: 'refresh_token_invalidated' } } };
+    // The workspace exchange (the fake backend) hands out refresh tokens of its own: the issuer honours them too.
+    const switched = body.refresh_token?.startsWith('rt-switched-') === true;
+    if (body.refresh_token !== issuedTokens(round).refreshToken && !switched) return { status: 401, body: { error: { code: 'refresh_token_invalidated' } } };
     round += 1;
     const next = issuedTokens(round, refreshAccountId);
     return { status: 200, body: { id_token: next.idToken, access_token: next.accessToken, refresh_token: next.refreshToken } };
@@ -264,4 +352,23 @@ export async function blockCredentialFile(env: ReplayEnv): Promise<() => Promise
     await rmdir(file);
     if (existed) await rename(aside, file);
   };
+}
+
+/** How often `text` occurs in the server's stderr so far. */
+export function stderrCount(server: AppServerProcess, text: string): number {
+  return server.stderr.split(text).length - 1;
+}
+
+/** Resolves once the server's stderr holds `text` `count` times (its own words say it has acted). */
+export async function waitForStderrCount(server: AppServerProcess, text: string, count: number): Promise<void> {
+  if (stderrCount(server, text) >= count) return;
+  await new Promise<void>((resolve, reject) => {
+    const onData = () => {
+      if (stderrCount(server, text) < count) return;
+      server.child.stderr.off('data', onData);
+      resolve();
+    };
+    server.child.stderr.on('data', onData);
+    void server.exited.then(() => reject(new Error(`the server exited before logging ${JSON.stringify(text)} ${count} times`)));
+  });
 }

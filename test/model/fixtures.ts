@@ -79,6 +79,17 @@ export const FIXTURES: Fixture[] = [
     input: { policy: policy({ forcedWorkspaceIds: ['acct-A', 'acct-B'] }), restored: null },
     config: { top: ['forced_chatgpt_workspace_id = ["acct-A", "acct-B"]'] },
   },
+  // --- workspaces (issue 14) ---
+  {
+    // A managed login inside `forced_chatgpt_workspace_id`: a switch elsewhere meets the forced-workspace rule.
+    name: 'restored chatgpt, forced workspace',
+    ...restoredChatgpt(FAR_EXP),
+    input: { ...restoredChatgpt(FAR_EXP).input, policy: policy({ forcedWorkspaceIds: ['acct-R'] }) },
+    config: { top: ['forced_chatgpt_workspace_id = "acct-R"'] },
+    simplePaths: false,
+    exploreEvents: false,
+    allows: (label) => /^(accountSession|workspace)/.test(label),
+  },
   {
     // A browser that never comes back: only here, with a short timeout, and nothing else while it runs.
     // Long enough that the request starting the login is answered and read back well before it runs out.

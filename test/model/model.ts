@@ -6,8 +6,8 @@
  */
 import { createActor, type AnyEventObject, type AnyTransitionDefinition, type ActorScope, type InspectionEvent } from 'xstate';
 import type { AuthMachine } from '../../machines/auth.machine';
-import type { AuthEmitted, AuthInput, AuthMode } from '../../machines/types';
-import { accountViewOf, authModeOf, userIdOf, type AccountView, type AuthSnapshot } from '../../machines/views';
+import type { AuthEmitted, AuthInput, AuthMode, WorkspaceRouting } from '../../machines/types';
+import { accountViewOf, authModeOf, userIdOf, workspaceRoutingOf, type AccountView, type AuthSnapshot } from '../../machines/views';
 import { chartShape, type ChartTransition } from './chart';
 
 /** One step of the model. */
@@ -30,6 +30,8 @@ export interface Projection {
   account: AccountView;
   authMode: AuthMode | null;
   userId: string | null;
+  /** What the last workspace discovery found (issue 14). */
+  workspaceRouting: WorkspaceRouting | null;
 }
 
 /** Steps one machine for one input. Keeps a scope whose inspection hook records the transitions taken. */
@@ -112,7 +114,7 @@ export class ModelStepper {
 
 /** The observable projection of a model snapshot (what `account/read` and `getAuthStatus` report). */
 export function projectionOf(snapshot: AuthSnapshot): Projection {
-  return { account: accountViewOf(snapshot), authMode: authModeOf(snapshot), userId: userIdOf(snapshot) };
+  return { account: accountViewOf(snapshot), authMode: authModeOf(snapshot), userId: userIdOf(snapshot), workspaceRouting: workspaceRoutingOf(snapshot) };
 }
 
 /**

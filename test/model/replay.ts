@@ -247,7 +247,9 @@ export class ReplaySession {
     const parentRequests = expected.parentRequests.map((params) => ({ id: this.parentRequestsSeen++, method: EXTERNAL_REFRESH_METHOD, params }));
     // Notifications name the login that ended (bound before); a login/start result binds the new one.
     const rebind = new Map<string, string>();
-    const response = this.expecting({ id, ...expected.response }, action.method === 'account/login/start' ? rebind : null) as Msg;
+    // A browser login's id and URL are bound by the response that starts it (a switch may start one too).
+    const binds = action.method === 'account/login/start' || action.method === 'accountSession/switch';
+    const response = this.expecting({ id, ...expected.response }, binds ? rebind : null) as Msg;
     const others = (list: Msg[]) => this.expecting(list, null) as Msg[];
     this.expectSince(
       from,
@@ -327,7 +329,7 @@ export class ReplaySession {
     const statusId = this.nextId++;
     await Promise.all([this.server.request('account/read', {}, readId), this.server.request('getAuthStatus', {}, statusId)]);
     return [
-      { id: readId, result: { account: projection.account, userId: projection.userId, requiresOpenaiAuth: true, workspaceRouting: null } },
+      { id: readId, result: { account: projection.account, userId: projection.userId, requiresOpenaiAuth: true, workspaceRouting: projection.workspaceRouting } },
       { id: statusId, result: { authMethod: projection.authMode, authToken: null, requiresOpenaiAuth: true } },
     ];
   }

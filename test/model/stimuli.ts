@@ -11,7 +11,8 @@ import type { AccountInfo, AuthEvent } from '../../machines/types';
 import type { AuthSnapshot } from '../../machines/views';
 import { chatgptJwt } from '../support/jwt';
 import { chartShape } from './chart';
-import { DEVICE_USER_CODE, blockCredentialFile, type DeviceState, type ReplayEnv } from './env';
+import { resolveWorkspaceRouting } from '../../src/auth/workspaces';
+import { DEVICE_USER_CODE, SECOND_WORKSPACE, SWITCH_USER, blockCredentialFile, discoveryBody, type DeviceState, type ReplayEnv } from './env';
 import { DEVICE_CODE_ISSUED, ENVIRONMENT_TEXT, FAR_EXP, LOGIN_LISTENS, LOGIN_PORT_TAKEN, MODEL_NOW, type Stimulus, type StimulusKind, type Undo } from './vocabulary';
 
 const always = () => true;
@@ -298,6 +299,49 @@ export const LOGIN_SERVER_EVENTS = {
 };
 const LISTENING_EVENT = { type: 'loginFlow.started', start: { loginId: LOGIN_ID, authUrl: AUTH_URL } };
 
+// --- workspaces (issue 14): accountSession/list and /switch, the workspace region's internal events ---
+
+/** `accountSession/list`, without and with `refreshWorkspaceMetadata` (the same command; the adapter lists differently). */
+export const SESSION_LIST = command<'accountSession.list'>('accountSession/list', { type: 'accountSession.list' });
+export const SESSION_LIST_ALL = command<'accountSession.list'>('accountSession/list(refreshWorkspaceMetadata)', { type: 'accountSession.list' });
+
+/** A switch of the restored managed login's session (user-rita) to `accountId`. */
+function sessionSwitch(label: string, params: { sessionId: string; accountId: string; allowBrowserLogin?: boolean }) {
+  const event = { type: 'accountSession.switch' as const, sessionId: params.sessionId, accountId: params.accountId, allowBrowserLogin: params.allowBrowserLogin === true, originator: CLIENT_NAME };
+  return { stimulus: command<'accountSession.switch'>(label, event), params };
+}
+/** A managed ChatGPT login (or its dead refresh token): where a session exists and a switch is decided further. */
+const managedSession = (snapshot: AuthSnapshot) => snapshot.matches({ session: { mode: 'chatgpt' } }) || snapshot.matches({ session: { mode: 'failed' } });
+
+/** The switches the catalogue sends, each meeting one of the chart's refusals or outcomes. */
+export const SESSION_SWITCHES = {
+  otherSession: sessionSwitch('accountSession/switch(another session)', { sessionId: 'user-nobody', accountId: SECOND_WORKSPACE.accountId }),
+  emptyAccountId: sessionSwitch('accountSession/switch(empty accountId)', { sessionId: SWITCH_USER.userId, accountId: '' }),
+  unlisted: sessionSwitch('accountSession/switch(unlisted acct-U)', { sessionId: SWITCH_USER.userId, accountId: 'acct-U' }),
+  toRestored: sessionSwitch('accountSession/switch(acct-R)', { sessionId: SWITCH_USER.userId, accountId: 'acct-R' }),
+  toSecond: sessionSwitch('accountSession/switch(acct-S)', { sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId }),
+  toSecondOrBrowser: sessionSwitch('accountSession/switch(acct-S, allowBrowserLogin)', { sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId, allowBrowserLogin: true }),
+};
+
+// A switch that meets a refresh waits for it (like a backend call): on the wire only through a request
+// sent into a refresh in flight, which the replay does not time; one variant stands for them all there.
+for (const { stimulus } of Object.values(SESSION_SWITCHES)) {
+  stimulus.available = stimulus === SESSION_SWITCHES.otherSession.stimulus ? (snapshot) => !snapshot.hasTag('refreshing') : (snapshot) => managedSession(snapshot) && !snapshot.hasTag('refreshing');
+}
+export const SWITCH_DURING_REFRESH = command<'accountSession.switch'>(
+  'accountSession/switch(acct-S, during a refresh)',
+  { type: 'accountSession.switch', sessionId: SWITCH_USER.userId, accountId: SECOND_WORKSPACE.accountId, allowBrowserLogin: false, originator: CLIENT_NAME },
+  { unrealizable: INTO_REFRESH },
+);
+SWITCH_DURING_REFRESH.available = (snapshot) => refreshing(snapshot) && notHeld(SWITCH_DURING_REFRESH.req!)(snapshot);
+// The chart answers both lists alike; the second differs only in the adapter's rendering of a managed session.
+SESSION_LIST_ALL.available = managedSession;
+
+/** A command the chart raises itself (nothing outside sends it). */
+function raisedByChart(type: string, where: string): Stimulus {
+  return constant(type, 'internal', { type }, { available: () => false, unrealizable: `raised by the chart itself (${where}); covered through it` });
+}
+
 /** Event generators keyed by event type: every event the chart accepts, in the variants its guards distinguish. */
 export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   'login.apiKey': [LOGIN_API_KEY],
@@ -336,6 +380,13 @@ export const COMMANDS: { [T in AuthEvent['type']]: Stimulus[] } = {
   'backend.call': [BACKEND_CALL, SECOND_BACKEND_CALL],
   'auth.unauthorized': [UNAUTHORIZED, STALE_UNAUTHORIZED, SECOND_UNAUTHORIZED],
   'refresh.requested': [REFRESH_REQUESTED, REFRESH_REQUESTED_DURING_REFRESH],
+  // --- workspaces (issue 14) ---
+  'accountSession.list': [SESSION_LIST, SESSION_LIST_ALL],
+  // Outside a managed login every switch is refused alike (one variant tries it there); the others where they differ.
+  'accountSession.switch': [...Object.values(SESSION_SWITCHES).map((s) => s.stimulus), SWITCH_DURING_REFRESH],
+  'workspace.discover': [raisedByChart('workspace.discover', 'a ChatGPT login, a switch')],
+  'workspace.forget': [raisedByChart('workspace.forget', 'a logout, an API key saved')],
+  'workspace.retry': [raisedByChart('workspace.retry', 'a backend call going ahead')],
 };
 
 /** An actor's result, offered while the actor runs. */
@@ -344,6 +395,14 @@ function result(invoke: string, label: string, event: AnyEventObject, arrange?: 
 }
 
 const nothingToArrange = async (): Promise<Undo> => async () => {};
+
+/** Where a switch's exchange can end: it runs, and no browser login is binding or saving beside it. */
+const switchEnds = (snapshot: AuthSnapshot) =>
+  'switchWorkspace' in snapshot.children && !snapshot.matches({ managedLogin: { active: 'starting' } }) && !snapshot.matches({ managedLogin: { active: 'persisting' } });
+/** A stimulus offered only where `available` says. */
+function withAvailability(available: Stimulus['available'], stimulus: Stimulus): Stimulus {
+  return { ...stimulus, available };
+}
 
 /** New external tokens the parent answers a refresh with, and the account they describe. */
 function parentTokens(name: string, account: AccountInfo & { accountId: string }) {
@@ -425,6 +484,74 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
   saveChatgptTokens: [
     result('saveChatgptTokens', 'tokens saved', { type: 'xstate.done.actor.saveChatgptTokens', output: { timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW } } }, nothingToArrange),
     result('saveChatgptTokens', 'tokens save failed', { type: 'xstate.error.actor.saveChatgptTokens', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
+  ],
+  // --- workspaces (issue 14) ---
+  // Discovery runs in the background: its results are taken only by "workspace discovery ends", which
+  // releases the discovery the fake backend holds (listing the login's workspace, or not).
+  discoverWorkspace: [
+    {
+      label: 'workspace discovered',
+      kind: 'result',
+      actor: 'discoverWorkspace',
+      background: true,
+      type: 'xstate.done.actor.discoverWorkspace',
+      event: (snapshot) => {
+        const accountId = snapshot.context.account?.accountId ?? '';
+        return { type: 'xstate.done.actor.discoverWorkspace', output: resolveWorkspaceRouting(discoveryBody(accountId), accountId, 'https://chatgpt.com/backend-api/') };
+      },
+      available: (snapshot) => 'discoverWorkspace' in snapshot.children && !!snapshot.context.account?.accountId,
+      arrange: async (env) => {
+        env.backend.arrangeDiscovery('listed');
+        return async () => {};
+      },
+    },
+    {
+      label: 'workspace discovery fails',
+      kind: 'result',
+      actor: 'discoverWorkspace',
+      background: true,
+      type: 'xstate.error.actor.discoverWorkspace',
+      event: () => ({ type: 'xstate.error.actor.discoverWorkspace', error: new Error('selected workspace missing from routing discovery') }),
+      available: (snapshot) => 'discoverWorkspace' in snapshot.children && !!snapshot.context.account?.accountId,
+      arrange: async (env) => {
+        env.backend.arrangeDiscovery('unlisted');
+        return async () => env.backend.arrangeDiscovery('listed');
+      },
+    },
+  ],
+  // A switch's results are not offered where a browser login is also binding or saving: only a command sent
+  // into the busy switch (never on the wire: AuthCore waits for idle) gets the chart there.
+  switchWorkspace: [
+    {
+      label: 'workspace switched',
+      kind: 'result',
+      actor: 'switchWorkspace',
+      type: 'xstate.done.actor.switchWorkspace',
+      event: (snapshot) => ({
+        type: 'xstate.done.actor.switchWorkspace',
+        output: {
+          account: { email: SWITCH_USER.email, planType: SECOND_WORKSPACE.planType, accountId: snapshot.context.switching?.accountId ?? null, userId: SWITCH_USER.userId },
+          timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
+        },
+      }),
+      available: switchEnds,
+      arrange: nothingToArrange,
+    },
+    withAvailability(switchEnds, result(
+      'switchWorkspace',
+      'workspace switch refused',
+      { type: 'xstate.error.actor.switchWorkspace', error: { kind: 'rejected', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' } },
+      async (env) => {
+        env.backend.refuseSwitch(true);
+        return async () => env.backend.refuseSwitch(false);
+      },
+    )),
+    withAvailability(switchEnds, result(
+      'switchWorkspace',
+      'workspace switch save failed',
+      { type: 'xstate.error.actor.switchWorkspace', error: new Error(`failed to save the switched workspace's credentials: ${ENVIRONMENT_TEXT}`) },
+      blockCredentialFile,
+    )),
   ],
   externalRefresh: [
     result('externalRefresh', 'parent refreshes (ada)', { type: 'xstate.done.actor.externalRefresh', output: REFRESHED_ADA.output }, async (env) =>

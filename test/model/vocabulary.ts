@@ -37,6 +37,11 @@ export interface Stimulus {
   unrealizable?: string;
   /** For an actor's result or message: the invoke id of the actor it comes from. */
   actor?: string;
+  /**
+   * The result of a background effect nobody's request waits for (workspace discovery): never chosen to
+   * settle a request, only taken by its own wire action (the environment releases it).
+   */
+  background?: boolean;
 }
 
 /** One step of a path: the stimulus and what the model did with it. */

@@ -3,11 +3,12 @@
  * a script that mirrors what the adapter makes the chart receive for it and the response the model
  * prescribes. Where the environment decides, the script offers a choice; every option is a path of its own.
  */
-import type { AuthEmitted } from '../../machines/types';
-import { accountViewOf, userIdOf, type AuthSnapshot } from '../../machines/views';
+import type { AuthEmitted, SessionSnapshot } from '../../machines/types';
+import { NO_SESSIONS, buildSessionList } from '../../src/auth/workspaceSwitch';
+import { accountViewOf, userIdOf, workspaceRoutingOf, type AuthSnapshot } from '../../machines/views';
 import { USAGE_READ_RESULT } from '../support/httpFakes';
 import { answerTo } from './model';
-import type { ReplayEnv } from './env';
+import { stderrCount, waitForStderrCount, type ReplayEnv } from './env';
 import {
   AUTH_URL,
   BACKEND_CALL,
@@ -25,6 +26,9 @@ import {
   REFRESHED_ZED,
   REFRESH_REQUESTED,
   SECOND_BACKEND_CALL,
+  SESSION_LIST,
+  SESSION_LIST_ALL,
+  SESSION_SWITCHES,
   UNAUTHORIZED,
   stimuliFor,
 } from './stimuli';
@@ -46,7 +50,7 @@ function settle(run: Script): AuthEmitted[] {
   const emitted: AuthEmitted[] = [];
   for (let i = 0; !isSettled(run.snapshot); i += 1) {
     if (i >= 8) throw new Error('the chart did not settle after 8 actor results');
-    const endings = stimuliFor(run.snapshot).filter((s) => (s.kind === 'result' || s.kind === 'timer') && !s.unrealizable);
+    const endings = stimuliFor(run.snapshot).filter((s) => (s.kind === 'result' || s.kind === 'timer') && !s.unrealizable && !s.background);
     if (endings.length === 0) throw new Error('the chart is busy with nothing the catalogue can end');
     // Keyed by what is running: two refreshes in one request end the same way (one arrangement).
     const key = Object.keys(run.snapshot.children).sort().join('+');
@@ -187,7 +191,7 @@ const ACCOUNT_READ_REFRESH: WireAction = {
   },
   response: (steps) => {
     const after = steps[steps.length - 1].model.after;
-    return { result: { account: accountViewOf(after), userId: userIdOf(after), requiresOpenaiAuth: true, workspaceRouting: null } };
+    return { result: { account: accountViewOf(after), userId: userIdOf(after), requiresOpenaiAuth: true, workspaceRouting: workspaceRoutingOf(after) } };
   },
 };
 
@@ -285,6 +289,51 @@ const LOGIN_TIMES_OUT_ACTION: WireAction = {
   response: () => null,
 };
 
+// --- workspaces (issue 14) ---
+
+/** The `accountSession/*` result the adapter builds from the chart's answer (the time of last use is the server's). */
+function sessionListOf(value: unknown, allWorkspaces: boolean): unknown {
+  const snapshot = value as SessionSnapshot | null;
+  if (!snapshot) return NO_SESSIONS;
+  const list = buildSessionList({ account: snapshot.account, discovery: snapshot.workspace, allWorkspaces, lastUsedAt: 0 });
+  return { ...list, sessions: list.sessions.map((session) => ({ ...session, lastUsedAt: expect.any(Number) })) };
+}
+
+/** A switch's result: the browser login it became, or the list after it. */
+function switchResultOf(value: unknown): unknown {
+  return value && typeof value === 'object' && 'loginId' in value ? value : sessionListOf(value, true);
+}
+
+/** Where a workspace discovery is under way (held by the fake backend until this action releases it). */
+const discovering = (snapshot: AuthSnapshot) => 'discoverWorkspace' in snapshot.children;
+
+/** The backend answers the discovery it holds: the login's workspace listed (routing known) or not (a failure, logged). */
+const DISCOVERY_ENDS: WireAction = {
+  label: 'workspace discovery ends',
+  onlyIf: discovering,
+  trigger: async (env) => {
+    const failing = env.backend.discoveryOutcome === 'unlisted';
+    const failures = stderrCount(env.server, 'workspace discovery failed');
+    await env.backend.releaseDiscovery();
+    // A failure sends nothing: its log line says the server has taken it.
+    if (failing) await waitForStderrCount(env.server, 'workspace discovery failed', failures + 1);
+  },
+  script(run) {
+    const endings = stimuliFor(run.snapshot).filter((s) => s.actor === 'discoverWorkspace');
+    if (endings.length === 0) run.skip();
+    run.send(run.choose(endings.map((s) => ({ label: s.label, stimulus: s }))).stimulus!);
+    settle(run);
+  },
+  response: () => null,
+};
+
+const WORKSPACE_ACTIONS: WireAction[] = [
+  commandAction(SESSION_LIST, 'accountSession/list', {}, (value) => sessionListOf(value, false)),
+  commandAction(SESSION_LIST_ALL, 'accountSession/list', { refreshWorkspaceMetadata: true }, (value) => sessionListOf(value, true)),
+  ...Object.values(SESSION_SWITCHES).map(({ stimulus, params }) => ({ ...commandAction(stimulus, 'accountSession/switch', params, switchResultOf) })),
+  DISCOVERY_ENDS,
+];
+
 /** Every request the suite sends, each mapped to the chart by its script. */
 export const WIRE_ACTIONS: WireAction[] = [
   commandAction(LOGIN_API_KEY, 'account/login/start', { type: 'apiKey', apiKey: 'sk-model-key' }, () => ({ type: 'apiKey' })),
@@ -303,6 +352,7 @@ export const WIRE_ACTIONS: WireAction[] = [
   RATE_LIMITS_READ,
   RATE_LIMITS_DURING_REFRESH,
   ACCOUNT_READ_REFRESH,
+  ...WORKSPACE_ACTIONS,
 ];
 
 /** Token bytes any stimulus or wire action of the catalogue hands over. */
@@ -323,6 +373,6 @@ export function wireNotification(event: Extract<AuthEmitted, { type: `notify.${s
     case 'notify.loginCompleted':
       return { method: 'account/login/completed', params: { loginId: event.loginId, success: event.success, error: event.error } };
     case 'notify.accountUpdated':
-      return { method: 'account/updated', params: { authMode: event.authMode, planType: event.planType, reason: null } };
+      return { method: 'account/updated', params: { authMode: event.authMode, planType: event.planType, reason: event.reason ?? null } };
   }
 }

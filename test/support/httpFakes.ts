@@ -12,6 +12,8 @@ export interface Seen {
   path: string;
   headers: IncomingMessage['headers'];
   body: string;
+  /** True until it has been answered or the client hung up (a held request whose caller gave up is not). */
+  open?: () => boolean;
 }
 
 /** What a handler answers (headers such as a redirect's Location are optional). */
@@ -34,9 +36,11 @@ export async function startFakeServer(handle: (request: Seen) => Reply | Promise
   const seen: Seen[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    let closed = false;
+    res.on('close', () => (closed = true));
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const request: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const request: Seen = { method: req.method ?? '', path: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8'), open: () => !closed };
       seen.push(request);
       Promise.resolve()
         .then(() => handle(request))
