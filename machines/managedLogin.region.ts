@@ -52,8 +52,8 @@ const startLogin = [
 /**
  * A newer managed login replaces the pending one: the old one's completion is emitted first (so it reaches
  * the parent before the new login's response, as Codex's does), then the new flow starts once the old one
- * is stopped. No refusals here: a login pending means ChatGPT login is allowed (the policy is fixed) and no
- * external tokens are active (an accepted external login ends this one, below).
+ * is stopped. Only a busy session refuses it: a login pending means ChatGPT login is allowed (the policy is
+ * fixed) and no external tokens are active (an accepted external login ends this one, below).
  */
 const replaceLogin = {
   target: '#auth.managedLogin.active',
@@ -177,12 +177,14 @@ export const managedLoginRegion = authSetup.createStateConfig({
               },
               { actions: { type: 'answer', params: ({ event }) => ({ req: reqOf(event), value: { status: 'notFound' } }) } },
             ],
-            'login.chatgpt': replaceLogin,
-            'login.deviceCode': replaceLogin,
+            // Refused while the session region is busy (a workspace switch may run beside a pending login).
+            'login.chatgpt': [{ guard: 'sessionBusy', ...refuseBusy }, replaceLogin],
+            'login.deviceCode': [{ guard: 'sessionBusy', ...refuseBusy }, replaceLogin],
             // A login the session region accepts (it raises login.accepted), and a logout, drop this one (as
             // Codex does); a refused login does not.
             'login.accepted': notCompleted,
-            logout: notCompleted,
+            // A logout the busy session refuses (a workspace switch under way) leaves this login pending.
+            logout: [{ guard: 'sessionBusy' }, notCompleted],
           },
         },
         /** Saving the tokens; not interruptible (tagged busy, so no request is handled meanwhile). */

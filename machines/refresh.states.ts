@@ -4,7 +4,7 @@
  * refreshes). One `refreshing` state per mode makes a refresh single-flight; the calls that meet it wait
  * in `context.waiting` and get the chart's verdict when it settles.
  */
-import { DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS, INVALID_REQUEST, type AuthEvent } from './types';
+import { DEFAULT_EXTERNAL_REFRESH_TIMEOUT_MS, INVALID_REQUEST, type AuthEvent, type ExternalRefreshOutput, type ManagedRefreshOutput } from './types';
 import { authSetup, refreshReasonOf, refuseBusy, reqOf } from './auth.setup';
 import { SWITCH_MESSAGES, errorText, refreshTimedOutMessage, refreshWorkspaceMessage, workspacesRestrictedMessage } from './policy';
 
@@ -32,6 +32,27 @@ const switchWorkspace = [
   { guard: 'sameWorkspace', actions: { type: 'answerSession', params: { req: null } } },
   { target: '#auth.session.switchingWorkspace', actions: ['rememberRequest', 'rememberSwitch'] },
 ] as const;
+/** New credentials in another workspace than the login in use (a refresh moved it): discovery runs again. */
+const accountChanged = {
+  type: 'accountChanged',
+  params: ({ event }: { event: { output: { account: { accountId: string | null } } } }) => ({ accountId: event.output.account.accountId }),
+} as const;
+/** A managed refresh's new tokens, taken. */
+const adoptManaged = [
+  { type: 'adoptManagedCredentials', params: ({ event }: { event: { output: ManagedRefreshOutput } }) => ({ output: event.output }) },
+  { type: 'setAccount', params: ({ event }: { event: { output: ManagedRefreshOutput } }) => ({ account: event.output.account }) },
+  { type: 'setTiming', params: ({ event }: { event: { output: ManagedRefreshOutput } }) => ({ timing: event.output.timing }) },
+  'tokensChanged',
+  'releaseWaiting',
+] as const;
+/** The parent's new tokens, taken. */
+const adoptExternal = [
+  { type: 'storeExternalTokens', params: ({ event }: { event: { output: ExternalRefreshOutput } }) => event.output },
+  { type: 'setAccount', params: ({ event }: { event: { output: ExternalRefreshOutput } }) => ({ account: event.output.account }) },
+  'tokensChanged',
+  'releaseWaiting',
+] as const;
+
 /** A 401 for credentials already replaced (or a mode without a refresh): retry, the next call decides. */
 export const retry = { actions: { type: 'answer', params: ({ event }: { event: AuthEvent }) => ({ req: reqOf(event) }) } } as const;
 
@@ -77,16 +98,11 @@ export const chatgptMode = authSetup.createStateConfig({
         id: 'managedRefresh',
         src: 'managedRefresh',
         input: ({ event }) => ({ reason: refreshReasonOf(event) }),
-        onDone: {
-          target: 'ready',
-          actions: [
-            { type: 'adoptManagedCredentials', params: ({ event }) => ({ output: event.output }) },
-            { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
-            { type: 'setTiming', params: ({ event }) => ({ timing: event.output.timing }) },
-            'tokensChanged',
-            'releaseWaiting',
-          ],
-        },
+        onDone: [
+          // The issuer put the login in another workspace: what discovery found was for the old one (issue 14).
+          { guard: accountChanged, target: 'ready', actions: [...adoptManaged, { type: 'discoverWorkspace', params: { authMode: 'chatgpt' } }] },
+          { target: 'ready', actions: adoptManaged },
+        ],
         onError: [
           {
             // Leaving `chatgpt` requeues the waiting calls: `failed` refuses them with this message.
@@ -134,17 +150,9 @@ export const externalTokensMode = authSetup.createStateConfig({
               { type: 'refreshFailed', params: ({ context, event }) => ({ message: refreshWorkspaceMessage(context.policy.forcedWorkspaceIds ?? [], event.output.account.accountId) }) },
             ],
           },
-          {
-            target: 'ready',
-            actions: [
-              { type: 'storeExternalTokens', params: ({ event }) => event.output },
-              { type: 'setAccount', params: ({ event }) => ({ account: event.output.account }) },
-              'tokensChanged',
-              'releaseWaiting',
-              // The parent may hand over another workspace's tokens: routing is discovered for these (issue 14).
-              { type: 'discoverWorkspace', params: { authMode: 'chatgptAuthTokens' } },
-            ],
-          },
+          // The parent may hand over another workspace's tokens: routing is discovered for these (issue 14).
+          { guard: accountChanged, target: 'ready', actions: [...adoptExternal, { type: 'discoverWorkspace', params: { authMode: 'chatgptAuthTokens' } }] },
+          { target: 'ready', actions: adoptExternal },
         ],
         onError: {
           target: 'ready',

@@ -108,7 +108,11 @@ export function explore(machine: AuthMachine, fixture: Fixture, options: { event
   // A function of the snapshot: an events array would be taken as the whole event set (STACK.md trap 4).
   const adjacency: AdjacencyMap<AuthSnapshot, AnyEventObject> = getAdjacencyMap(logic as never, {
     fromState: initial.after,
-    events: (snapshot: AuthSnapshot) => eventsFor(snapshot),
+    events: (snapshot: AuthSnapshot) => {
+      const events = eventsFor(snapshot);
+      const explores = fixture.explores;
+      return explores ? events.filter((event) => explores(stimulusOfEvent(event).label, snapshot)) : events;
+    },
     serializeState: (snapshot: AuthSnapshot) => stateKey(snapshot),
   } as never);
   for (const [key, value] of Object.entries(adjacency)) {

@@ -96,9 +96,14 @@ abstract class HoldingServer extends Watched {
   }
 }
 
-/** The ChatGPT backend: usage calls are held until released (all at once); the reset-credit listing is 404. */
+/**
+ * The ChatGPT backend: usage calls are held until released (all at once); workspace discovery
+ * (accounts/check) is held open until the scenario ends, as the model has it; the reset-credit listing is 404.
+ */
 class HoldingBackend extends HoldingServer {
   usageCalls = 0;
+  /** Workspace discoveries that arrived (each left open). */
+  discoveries = 0;
   /** The bearer of every usage call, in arrival order. */
   readonly bearers: string[] = [];
   /** The scenario's action under way: each held call remembers the one it arrived during. */
@@ -111,6 +116,8 @@ class HoldingBackend extends HoldingServer {
       this.bearers.push(String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
       this.groups.set(res, this.action);
       this.hold(res);
+    } else if (req.url?.endsWith('/wham/accounts/check')) {
+      this.discoveries += 1;
     } else HoldingServer.reply(res, 404, { detail: 'Not Found' });
   }
 

@@ -119,6 +119,13 @@ export interface Fixture {
    */
   exploreEvents?: boolean;
   /**
+   * Which stimuli the event-level exploration tries here (default: every one). Orthogonal regions multiply
+   * states (each workspace-discovery outcome beside each step of each managed login), so each fixture
+   * explores the products its transitions need and leaves the rest to another: the suite's coverage is
+   * the union over fixtures, and `coverage.test.ts` fails on any transition none of them takes.
+   */
+  explores?(label: string, snapshot: AuthSnapshot): boolean;
+  /**
    * False where the start state is left for good (a restored managed login cannot be recreated without a
    * restart), so every simple path would need a process of its own; shortest paths and walks still take
    * every request from there.
