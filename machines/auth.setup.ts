@@ -342,7 +342,7 @@ export const authSetup = setup({
       return context.managedLogin?.loginId === event.loginId;
     },
     // --- workspaces (issue 14: docs/protocol.md §12.4, the switch's refusals in Codex's order) ---
-    /** New credentials name another workspace than the login in use (a refresh that moved it). */
+    /** New credentials name another workspace than the login in use (the parent handed over another workspace's tokens). */
     accountChanged: ({ context }, params: { accountId: string | null }) => params.accountId !== (context.account?.accountId ?? null),
     /** The switch names a session other than the managed login's (its user id). */
     otherSession: ({ context, event }) => {

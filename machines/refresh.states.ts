@@ -32,7 +32,7 @@ const switchWorkspace = [
   { guard: 'sameWorkspace', actions: { type: 'answerSession', params: { req: null } } },
   { target: '#auth.session.switchingWorkspace', actions: ['rememberRequest', 'rememberSwitch'] },
 ] as const;
-/** New credentials in another workspace than the login in use (a refresh moved it): discovery runs again. */
+/** The parent's new tokens are for another workspace than the login in use: discovery runs again. */
 const accountChanged = {
   type: 'accountChanged',
   params: ({ event }: { event: { output: { account: { accountId: string | null } } } }) => ({ accountId: event.output.account.accountId }),
@@ -98,11 +98,8 @@ export const chatgptMode = authSetup.createStateConfig({
         id: 'managedRefresh',
         src: 'managedRefresh',
         input: ({ event }) => ({ reason: refreshReasonOf(event) }),
-        onDone: [
-          // The issuer put the login in another workspace: what discovery found was for the old one (issue 14).
-          { guard: accountChanged, target: 'ready', actions: [...adoptManaged, { type: 'discoverWorkspace', params: { authMode: 'chatgpt' } }] },
-          { target: 'ready', actions: adoptManaged },
-        ],
+        // The workspace stays: a refresh keeps the saved `tokens.account_id` (src/auth/managedRefresh.ts).
+        onDone: { target: 'ready', actions: adoptManaged },
         onError: [
           {
             // Leaving `chatgpt` requeues the waiting calls: `failed` refuses them with this message.

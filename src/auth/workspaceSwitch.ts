@@ -263,8 +263,3 @@ export function buildSessionList(input: SessionListInput): AccountSessionList {
     ],
   };
 }
-
-/** True when the last discovery lists `accountId` among the login's workspaces. */
-export function isListedWorkspace(discovery: WorkspaceDiscovery | null, accountId: string): boolean {
-  return discovery?.workspaces.some((w) => w.accountId === accountId) ?? false;
-}

@@ -11,7 +11,6 @@ import {
   WorkspaceSwitchError,
   buildSessionList,
   exchangeWorkspaceToken,
-  isListedWorkspace,
   parseSwitchResponse,
   switchWorkspaceTokenUrl,
   switchedCredentials,
@@ -19,6 +18,7 @@ import {
 } from '../../src/auth/workspaceSwitch';
 import { resolveWorkspaceRouting } from '../../src/auth/workspaces';
 import { Secret } from '../../machines/secret';
+import { workspaceListed } from '../../machines/policy';
 import { parseConfig } from '../../src/config';
 import { AccountSessionListResultSchema, type AccountSessionListResult } from '../../src/rpc/schemas';
 import { accountsCheckBody, startFakeChatgptBackend, switchedTokens, workspaceEntry, type ChatgptBackendOptions } from '../support/chatgptBackend';
@@ -197,7 +197,13 @@ describe('accountSession/list (pure)', () => {
     expect(list({ discovery: null, allWorkspaces: true }).sessions[0].workspaces).toEqual([{ accountId: 'ws-1', name: null, imageUrl: null, kind: null }]);
   });
 
-  it('tells whether a workspace is listed', () => {
-    expect([isListedWorkspace(DISCOVERY, 'ws-2'), isListedWorkspace(DISCOVERY, 'ws-9'), isListedWorkspace(null, 'ws-1')]).toEqual([true, false, false]);
+  it('tells whether a workspace may be selected: the one in use, or one the last discovery listed (the chart\'s rule)', () => {
+    const listed = DISCOVERY.workspaces;
+    expect([workspaceListed('ws-1', listed, 'ws-2'), workspaceListed('ws-1', listed, 'ws-9'), workspaceListed('ws-1', null, 'ws-1'), workspaceListed('ws-1', null, 'ws-2')]).toEqual([
+      true,
+      false,
+      true,
+      false,
+    ]);
   });
 });

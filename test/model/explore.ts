@@ -126,6 +126,10 @@ export function explore(machine: AuthMachine, fixture: Fixture, options: { event
     }
     edges.set(key, out);
   }
+  // Every edge keeps the one snapshot of its target state rather than the copy its step made (snapshots of
+  // one key are interchangeable: the key is what the model tells apart). Hundreds of thousands of copies
+  // otherwise stay alive for the whole suite (the model suite ran out of its 4 GB heap).
+  for (const out of edges.values()) for (const edge of out) edge.step.after = states.get(edge.to) ?? edge.step.after;
   return explored;
 }
 
@@ -293,18 +297,22 @@ export function wireGraph(explored: Explored): WireGraph {
 function bisimulationClasses(states: Map<string, AuthSnapshot>, groupsOf: Map<string, Group[]>, initial: string): Map<string, string> {
   const keys = [...states.keys()];
   const observations = new Map(keys.map((k) => [k, (groupsOf.get(k) ?? []).map(observation)]));
-  let block = new Map(keys.map((k) => [k, JSON.stringify([projectionOf(states.get(k)!), observations.get(k)])]));
+  // Blocks are numbered afresh each round: a signature names the blocks of the last round by number, so it
+  // stays the size of one state's groups (nesting the last round's signatures grew them round by round).
+  const numbered = (signatures: Map<string, string>): Map<string, number> => {
+    const ids = new Map<string, number>();
+    return new Map([...signatures].map(([k, signature]) => [k, ids.get(signature) ?? ids.set(signature, ids.size).get(signature)!]));
+  };
+  let block = numbered(new Map(keys.map((k) => [k, JSON.stringify([projectionOf(states.get(k)!), observations.get(k)])])));
   for (let round = 0; round < keys.length + 1; round += 1) {
-    const next = new Map(
-      keys.map((k) => [k, JSON.stringify([block.get(k), (groupsOf.get(k) ?? []).map((g) => block.get(g.to))])]),
-    );
-    const count = (m: Map<string, string>) => new Set(m.values()).size;
+    const next = numbered(new Map(keys.map((k) => [k, JSON.stringify([block.get(k), (groupsOf.get(k) ?? []).map((g) => block.get(g.to))])])));
+    const count = (m: Map<string, number>) => new Set(m.values()).size;
     const stable = count(next) === count(block);
     block = next;
     if (stable) break;
   }
   // Each class is named by its representative: the initial state for its own class, else the first found.
-  const representative = new Map<string, string>();
+  const representative = new Map<number, string>();
   representative.set(block.get(initial)!, initial);
   for (const k of keys) if (!representative.has(block.get(k)!)) representative.set(block.get(k)!, k);
   return new Map(keys.map((k) => [k, representative.get(block.get(k)!)!]));

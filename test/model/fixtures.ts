@@ -28,9 +28,10 @@ const discoveryRunsOn = (label: string) => label !== 'workspace discovered' && l
  * Discovery's outcomes, and what they open (a known or stale routing, switches to a listed workspace),
  * are explored and replayed from a restored managed login of their own with the requests that meet the
  * workspace region: backend calls (a stale discovery is retried), logout (it is forgotten), a browser
- * login (it is rediscovered), and the switches. Other logins are explored from `fresh`.
+ * login in the same workspace (it is rediscovered), and the switches. Other logins are explored from `fresh`.
  */
-const workspaceStory = (label: string) => !/^(login\.(deviceCode|externalTokens|apiKey|cancel)|account\/rateLimits\/read ×2)/.test(label);
+const workspaceStory = (label: string) =>
+  !/^(login\.(deviceCode|externalTokens|apiKey|cancel)|account\/rateLimits\/read ×2|issuer signs in another workspace)/.test(label);
 /** The requests replayed by default: everything but timers and a taken login port (they need a fixture of their own). */
 const byDefault = (label: string) => !isTimer(label) && label !== LOGIN_PORT_TAKEN;
 /** The same split for requests: discovery is released only from the restored managed login. */

@@ -434,23 +434,25 @@ export const ACTOR_RESULTS: Record<ActorName, Stimulus[]> = {
     result('clearCredentials', 'clear failed', { type: 'xstate.error.actor.clearCredentials', error: new Error(ENVIRONMENT_TEXT) }, blockCredentialFile),
   ],
   managedRefresh: [
-    result(
-      'managedRefresh',
-      'token endpoint refreshes',
-      {
-        type: 'xstate.done.actor.managedRefresh',
-        output: {
-          credentials: { tokens: { idToken: new Secret('(new)'), accessToken: new Secret('(new)'), refreshToken: new Secret('(new)'), accountId: 'acct-R' }, lastRefresh: null, apiKey: null },
-          account: MANAGED_REFRESHED_ACCOUNT,
-          timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
-          source: 'refreshed',
-        },
-      },
-      async (env) => {
+    {
+      ...result('managedRefresh', 'token endpoint refreshes', { type: 'xstate.done.actor.managedRefresh' }, async (env) => {
         env.tokens.override(null);
         return async () => {};
+      }),
+      // The new id token's claims, in the workspace of the saved `tokens.account_id` (a refresh keeps it).
+      event: (snapshot: AuthSnapshot) => {
+        const accountId = snapshot.context.account?.accountId ?? MANAGED_REFRESHED_ACCOUNT.accountId;
+        return {
+          type: 'xstate.done.actor.managedRefresh',
+          output: {
+            credentials: { tokens: { idToken: new Secret('(new)'), accessToken: new Secret('(new)'), refreshToken: new Secret('(new)'), accountId }, lastRefresh: null, apiKey: null },
+            account: { ...MANAGED_REFRESHED_ACCOUNT, accountId },
+            timing: { expiresAt: FAR_EXP * 1000, lastRefreshAt: MODEL_NOW },
+            source: 'refreshed',
+          },
+        };
       },
-    ),
+    },
     result(
       'managedRefresh',
       'token endpoint refuses (expired)',
