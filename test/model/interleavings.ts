@@ -78,10 +78,11 @@ type WireResponseBody = { result: unknown } | { error: { code: number; message: 
 const RATE_LIMITS_PURPOSE = 'read rate limits';
 const USAGE_401 = `failed to fetch codex rate limits: GET ${ENVIRONMENT_TEXT}/wham/usage failed: 401 Unauthorized${ENVIRONMENT_TEXT}`;
 
-function actorResult(actor: keyof typeof ACTOR_RESULTS, label: string): AnyEventObject {
+/** The catalogue's result `label` of `actor`, generated for the chart as it is (some results name its account). */
+function actorResult(actor: keyof typeof ACTOR_RESULTS, label: string, chart: AuthSnapshot): AnyEventObject {
   const stimulus = ACTOR_RESULTS[actor].find((s) => s.label === label);
   if (!stimulus) throw new Error(`the catalogue has no result '${label}' for ${actor}`);
-  return stimulus.event(undefined as never);
+  return stimulus.event(chart);
 }
 
 
@@ -239,8 +240,8 @@ export class Simulation {
       this.parentLive = null;
     }
     for (const spawned of step.spawned) {
-      if (spawned.id === 'saveApiKey') this.later(() => this.step(actorResult('saveApiKey', 'saved')), true);
-      else if (spawned.id === 'clearCredentials') this.later(() => this.step(actorResult('clearCredentials', 'cleared')), true);
+      if (spawned.id === 'saveApiKey') this.later(() => this.step(actorResult('saveApiKey', 'saved', this.chart)), true);
+      else if (spawned.id === 'clearCredentials') this.later(() => this.step(actorResult('clearCredentials', 'cleared', this.chart)), true);
       else if (spawned.id === 'managedRefresh') {
         this.tokenLive = true;
         this.tokenSentAt = this.actionIndex;
@@ -342,12 +343,12 @@ export class Simulation {
       case 'tokenEndpoint':
         if (!this.tokenLive) throw new Error('no refresh grant is held');
         this.tokenLive = false;
-        this.later(() => this.step(actorResult('managedRefresh', TOKEN_ANSWERS[action.answer])), true);
+        this.later(() => this.step(actorResult('managedRefresh', TOKEN_ANSWERS[action.answer], this.chart)), true);
         break;
       case 'parent':
         if (this.parentLive === null) throw new Error('no parent request is held');
         this.parentLive = null;
-        this.later(() => this.step(actorResult('externalRefresh', PARENT_ANSWERS[action.answer])), true);
+        this.later(() => this.step(actorResult('externalRefresh', PARENT_ANSWERS[action.answer], this.chart)), true);
         break;
     }
     // A pipelined action's effects run together with the next action's, in any order.
