@@ -32,6 +32,8 @@ const switchWorkspace = [
   { guard: 'sameWorkspace', actions: { type: 'answerSession', params: { req: null } } },
   { target: '#auth.session.switchingWorkspace', actions: ['rememberRequest', 'rememberSwitch'] },
 ] as const;
+/** A ChatGPT login (managed or external) or a new workspace is in use: the workspace region discovers it. */
+export const discoverWorkspace = (authMode: 'chatgpt' | 'chatgptAuthTokens') => ({ type: 'discoverWorkspace', params: { authMode } }) as const;
 /** The parent's new tokens are for another workspace than the login in use: discovery runs again. */
 const accountChanged = {
   type: 'accountChanged',
@@ -148,7 +150,7 @@ export const externalTokensMode = authSetup.createStateConfig({
             ],
           },
           // The parent may hand over another workspace's tokens: routing is discovered for these (issue 14).
-          { guard: accountChanged, target: 'ready', actions: [...adoptExternal, { type: 'discoverWorkspace', params: { authMode: 'chatgptAuthTokens' } }] },
+          { guard: accountChanged, target: 'ready', actions: [...adoptExternal, discoverWorkspace('chatgptAuthTokens')] },
           { target: 'ready', actions: adoptExternal },
         ],
         onError: {

@@ -7,10 +7,11 @@ import {
   INTERNAL_ERROR,
   INVALID_REQUEST,
   type AccountInfo,
+  type AuthContext,
   type AuthEvent,
 } from './types';
 import { authSetup, refuseBusy, reqOf } from './auth.setup';
-import { chatgptMode, externalTokensMode, retry } from './refresh.states';
+import { chatgptMode, discoverWorkspace, externalTokensMode, retry } from './refresh.states';
 import {
   MESSAGES,
   apiKeySaveFailedMessage,
@@ -45,9 +46,12 @@ const refuseWhileBusy = {
   'accountSession.switch': refuseBusy,
 } as const;
 
+/** In `failed`: refused with the permanent refresh failure's own text, without touching the network. */
+const refuseWithFailure = {
+  actions: { type: 'refuse', params: ({ context }: { context: AuthContext }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
+} as const;
+
 // --- workspaces (issue 14): what the session region raises for the workspace region ---
-/** A ChatGPT login is in use (managed or external): its workspace is to be discovered. */
-const discoverWorkspace = (authMode: 'chatgpt' | 'chatgptAuthTokens') => ({ type: 'discoverWorkspace', params: { authMode } }) as const;
 /** No ChatGPT login any more: nothing discovered applies. */
 const forgetWorkspace = 'forgetDiscovery';
 
@@ -94,14 +98,10 @@ export const sessionRegion = authSetup.createStateConfig({
          */
         failed: {
           on: {
-            'backend.call': {
-              actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
-            },
+            'backend.call': refuseWithFailure,
             // --- workspaces (issue 14): still the managed session, but no exchange with a dead refresh token ---
             'accountSession.list': { actions: { type: 'answerSession', params: { req: null } } },
-            'accountSession.switch': {
-              actions: { type: 'refuse', params: ({ context }) => ({ code: INTERNAL_ERROR, message: context.failure ?? 'authentication failed' }) },
-            },
+            'accountSession.switch': refuseWithFailure,
           },
         },
         /**

@@ -32,6 +32,11 @@ const discoveryRunsOn = (label: string) => label !== 'workspace discovered' && l
  */
 const workspaceStory = (label: string) =>
   !/^(login\.(deviceCode|externalTokens|apiKey|cancel)|account\/rateLimits\/read ×2|issuer signs in another workspace)/.test(label);
+/** A managed login started (`start`, then `started`) and left to time out: nothing else while it is pending. */
+const onlyTheTimeout =
+  (start: string, started: string) =>
+  (label: string, snapshot: AuthSnapshot): boolean =>
+    snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : [start, started].includes(label);
 /** The requests replayed by default: everything but timers and a taken login port (they need a fixture of their own). */
 const byDefault = (label: string) => !isTimer(label) && label !== LOGIN_PORT_TAKEN;
 /** The same split for requests: discovery is released only from the restored managed login. */
@@ -135,8 +140,7 @@ export const FIXTURES: Fixture[] = [
     input: { policy: policy({ loginTimeoutMs: 1500 }), restored: null },
     exploreEvents: false,
     config: { authchart: ['login_timeout_ms = 1500'] },
-    allows: (label, snapshot) =>
-      snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.chatgpt', LOGIN_LISTENS].includes(label),
+    allows: onlyTheTimeout('login.chatgpt', LOGIN_LISTENS),
   },
   {
     // A device code nobody enters: only here, with a short timeout, and nothing else while it runs.
@@ -144,8 +148,7 @@ export const FIXTURES: Fixture[] = [
     input: { policy: policy({ deviceLoginTimeoutMs: 1500 }), restored: null },
     exploreEvents: false,
     config: { authchart: ['device_login_timeout_ms = 1500'] },
-    allows: (label, snapshot) =>
-      snapshot.matches({ managedLogin: 'active' }) ? ['login times out', LOGIN_TIMES_OUT].includes(label) : ['login.deviceCode', DEVICE_CODE_ISSUED].includes(label),
+    allows: onlyTheTimeout('login.deviceCode', DEVICE_CODE_ISSUED),
   },
   {
     // The login port is taken (by the test, for that request): only here, where the port is fixed.
