@@ -9,9 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { Secret } from '../../machines/secret';
 import type { AccountInfo, ChatgptCredentials } from '../../machines/types';
 import { redactText } from '../log';
-import { authorizedFetch } from './backend';
 import { backendBase } from './backendUrls';
-import { AuthCallError, type AuthCore } from './core';
 import { JwtFormatError, accountFromClaims, readClaims } from './jwt';
 import type { WorkspaceDiscovery, WorkspaceInfo } from './workspaces';
 
@@ -89,15 +87,6 @@ export function parseSwitchResponse(body: unknown, workspaceId: string): Switche
   };
 }
 
-/** `send` without the `ChatGPT-Account-Id` header: the exchange names the workspace in its body (Codex 0.169 sends none). */
-function withoutAccountHeader(send: typeof fetch): typeof fetch {
-  return (input, init) => {
-    const headers = new Headers(init?.headers);
-    headers.delete('ChatGPT-Account-Id');
-    return send(input, { ...init, headers });
-  };
-}
-
 /**
  * The managed login after a switch to `switched` (pure): the new tokens, `account_id` = the workspace, a
  * fresh `last_refresh`, the saved API key kept. Without a new id token the old one stays (same user);
@@ -116,36 +105,10 @@ export function switchedCredentials(current: ChatgptCredentials, switched: Switc
   };
 }
 
-/** Options of {@link exchangeWorkspaceToken}. */
+/** Options of {@link exchangeWorkspaceTokenWith}. */
 export interface SwitchOptions {
   fetch?: typeof fetch;
   signal?: AbortSignal;
-}
-
-/**
- * Exchanges the current bearer for tokens of `workspaceId` (through the 401 recovery; the bearer only,
- * no `ChatGPT-Account-Id`, as Codex sends it). Any HTTP error is `-32600 Workspace switch was rejected
- * (HTTP 403 Forbidden)`; a network failure or an invalid answer is -32603. Throws WorkspaceSwitchError,
- * or AuthCallError when the chart refuses the call or the refresh fails.
- */
-export async function exchangeWorkspaceToken(core: AuthCore, chatgptBaseUrl: string, workspaceId: string, options: SwitchOptions = {}): Promise<SwitchedLogin> {
-  const url = switchWorkspaceTokenUrl(chatgptBaseUrl);
-  let response: Response;
-  try {
-    response = await authorizedFetch(
-      core,
-      url,
-      { method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json' }, body: JSON.stringify({ workspace_id: workspaceId }), signal: options.signal },
-      { purpose: 'switch workspaces', fetch: withoutAccountHeader(options.fetch ?? fetch) },
-    );
-  } catch (error) {
-    if (error instanceof AuthCallError) throw error;
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
-  }
-  const text = await response.text().catch(() => '');
-  // Any refusal, 5xx included, is -32600 in Codex's words (observed on 0.169).
-  return readExchange(response, text, workspaceId);
 }
 
 /** The exchange's answer: a refusal (any HTTP error, `rejected`), or the new tokens validated. */

@@ -3,14 +3,11 @@
  * backend that accepts only listed workspaces, the validation of its answer, and the pure builders of
  * the `accountSession/list` result.
  */
-import { AuthCallError, AuthCore } from '../../src/auth/core';
-import { EphemeralCredentialStore } from '../../src/auth/credentials';
-import { decodeExternalTokens } from '../../src/auth/externalTokens';
 import {
   NO_SESSIONS,
   WorkspaceSwitchError,
   buildSessionList,
-  exchangeWorkspaceToken,
+  exchangeWorkspaceTokenWith,
   parseSwitchResponse,
   switchWorkspaceTokenUrl,
   switchedCredentials,
@@ -19,7 +16,6 @@ import {
 import { resolveWorkspaceRouting } from '../../src/auth/workspaces';
 import { Secret } from '../../machines/secret';
 import { workspaceListed } from '../../machines/policy';
-import { parseConfig } from '../../src/config';
 import { AccountSessionListResultSchema, type AccountSessionListResult } from '../../src/rpc/schemas';
 import { accountsCheckBody, startFakeChatgptBackend, switchedTokens, workspaceEntry, type ChatgptBackendOptions } from '../support/chatgptBackend';
 import { bearerOf } from '../support/httpFakes';
@@ -98,26 +94,19 @@ describe('workspace switch: the answer of the exchange (pure)', () => {
   });
 });
 
-describe('workspace switch: the exchange over the loopback backend', () => {
+describe('workspace switch: the exchange over the loopback backend (as the chart\'s switchWorkspace effect makes it)', () => {
   const own = trackResources();
-  let core: AuthCore | undefined;
-  afterEach(() => core?.stop());
   const OLD = chatgptJwt({ accountId: 'ws-1', userId: 'user-1', extra: { n: 'old' } });
-  const NEW = chatgptJwt({ accountId: 'ws-1', userId: 'user-1', extra: { n: 'new' } });
 
   async function setUp(options: ChatgptBackendOptions) {
     const backend = own.server(await startFakeChatgptBackend({ accountsCheck: { body: accountsCheckBody([PERSONAL, TEAM]) }, ...options }));
-    const config = await parseConfig(null, '/nonexistent-codex-home', {});
-    core = await AuthCore.open({ config, store: new EphemeralCredentialStore(), requestParent: async () => ({ accessToken: NEW, chatgptAccountId: 'ws-1' }) });
-    const decoded = decodeExternalTokens({ accessToken: OLD, chatgptAccountId: 'ws-1' });
-    if (!decoded.ok) throw new Error(decoded.issues);
-    await core.command({ type: 'login.externalTokens', tokens: decoded.tokens, claims: decoded.claims });
-    return { backend, base: `${backend.origin}/backend-api/`, c: core };
+    return { backend, base: `${backend.origin}/backend-api/` };
   }
+  const exchange = (base: string, workspaceId: string) => exchangeWorkspaceTokenWith(new Secret(OLD), base, workspaceId);
 
-  it('exchanges the current bearer (no account header, as Codex) for tokens of a listed workspace', async () => {
-    const { backend, base, c } = await setUp({});
-    const switched = await exchangeWorkspaceToken(c, base, 'ws-2');
+  it('exchanges the bearer in use (no account header, as Codex) for tokens of a listed workspace', async () => {
+    const { backend, base } = await setUp({});
+    const switched = await exchange(base, 'ws-2');
     expect(switched.account.accountId).toBe('ws-2');
     expect(switched.tokens.accessToken.reveal()).toBe(switchedTokens('ws-2').access_token);
     expect(backend.calls('switch-workspace-token').map((r) => [r.method, r.path, bearerOf(r), r.headers['chatgpt-account-id'], r.headers['content-type'], JSON.parse(r.body)])).toEqual([
@@ -126,33 +115,25 @@ describe('workspace switch: the exchange over the loopback backend', () => {
   });
 
   it('answers -32600 "Workspace switch was rejected (HTTP 403 Forbidden)" when the backend refuses the workspace', async () => {
-    const { base, c } = await setUp({});
-    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-9'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' });
+    const { base } = await setUp({});
+    expect(await failureOf(exchange(base, 'ws-9'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 403 Forbidden)' });
   });
 
   it('answers a backend failure as a rejection too, as Codex 0.169 does', async () => {
-    const { base, c } = await setUp({ switchReply: { status: 502, body: { detail: 'bad gateway' } } });
-    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 502 Bad Gateway)' });
+    const { base } = await setUp({ switchReply: { status: 502, body: { detail: 'bad gateway' } } });
+    expect(await failureOf(exchange(base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 502 Bad Gateway)' });
   });
 
   it('answers -32603 when the backend cannot be reached', async () => {
-    const { backend, base, c } = await setUp({});
+    const { backend, base } = await setUp({});
     await backend.close();
-    expect(await failureOf(exchangeWorkspaceToken(c, base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32603, message: 'Workspace switch failed: ECONNREFUSED' });
+    expect(await failureOf(exchange(base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32603, message: 'Workspace switch failed: ECONNREFUSED' });
   });
 
-  it('recovers a 401 through the refresh and exchanges with the new bearer', async () => {
-    const { backend, base, c } = await setUp({ accepts: (token) => token === NEW });
-    expect((await exchangeWorkspaceToken(c, base, 'ws-2')).account.accountId).toBe('ws-2');
-    expect(backend.calls('switch-workspace-token').map(bearerOf)).toEqual([OLD, NEW]);
-  });
-
-  it('passes on the chart’s refusal when nobody is logged in', async () => {
-    const { base, c } = await setUp({});
-    await c.command({ type: 'logout' });
-    const error = await exchangeWorkspaceToken(c, base, 'ws-2').catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(AuthCallError);
-    expect(error).toMatchObject({ code: -32600, message: 'codex account authentication required to switch workspaces' });
+  it('answers a 401 as a rejection without refreshing in the middle of the switch (the next ordinary call recovers)', async () => {
+    const { backend, base } = await setUp({ accepts: (token) => token !== OLD });
+    expect(await failureOf(exchange(base, 'ws-2'))).toEqual({ name: 'WorkspaceSwitchError', code: -32600, message: 'Workspace switch was rejected (HTTP 401 Unauthorized)' });
+    expect(backend.calls('switch-workspace-token').map(bearerOf)).toEqual([OLD]);
   });
 });
 
