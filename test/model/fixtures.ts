@@ -32,6 +32,13 @@ const discoveryRunsOn = (label: string) => label !== 'workspace discovered' && l
  */
 const workspaceStory = (label: string) =>
   !/^(login\.(deviceCode|externalTokens|apiKey|cancel)|account\/rateLimits\/read ×2|issuer signs in another workspace)/.test(label);
+/**
+ * An external login's workspace: its discovery's outcomes, then 401s the parent answers with tokens of the
+ * same workspace (the routing stays known) or of another one (it is discovered again), explored from a
+ * logged-out start with nothing else (the managed login's story is `restored chatgpt, workspaces`).
+ */
+const externalWorkspaceStory = (label: string) =>
+  /^(login\.externalTokens\(A: ada, plus, acct-A\)|workspace discover|account\/rateLimits\/read$|backend(\.call| 200| 401)$|parent refreshes|logout$|cleared$)/.test(label);
 /** A managed login started (`start`, then `started`) and left to time out: nothing else while it is pending. */
 const onlyTheTimeout =
   (start: string, started: string) =>
@@ -85,6 +92,13 @@ export const FIXTURES: Fixture[] = [
     // Into a switch under way every command is tried (each is refused as busy: model-only, AuthCore waits).
     explores: (label, snapshot) => workspaceStory(label) || snapshot.matches({ session: 'switchingWorkspace' }),
     allows: (label) => byDefault(label) && workspaceStory(label),
+  },
+  {
+    name: 'external tokens, workspaces',
+    input: { policy: policy(), restored: null },
+    simplePaths: false,
+    explores: externalWorkspaceStory,
+    allows: (label) => byDefault(label) && externalWorkspaceStory(label),
   },
   {
     // Only what a token already expired at start-up changes: backend calls refresh first.

@@ -21,10 +21,10 @@
 import { not, type AnyStateMachine } from 'xstate';
 import { authMachine, type AuthMachine } from '../../machines/auth.machine';
 import { chartShape } from './chart';
-import { rerunGroup } from './explore';
+import { coveringWalks, explore, rerunGroup, shortestPaths, simplePaths, wireGraph, type Edge, type Explored } from './explore';
 import { projectionOf, stateLabel } from './model';
-import { FIXTURES } from './catalogue';
-import { batchPaths, explorationOf, modelSuite, type ModelSuite, type ReplaySessionPlan } from './suite';
+import { FIXTURES, type Fixture } from './catalogue';
+import { batchPaths, explorationOf, SIMPLE_PATH_DEPTH, WALK_LENGTH, type ModelSuite, type ReplaySessionPlan } from './suite';
 import { expectedWire } from './wire';
 
 /** One mutant: the chart with one guard inverted. */
@@ -64,21 +64,24 @@ export function guardMutants(machine: AuthMachine = authMachine): Mutant[] {
   });
 }
 
-/** The replay plans (paths and walks) of a suite, as the replay tests batch them. */
-export function replayPlans(suite: ModelSuite): ReplaySessionPlan[] {
-  return [...batchPaths(suite, suite.paths), ...batchPaths(suite, suite.walks)];
-}
-
 const shorten = (text: string) => (text.length > 160 ? `${text.slice(0, 160)}…` : text);
 
+/** The real chart's exploration of each fixture, made once for the whole run (what every mutant is compared with). */
+const realExplorations = new Map<Fixture, Explored>();
+export function realExploration(fixture: Fixture): Explored {
+  let explored = realExplorations.get(fixture);
+  if (!explored) realExplorations.set(fixture, (explored = explore(authMachine, fixture, { events: fixture.exploreEvents !== false })));
+  return explored;
+}
+
 /**
- * Runs a mutant suite's replay plans against the real chart (pure stand-in for the server) and returns
+ * Runs replay plans of a mutant's suite against the real chart (pure stand-in for the server) and returns
  * the first place where the wire would differ. Each request is re-run on the real chart with the same
  * environment choices; when the real chart does not even reach those choices, the wire differs there too.
  */
-function findWireKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
-  for (const plan of replayPlans(mutant)) {
-    const realExplored = explorationOf(real, plan.fixture);
+function findWireKill(mutant: ModelSuite, plans: readonly ReplaySessionPlan[]): Kill | null {
+  for (const plan of plans) {
+    const realExplored = realExploration(plan.fixture);
     const mutantStart = explorationOf(mutant, plan.fixture).initial;
     let state = realExplored.initial.after;
     const startExpected = JSON.stringify(projectionOf(mutantStart.after));
@@ -103,21 +106,20 @@ function findWireKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
   return null;
 }
 
+const observe = (edge: Edge) => JSON.stringify({ emitted: edge.step.emitted, to: edge.to });
+
 /** The event-level edge oracle: every stimulus in every state both charts reach, answered the same way. */
-function findModelKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
-  for (const explored of mutant.explorations) {
-    const realEdges = explorationOf(real, explored.fixture).edges;
-    for (const [key, edges] of explored.edges) {
-      const theirs = realEdges.get(key);
-      if (!theirs) continue;
-      for (const edge of edges) {
-        const other = theirs.find((e) => e.stimulus === edge.stimulus);
-        if (!other) continue;
-        const observe = (e: typeof edge) => JSON.stringify({ emitted: e.step.emitted, to: e.to });
-        if (observe(edge) !== observe(other)) {
-          const where = `[${explored.fixture.name}] ${edge.stimulus.label} in ${stateLabel(explored.states.get(key)!)}`;
-          return { kind: 'model', suite: mutant, plan: null, entry: 0, where, expected: observe(edge), actual: observe(other) };
-        }
+function findModelKill(mutant: ModelSuite, explored: Explored): Kill | null {
+  const realEdges = realExploration(explored.fixture).edges;
+  for (const [key, edges] of explored.edges) {
+    const theirs = realEdges.get(key);
+    if (!theirs) continue;
+    for (const edge of edges) {
+      const other = theirs.find((e) => e.stimulus === edge.stimulus);
+      if (!other) continue;
+      if (observe(edge) !== observe(other)) {
+        const where = `[${explored.fixture.name}] ${edge.stimulus.label} in ${stateLabel(explored.states.get(key)!)}`;
+        return { kind: 'model', suite: mutant, plan: null, entry: 0, where, expected: observe(edge), actual: observe(other) };
       }
     }
   }
@@ -125,16 +127,51 @@ function findModelKill(mutant: ModelSuite, real: ModelSuite): Kill | null {
 }
 
 /**
- * Where a mutant's suite first fails, fixture by fixture (generating only what is needed): a wire kill
- * if any fixture has one, else a model kill, else null: the mutant survives.
+ * True when the mutant's event-level exploration of a fixture is the real chart's, state for state and
+ * edge for edge: its suite there is the real suite, which passes, so the fixture cannot kill it.
  */
-export function findKill(mutant: Mutant, real: ModelSuite = modelSuite(authMachine)): Kill | null {
+function sameExploration(explored: Explored): boolean {
+  const real = realExploration(explored.fixture);
+  if (explored.fixture.exploreEvents === false || explored.states.size !== real.states.size) return false;
+  for (const [key, edges] of explored.edges) {
+    const theirs = real.edges.get(key);
+    if (!theirs || theirs.length !== edges.length) return false;
+    if (edges.some((edge, i) => edge.stimulus !== theirs[i].stimulus || observe(edge) !== observe(theirs[i]))) return false;
+  }
+  return true;
+}
+
+/**
+ * Fixtures in the order a kill is looked for: the ones whose real exploration is smallest first (most
+ * mutants die in a narrow fixture; generating the mutant's suite of a wide one takes a minute or more).
+ */
+function fixturesByCost(): Fixture[] {
+  return [...FIXTURES].sort((a, b) => realExploration(a).states.size - realExploration(b).states.size);
+}
+
+/**
+ * Where a mutant's suite first fails, fixture by fixture, generating only what is needed and keeping
+ * nothing of a fixture that does not kill it (the whole suite of a mutant at once outgrew a 4 GB heap):
+ * the mutant's exploration; if it differs from the real one, its paths, then its covering walks, each
+ * replayed against the real chart. A wire kill if any fixture has one, else a model kill, else null: the
+ * mutant survives.
+ */
+export function findKill(mutant: Mutant): Kill | null {
   let modelKill: Kill | null = null;
-  for (const fixture of FIXTURES) {
-    const suite = modelSuite(mutant.machine, [fixture]);
-    const wire = findWireKill(suite, real);
-    if (wire) return wire;
-    modelKill ??= findModelKill(suite, real);
+  for (const fixture of fixturesByCost()) {
+    const explored = explore(mutant.machine, fixture, { events: fixture.exploreEvents !== false });
+    if (sameExploration(explored)) continue;
+    const graph = wireGraph(explored);
+    const shortest = shortestPaths(graph);
+    const known = new Set(shortest.map((p) => p.groups.map((g) => g.label).join('|')));
+    const simple = fixture.simplePaths === false ? [] : simplePaths(graph, SIMPLE_PATH_DEPTH).filter((p) => !known.has(p.groups.map((g) => g.label).join('|')));
+    const suite: ModelSuite = { machine: mutant.machine, explorations: [explored], graphs: [graph], paths: [...shortest, ...simple], walks: [] };
+    const byPaths = findWireKill(suite, batchPaths(suite, suite.paths));
+    if (byPaths) return byPaths;
+    suite.walks = coveringWalks(graph, WALK_LENGTH);
+    const byWalks = findWireKill(suite, batchPaths(suite, suite.walks));
+    if (byWalks) return byWalks;
+    modelKill ??= findModelKill(suite, explored);
   }
   return modelKill;
 }
