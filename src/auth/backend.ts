@@ -10,13 +10,14 @@
  * 16 refused requests, not 1000 (and keep-alive connections are reused instead of one socket per call).
  */
 import type { AuthCore, BackendTicket } from './core';
+import { httpFetch, type Fetch, type HttpRequestInit, type HttpResponse } from './http';
 
 /** Options of {@link authorizedFetch}. */
 export interface AuthorizedFetchOptions {
   /** Completes the refusal texts: `codex account authentication required to <purpose>`. */
   purpose?: string;
-  /** The fetch to send with (default: the global fetch). */
-  fetch?: typeof fetch;
+  /** The client to send with (default: {@link httpFetch}). */
+  fetch?: Fetch;
   /** A call nobody waits for (workspace discovery): it never starts a proactive refresh (a 401 still recovers). */
   background?: boolean;
 }
@@ -63,10 +64,13 @@ function slotsFor(input: string | URL): Slots {
   return slots;
 }
 
-function withCredentials(init: RequestInit, ticket: BackendTicket): RequestInit {
-  const headers = new Headers(init.headers);
-  headers.set('Authorization', `Bearer ${ticket.bearer.reveal()}`);
-  if (ticket.accountId !== null) headers.set('ChatGPT-Account-Id', ticket.accountId);
+function withCredentials(init: HttpRequestInit, ticket: BackendTicket): HttpRequestInit {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(init.headers ?? {})) {
+    if (!/^(authorization|chatgpt-account-id)$/i.test(name)) headers[name] = value;
+  }
+  headers.Authorization = `Bearer ${ticket.bearer.reveal()}`;
+  if (ticket.accountId !== null) headers['ChatGPT-Account-Id'] = ticket.accountId;
   return { ...init, headers };
 }
 
@@ -75,16 +79,16 @@ function withCredentials(init: RequestInit, ticket: BackendTicket): RequestInit 
  * the chart refreshes (asking the parent for external tokens, or the token endpoint for managed ones;
  * one refresh however many calls wait) and the call is retried once; the second answer is returned as is.
  * Throws AuthCallError when the chart refuses the call or the refresh fails (its exact message).
- * `init.body`, if any, must be re-sendable (a string or bytes, not a stream).
+ * `init.body`, if any, is sent again with the retry.
  */
 export async function authorizedFetch(
   core: AuthCore,
   input: string | URL,
-  init: RequestInit = {},
+  init: HttpRequestInit = {},
   options: AuthorizedFetchOptions = {},
-): Promise<Response> {
+): Promise<HttpResponse> {
   const purpose = options.purpose ?? DEFAULT_PURPOSE;
-  const send = options.fetch ?? fetch;
+  const send = options.fetch ?? httpFetch;
   const slots = slotsFor(input);
   // With a free slot nothing is awaited before the chart is asked: the call takes its place in the
   // chart's command queue in the order the requests arrived, before a request written behind it.
@@ -95,7 +99,7 @@ export async function authorizedFetch(
     const ticket = await core.beginBackendCall(purpose, options.background);
     const first = await send(input, withCredentials(init, ticket));
     if (first.status !== 401) return first;
-    await first.body?.cancel().catch(() => undefined); // frees the connection; the body is not needed
+    await first.discard(); // frees the connection; the body is not needed
     await core.recoverFromUnauthorized(ticket);
     return await send(input, withCredentials(init, await core.beginBackendCall(purpose, options.background)));
   } finally {

@@ -23,6 +23,7 @@ import { provideEffects, settleRevokes, type EffectState } from './effects';
 import type { ParentRequester } from './externalRefresh';
 import { accountOfManaged, timingOf } from './managedRefresh';
 import { ExternalTokenVault } from './vault';
+import type { Fetch } from './http';
 
 export { accountOfManaged } from './managedRefresh';
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -48,8 +49,8 @@ export interface AuthCoreOptions {
    * app-server sets it to its connection; a host embedding the core in-process passes its own.
    */
   requestParent?: ParentRequester;
-  /** The fetch used for the token endpoint (default: the global fetch). */
-  fetch?: typeof fetch;
+  /** The fetch used for the token endpoint (default: `httpFetch`, src/auth/http.ts). */
+  fetch?: Fetch;
   /** Test overrides for the browser login's callback server (e.g. faster bind retries). */
   loginServer?: LoginFlowDeps['flowOptions'];
   /** Test overrides for the device login's polling. */

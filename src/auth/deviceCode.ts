@@ -8,6 +8,7 @@
 import { STATUS_CODES } from 'node:http';
 import { Secret } from '../../machines/secret';
 import { CLIENT_ID, exchangeCode, type ExchangedTokens } from './oauth';
+import { httpFetch, type Fetch } from './http';
 
 /** How long polling goes on before giving up (15 minutes, as Codex). */
 export const DEVICE_AUTH_MAX_WAIT_MS = 15 * 60_000;
@@ -57,7 +58,7 @@ export interface DeviceAuthorization {
 export interface DeviceCodeDeps {
   issuer: string;
   signal?: AbortSignal;
-  fetchImpl?: typeof fetch;
+  fetchImpl?: Fetch;
 }
 
 function base(issuer: string): string {
@@ -107,7 +108,7 @@ export function readUserCodeResponse(issuer: string, status: number, bodyText: s
 async function post(url: string, body: unknown, deps: DeviceCodeDeps): Promise<{ status: number; text: string }> {
   const timeout = AbortSignal.timeout(DEVICE_REQUEST_TIMEOUT_MS);
   const signal = deps.signal ? AbortSignal.any([deps.signal, timeout]) : timeout;
-  const response = await (deps.fetchImpl ?? fetch)(url, {
+  const response = await (deps.fetchImpl ?? httpFetch)(url, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
     body: JSON.stringify(body),

@@ -11,12 +11,13 @@ import type { LoginFlowEvent } from '../../machines/types';
 import type { AuthchartConfig } from '../config';
 import { silentLogger, type Logger } from '../log';
 import type { PollOptions } from './deviceCode.js';
+import type { Fetch } from './http';
 
 /** What a device login needs. */
 export interface DeviceLoginDeps {
   config: Pick<AuthchartConfig, 'issuer'>;
   logger?: Logger;
-  fetchImpl?: typeof fetch;
+  fetchImpl?: Fetch;
   /** Test overrides of polling (clock, pauses). */
   pollOptions?: Pick<PollOptions, 'now' | 'sleep' | 'maxWaitMs'>;
 }

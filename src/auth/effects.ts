@@ -30,6 +30,7 @@ import { accountOfManaged, refreshManagedCredentials, timingOf } from './managed
 import { RefreshError } from './tokenEndpoint';
 import { StoreFileError } from './storeFiles';
 import type { ExternalTokenVault } from './vault';
+import type { Fetch } from './http';
 
 /** The mutable state the effects share with AuthCore: the managed credentials in use and the parent link. */
 export interface EffectState {
@@ -49,8 +50,8 @@ export interface EffectDeps {
   vault: ExternalTokenVault;
   logger: Logger;
   state: EffectState;
-  /** The fetch used for the token endpoint (default: the global fetch). */
-  fetch?: typeof fetch;
+  /** The fetch used for the token endpoint (default: `httpFetch`, src/auth/http.ts). */
+  fetch?: Fetch;
   /** Test overrides for the browser login's callback server. */
   loginServer?: LoginFlowDeps['flowOptions'];
   /** Test overrides for the device login's polling. */

@@ -11,13 +11,14 @@ import type { AuthchartConfig } from '../config';
 import type { Logger } from '../log';
 import type { DeviceLoginDeps } from './deviceLogin';
 import type { LoginFlow, LoginFlowOptions } from './loginServer.js';
+import type { Fetch } from './http';
 
 /** What the actor needs besides its input. */
 export interface LoginFlowDeps {
   config: Pick<AuthchartConfig, 'issuer' | 'loginPort' | 'forcedWorkspaceIds'>;
   logger: Logger;
-  /** The fetch the device flow uses (default: the global fetch). */
-  fetch?: typeof fetch;
+  /** The fetch the device flow uses (default: `httpFetch`, src/auth/http.ts). */
+  fetch?: Fetch;
   /** Overrides for tests (e.g. a faster bind retry). */
   flowOptions?: Partial<Pick<LoginFlowOptions, 'bindRetries' | 'bindRetryDelayMs' | 'exchange'>>;
   /** Overrides of the device flow's polling for tests. */

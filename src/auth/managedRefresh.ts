@@ -8,6 +8,7 @@ import type { Logger } from '../log';
 import type { CredentialStore } from './credentials';
 import { accountFromClaims, readClaims } from './jwt';
 import { RefreshError, readRefreshResponse, sendRefreshRequest } from './tokenEndpoint';
+import type { Fetch } from './http';
 
 /**
  * The account of a managed ChatGPT login: the id token's claims, with the workspace of `tokens.account_id`
@@ -37,7 +38,7 @@ export interface ManagedRefreshDeps {
   store: CredentialStore;
   tokenUrl: string;
   logger: Logger;
-  fetchImpl?: typeof fetch;
+  fetchImpl?: Fetch;
 }
 
 function describe(credentials: ChatgptCredentials, source: ManagedRefreshOutput['source'], tokenUrl: string): ManagedRefreshOutput {

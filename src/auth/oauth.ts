@@ -9,6 +9,7 @@ import { Secret } from '../../machines/secret';
 import type { AccountInfo, LoginTokens } from '../../machines/types';
 import { scrubCredentialFields, scrubKnownSecrets } from '../log';
 import { accountFromClaims, readClaims } from './jwt';
+import { httpFetch, type HttpResponse } from './http';
 
 /** Codex's OAuth client id, which the issuer knows. */
 export const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
@@ -199,10 +200,10 @@ export function codeExchangeBody(exchange: Pick<CodeExchange, 'code' | 'verifier
 /** `POST {issuer}/oauth/token` with the code and the PKCE verifier; resolves with the tokens. */
 export async function exchangeCode(exchange: CodeExchange): Promise<ExchangedTokens> {
   const url = `${exchange.issuer.replace(/\/+$/, '')}/oauth/token`;
-  let response: Response;
+  let response: HttpResponse;
   let text: string;
   try {
-    response = await fetch(url, {
+    response = await httpFetch(url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
       body: codeExchangeBody(exchange),

@@ -12,6 +12,7 @@ import { codexBackendUrl } from './backendUrls';
 import { AuthCallError, type AuthCore } from './core';
 import { listResetCredits, type RateLimitResetCredits } from './resetCredits';
 import { RATE_LIMIT_REACHED_TYPES, RateLimitsError, mapUsageBody, type RateLimitSnapshot } from './usageBody';
+import type { Fetch, HttpResponse } from './http';
 
 export { RateLimitsError, mapUsageBody } from './usageBody';
 export type { RateLimitSnapshot, RateLimitWindow, RateLimitCredits, UsageOwner } from './usageBody';
@@ -81,7 +82,7 @@ export function usageUrl(chatgptBaseUrl: string): string {
 
 /** Options of {@link readRateLimits}. */
 export interface ReadRateLimitsOptions {
-  fetch?: typeof fetch;
+  fetch?: Fetch;
   /** Where a fallback of the reset-credit listing is reported (debug level). */
   logger?: Logger;
   /** Time limit of the reset-credit listing (default 5 s). */
@@ -89,8 +90,8 @@ export interface ReadRateLimitsOptions {
 }
 
 /** GETs the usage body through the 401 recovery; throws AuthCallError or RateLimitsError. */
-async function fetchUsageBody(core: AuthCore, url: string, fetchImpl?: typeof fetch): Promise<unknown> {
-  let response: Response;
+async function fetchUsageBody(core: AuthCore, url: string, fetchImpl?: Fetch): Promise<unknown> {
+  let response: HttpResponse;
   try {
     response = await authorizedFetch(core, url, { method: 'GET', headers: { Accept: 'application/json' } }, { purpose: RATE_LIMITS_PURPOSE, fetch: fetchImpl });
   } catch (error) {

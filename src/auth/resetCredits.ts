@@ -9,6 +9,7 @@ import { redactText } from '../log';
 import { authorizedFetch } from './backend';
 import { codexBackendUrl } from './backendUrls';
 import type { AuthCore } from './core';
+import type { Fetch } from './http';
 
 /** One banked reset as the protocol reports it (times in seconds since the epoch). */
 export interface RateLimitResetCredit {
@@ -79,7 +80,7 @@ export function mapResetCreditsListing(body: unknown): RateLimitResetCredits {
 
 /** Options of {@link listResetCredits}. */
 export interface ResetCreditsOptions {
-  fetch?: typeof fetch;
+  fetch?: Fetch;
   timeoutMs?: number;
   /** Told why the listing could not be used. */
   onFailure?: (reason: string) => void;

@@ -13,6 +13,7 @@ import type { Secret } from '../../machines/secret';
 import type { AuthchartConfig } from '../config';
 import { redactText, silentLogger, type Logger } from '../log';
 import { CLIENT_ID } from './oauth';
+import { httpFetch, type Fetch } from './http';
 
 /** How long one revoke may take (Codex gives up after 10 s too). */
 export const REVOKE_TIMEOUT_MS = 10_000;
@@ -71,7 +72,7 @@ export function revokeFailure(status: number): string | null {
 export interface RevokeDeps {
   url: string;
   logger?: Logger;
-  fetchImpl?: typeof fetch;
+  fetchImpl?: Fetch;
   timeoutMs?: number;
 }
 
@@ -80,13 +81,13 @@ export async function sendRevoke(tokens: RevocableTokens, deps: RevokeDeps): Pro
   const timeoutMs = deps.timeoutMs ?? REVOKE_TIMEOUT_MS;
   const signal = AbortSignal.timeout(timeoutMs);
   try {
-    const response = await (deps.fetchImpl ?? fetch)(deps.url, {
+    const response = await (deps.fetchImpl ?? httpFetch)(deps.url, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: revokeBody(tokens),
       signal,
     });
-    await response.arrayBuffer().catch(() => undefined);
+    await response.discard();
     return revokeFailure(response.status);
   } catch (error) {
     if (signal.aborted) return `the revoke endpoint did not answer within ${formatSeconds(timeoutMs)}`;

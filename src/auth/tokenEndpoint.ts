@@ -7,6 +7,7 @@ import { formatSeconds } from '../../machines/auth.machine';
 import { Secret } from '../../machines/secret';
 import type { RefreshFailure } from '../../machines/types';
 import { redactText } from '../log';
+import { httpFetch, type Fetch, type HttpResponse } from './http';
 
 /** The OAuth client id of Codex, which authchart shares (auth.json works for both). */
 export const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
@@ -74,13 +75,13 @@ function transient(tokenUrl: string, what: string): RefreshError {
 export async function sendRefreshRequest(
   tokenUrl: string,
   refreshToken: Secret,
-  options: { signal?: AbortSignal; fetchImpl?: typeof fetch; timeoutMs?: number } = {},
-): Promise<Response> {
+  options: { signal?: AbortSignal; fetchImpl?: Fetch; timeoutMs?: number } = {},
+): Promise<HttpResponse> {
   const timeoutMs = options.timeoutMs ?? TOKEN_REQUEST_TIMEOUT_MS;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   try {
-    return await (options.fetchImpl ?? fetch)(tokenUrl, {
+    return await (options.fetchImpl ?? httpFetch)(tokenUrl, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify({ client_id: CLIENT_ID, grant_type: 'refresh_token', refresh_token: refreshToken.reveal() }),
@@ -102,7 +103,7 @@ function optionalToken(body: Record<string, unknown>, key: string, tokenUrl: str
 }
 
 /** Validates the endpoint's answer: new tokens on 2xx, a classified RefreshError otherwise. */
-export async function readRefreshResponse(response: Response, tokenUrl: string): Promise<RefreshedTokens> {
+export async function readRefreshResponse(response: Pick<HttpResponse, 'status' | 'statusText' | 'ok' | 'text'>, tokenUrl: string): Promise<RefreshedTokens> {
   const text = await response.text().catch(() => '');
   let body: unknown = null;
   try {

@@ -12,6 +12,7 @@ import { redactText } from '../log';
 import { backendBase } from './backendUrls';
 import { JwtFormatError, accountFromClaims, readClaims } from './jwt';
 import type { WorkspaceDiscovery, WorkspaceInfo } from './workspaces';
+import { httpFetch, type Fetch, type HttpResponse } from './http';
 
 /** Codex's texts for a refused switch (all -32600), by reason: the chart's (machines/policy.ts). */
 export { SWITCH_MESSAGES } from '../../machines/policy';
@@ -107,12 +108,12 @@ export function switchedCredentials(current: ChatgptCredentials, switched: Switc
 
 /** Options of {@link exchangeWorkspaceTokenWith}. */
 export interface SwitchOptions {
-  fetch?: typeof fetch;
+  fetch?: Fetch;
   signal?: AbortSignal;
 }
 
 /** The exchange's answer: a refusal (any HTTP error, `rejected`), or the new tokens validated. */
-function readExchange(response: Response, text: string, workspaceId: string): SwitchedLogin {
+function readExchange(response: HttpResponse, text: string, workspaceId: string): SwitchedLogin {
   if (!response.ok) throw new WorkspaceSwitchError(INVALID_REQUEST, `Workspace switch was rejected (${httpStatus(response.status, response.statusText)})`, 'rejected');
   let body: unknown;
   try {
@@ -131,10 +132,10 @@ function readExchange(response: Response, text: string, workspaceId: string): Sw
  */
 export async function exchangeWorkspaceTokenWith(bearer: Secret, chatgptBaseUrl: string, workspaceId: string, options: SwitchOptions = {}): Promise<SwitchedLogin> {
   const url = switchWorkspaceTokenUrl(chatgptBaseUrl);
-  let response: Response;
+  let response: HttpResponse;
   let text: string;
   try {
-    response = await (options.fetch ?? fetch)(url, {
+    response = await (options.fetch ?? httpFetch)(url, {
       method: 'POST',
       headers: { Authorization: `Bearer ${bearer.reveal()}`, 'Content-Type': 'application/json', Accept: 'application/json' },
       body: JSON.stringify({ workspace_id: workspaceId }),

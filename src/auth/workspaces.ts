@@ -12,6 +12,7 @@ import { codexBackendUrl } from './backendUrls';
 import { AuthCallError, type AuthCore } from './core';
 
 import { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceKnowledge, type WorkspaceRouting } from '../../machines/types';
+import type { Fetch, HttpResponse } from './http';
 
 // The shapes are the chart's (its context holds what discovery found); re-exported for the effect's callers.
 export { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceRouting };
@@ -124,7 +125,7 @@ export function resolveWorkspaceRouting(body: unknown, accountId: string | null,
 
 /** Options of {@link fetchAccountsCheck} and {@link discoverWorkspace}. */
 export interface DiscoveryOptions {
-  fetch?: typeof fetch;
+  fetch?: Fetch;
   /** The whole discovery's time limit, retries and 401 recovery included (default 15 s, as Codex). */
   timeoutMs?: number;
   /** Ends the discovery early (e.g. the chart left the login it was for); it then fails as `timedOut`. */
@@ -149,7 +150,7 @@ export async function fetchAccountsCheck(core: AuthCore, chatgptBaseUrl: string,
     else signal.addEventListener('abort', fail, { once: true });
   });
   abandoned.catch(() => undefined);
-  const attempt = async (): Promise<Response> => {
+  const attempt = async (): Promise<HttpResponse> => {
     try {
       // Raced with the signal too: waiting for a slot or a refresh is part of the time allowed.
       return await Promise.race([
@@ -165,7 +166,7 @@ export async function fetchAccountsCheck(core: AuthCore, chatgptBaseUrl: string,
   };
   let response = await attempt();
   if (response.status >= 500) {
-    await response.body?.cancel().catch(() => undefined);
+    await response.discard();
     response = await attempt();
   }
   const text = await Promise.race([response.text(), abandoned]).catch((error: unknown) => {
