@@ -14,5 +14,8 @@ module.exports = {
   // (checked per test file): recycling a worker whose heap has grown past this after a test file keeps
   // the workers that end the run small.
   workerIdleMemoryLimit: '512MB',
+  // No test reaches beyond 127.0.0.1: every process of the run refuses other host names (noNetwork.js).
+  globalSetup: '<rootDir>/test/support/globalSetup.js',
+  setupFiles: ['<rootDir>/test/support/noNetwork.js'],
   reporters: ['default', '<rootDir>/test/support/summaryReporter.js'],
 };

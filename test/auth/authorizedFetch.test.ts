@@ -13,12 +13,17 @@ describe('authorizedFetch', () => {
   const OLD = chatgptJwt({ accountId: 'acct-1', extra: { n: 0 } });
   const NEW = chatgptJwt({ accountId: 'acct-1', extra: { n: 1 } });
 
+  // The configured ChatGPT backend, where the login's background workspace discovery goes (and fails: not
+  // what these tests look at); the calls under test go to `server`.
+  let configured: FakeServer;
   beforeEach(async () => {
     server = await startFakeServer((request) => (bearerOf(request) === NEW ? { status: 201, body: { echoed: request.body } } : { status: 401 }));
+    configured = await startFakeServer(() => ({ status: 404 }));
   });
   afterEach(async () => {
     core?.stop();
     await server.close();
+    await configured.close();
   });
 
   /** Logs the core in with external tokens, as a host embedding it would. */
@@ -29,7 +34,7 @@ describe('authorizedFetch', () => {
   }
 
   async function openCore(requestParent: (method: string, params: unknown) => Promise<unknown>) {
-    const config = await parseConfig(null, '/nonexistent-codex-home', {});
+    const config = await parseConfig(`chatgpt_base_url = "${configured.origin}/backend-api/"\n`, '/nonexistent-codex-home', {});
     core = await AuthCore.open({ config, store: new EphemeralCredentialStore(), requestParent });
     return core;
   }
@@ -48,7 +53,7 @@ describe('authorizedFetch', () => {
       body: '{"hello":1}',
     });
     expect(response.status).toBe(201);
-    expect(await response.json()).toEqual({ echoed: '{"hello":1}' });
+    expect(JSON.parse(await response.text())).toEqual({ echoed: '{"hello":1}' });
     expect(asked).toEqual([{ method: 'account/chatgptAuthTokens/refresh', params: { reason: 'unauthorized', previousAccountId: 'acct-1' } }]);
     expect(server.seen.map((r) => [bearerOf(r), r.headers['chatgpt-account-id'], r.headers['x-trace'], r.body])).toEqual([
       [OLD, 'acct-1', 'abc', '{"hello":1}'],

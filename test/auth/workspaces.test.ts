@@ -9,7 +9,7 @@ import { decodeExternalTokens } from '../../src/auth/externalTokens';
 import { WorkspaceDiscoveryError, accountsCheckUrl, discoverWorkspace, resolveWorkspaceRouting } from '../../src/auth/workspaces';
 import { parseConfig } from '../../src/config';
 import { accountsCheckBody, discoveryFailures, startFakeChatgptBackend, workspaceEntry, type FakeChatgptBackend } from '../support/chatgptBackend';
-import { bearerOf } from '../support/httpFakes';
+import { bearerOf, startFakeServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -87,7 +87,10 @@ describe('workspace discovery: the backend call', () => {
 
   async function setUp(backendOptions: Parameters<typeof startFakeChatgptBackend>[0]): Promise<{ backend: FakeChatgptBackend; base: string; c: AuthCore }> {
     const backend = own.server(await startFakeChatgptBackend(backendOptions));
-    const config = await parseConfig(null, '/nonexistent-codex-home', {});
+    // The login's own background discovery goes to a backend of its own (and fails there, unobserved):
+    // the calls these tests count are the ones they make.
+    const configured = own.server(await startFakeServer(() => ({ status: 404 })));
+    const config = await parseConfig(`chatgpt_base_url = "${configured.origin}/backend-api/"\n`, '/nonexistent-codex-home', {});
     refreshes = 0;
     core = await AuthCore.open({
       config,

@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSyn
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
+import { AppServerProcess, loopbackBackend, type tempCodexHome, type Msg } from '../support/appServer';
 import { describeWithBrowser, launchBrowser } from '../support/browser';
 import { chatgptJwt } from '../support/jwt';
 import { USAGE_READ_RESULT, bearerOf, startChatgptBackend } from '../support/httpFakes';
@@ -66,7 +66,7 @@ describe('browser login (managed ChatGPT, OAuth code + PKCE)', () => {
 
   /** Starts the app-server with the issuer configured; `top` goes before the [authchart] table. */
   async function start(options: { top?: string; authchart?: string } = {}): Promise<AppServerProcess> {
-    const toml = `${options.top ?? ''}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`;
+    const toml = `${loopbackBackend(options.top)}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`;
     home = track.home(toml);
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;

@@ -6,7 +6,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
+import { AppServerProcess, loopbackBackend, type tempCodexHome, type Msg } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { CLIENT_ID, DEVICE_AUTH_ID, MockIssuer, REFRESH_TOKEN, USER_CODE } from '../support/mockIssuer';
 import { trackResources } from '../support/resources';
@@ -44,7 +44,7 @@ describe('device-code login over the real bin (docs/protocol.md §13.1)', () => 
   });
 
   async function start(options: { top?: string; authchart?: string; managed?: boolean } = {}): Promise<AppServerProcess> {
-    home = track.home(`${options.top ?? ''}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`);
+    home = track.home(`${loopbackBackend(options.top)}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`);
     if (options.managed) savedManagedLogin(home.dir);
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;
@@ -213,7 +213,7 @@ describe('revoke on logout and on replacement over the real bin (docs/protocol.m
   });
 
   async function start(options: { managed?: boolean; authchart?: string } = {}): Promise<AppServerProcess> {
-    home = track.home(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`);
+    home = track.home(`${loopbackBackend()}[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n${options.authchart ?? ''}`);
     if (options.managed ?? true) savedManagedLogin(home.dir);
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;

@@ -22,6 +22,7 @@ import {
   waitForHighlight,
   waitForLogRows,
 } from '../support/inspector';
+import { startFakeServer, type FakeServer } from '../support/httpFakes';
 import { makeJwt } from '../support/jwt';
 
 /** A JWT whose payload carries `claim` and whose signature segment is `signature` (both canaries). */
@@ -60,15 +61,27 @@ describeWithBrowser('live inspector in Chromium (authchart app-server --inspect)
   let home: ReturnType<typeof tempCodexHome>;
   let server: AppServerProcess | undefined;
   let browser: Awaited<ReturnType<typeof launchBrowser>> | undefined;
+  // The ChatGPT backend on 127.0.0.1: a ChatGPT login's workspace discovery is held there for the whole
+  // test (the story the page follows is the session's; the workspace region stays `discovering`), and
+  // nothing reaches the real chatgpt.com.
+  let backend: FakeServer;
+  let releaseDiscovery: () => void = () => undefined;
 
-  beforeEach(() => {
-    home = tempCodexHome();
+  beforeEach(async () => {
+    const held = new Promise<void>((resolve) => (releaseDiscovery = resolve));
+    backend = await startFakeServer(async () => {
+      await held;
+      return { status: 503 };
+    });
+    home = tempCodexHome(`chatgpt_base_url = "${backend.origin}/backend-api/"\n`);
   });
   afterEach(async () => {
     await browser?.close();
     browser = undefined;
     server?.kill();
     server = undefined;
+    releaseDiscovery();
+    await backend.close();
     home.cleanup();
   });
 

@@ -22,6 +22,21 @@ export function tempCodexHome(configToml?: string): { dir: string; cleanup(): vo
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** The test spawning a process, for test/support/noNetwork.js's record of refused look-ups. */
+function testWhere(): string {
+  const state = (globalThis as { expect?: { getState?: () => { testPath?: string; currentTestName?: string } } }).expect?.getState?.();
+  return state?.testPath ? `${path.relative(process.cwd(), state.testPath)} › ${state.currentTestName ?? ''}` : '';
+}
+
+/**
+ * The top of a config.toml: `top` as given, with `chatgpt_base_url` set to a loopback port nothing listens
+ * on unless `top` sets it. For tests whose ChatGPT logins are not about the backend: the login's workspace
+ * discovery is refused at once on 127.0.0.1 instead of leaving for https://chatgpt.com.
+ */
+export function loopbackBackend(top = ''): string {
+  return /^chatgpt_base_url\s*=/m.test(top) ? top : `chatgpt_base_url = "http://127.0.0.1:1/backend-api/"\n${top}`;
+}
+
 export interface SpawnOptions {
   codexHome: string;
   args?: string[];
@@ -63,7 +78,7 @@ export class AppServerProcess {
   /** Spawns `authchart app-server` with CODEX_HOME set. */
   static spawn(options: SpawnOptions): AppServerProcess {
     const child = spawn(process.execPath, [BIN, 'app-server', ...(options.args ?? [])], {
-      env: { ...process.env, CODEX_HOME: options.codexHome, AUTHCHART_LOG: 'debug', ...options.env },
+      env: { ...process.env, CODEX_HOME: options.codexHome, AUTHCHART_LOG: 'debug', AUTHCHART_TEST_WHERE: testWhere(), ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     return new AppServerProcess(child);
@@ -72,7 +87,7 @@ export class AppServerProcess {
   /** Spawns `command args` (the bin under another program, e.g. `setpriv` to run as another user) with CODEX_HOME set. */
   static spawnCommand(command: string, args: string[], codexHome: string, env: Record<string, string | undefined> = {}): AppServerProcess {
     const child = spawn(command, args, {
-      env: { ...process.env, CODEX_HOME: codexHome, AUTHCHART_LOG: 'debug', ...env },
+      env: { ...process.env, CODEX_HOME: codexHome, AUTHCHART_LOG: 'debug', AUTHCHART_TEST_WHERE: testWhere(), ...env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     return new AppServerProcess(child);
