@@ -42,7 +42,7 @@ class FakeBackend {
     this.validAccessToken = null;
     this.refreshToken = null;
     this.nextTokens = null;
-    this.counts = { usageOk: 0, usage401: 0, tokenPosts: 0, tokenRefused: 0, other: 0, bridges: 0 };
+    this.counts = { usageOk: 0, usage401: 0, accountsCheck: 0, tokenPosts: 0, tokenRefused: 0, other: 0, bridges: 0 };
     this.sockets = new Set();
     this.servers = [];
   }
@@ -92,6 +92,14 @@ class FakeBackend {
         this.counts.usage401 += 1;
         res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"message":"Unauthorized","code":"token_expired"}}');
       }
+      return;
+    }
+    if (req.method === 'GET' && (url === '/backend-api/wham/accounts/check' || url === '/api/codex/accounts/check')) {
+      // Workspace discovery (today's Codex and authchart ask at start-up): the login's own workspace.
+      this.counts.accountsCheck += 1;
+      const id = String(req.headers['chatgpt-account-id'] ?? 'acct-bench');
+      const entry = { id, name: 'Bench workspace', plan_type: 'plus', structure: 'personal', workspace_backend_origin: 'https://chatgpt.com', account_routing_override: 'NO_CONSTRAINT' };
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ accounts: [entry], account_ordering: [id], default_account_id: id }));
       return;
     }
     if (req.method === 'POST' && url === '/oauth/token') {

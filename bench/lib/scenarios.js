@@ -98,12 +98,14 @@ async function burst(server, method, params, total, inFlight, timeoutMs = 60_000
 
 /**
  * A CODEX_HOME as a user who ran `codex login` has it: auth.json with ChatGPT tokens (unsigned JWTs
- * valid for a year, refreshed just now), so that `account/read` answers a ChatGPT account and nothing
- * needs the network.
+ * valid for a year, refreshed just now), so that `account/read` answers a ChatGPT account, and the
+ * ChatGPT backend on the loopback (`baseUrl`), so that nothing needs the network.
  */
-function loggedInFiles() {
+function loggedInFiles(baseUrl) {
   const idToken = fakeJwt(accountClaims());
   return {
+    // The backend a ChatGPT login's start-up workspace discovery goes to: the bench's own, on 127.0.0.1.
+    'config.toml': `chatgpt_base_url = "${baseUrl}/backend-api/"\n`,
     'auth.json': `${JSON.stringify({
       auth_mode: 'chatgpt',
       OPENAI_API_KEY: null,
@@ -127,9 +129,11 @@ function medianRun(runs, key, higherIsBetter) {
 async function steadyState(targets, { sequential, concurrent, inFlight, repeats }) {
   const homes = [];
   const servers = [];
+  const backend = new BackendProcess();
   try {
+    const baseUrl = await backend.start();
     for (const target of targets) {
-      const home = freshHome(loggedInFiles());
+      const home = freshHome(loggedInFiles(baseUrl));
       homes.push(home);
       const server = new AppServerChild(target.spawnSpec(home.dir));
       servers.push(server);
@@ -173,6 +177,7 @@ async function steadyState(targets, { sequential, concurrent, inFlight, repeats 
       server.dispose();
     }
     for (const home of homes) home.cleanup();
+    await backend.close();
   }
 }
 
