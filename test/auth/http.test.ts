@@ -59,7 +59,10 @@ describe('httpFetch', () => {
   it('rejects a refused connection as fetch does: TypeError with the socket error as cause', async () => {
     const { server, origin } = await listen(() => undefined);
     await new Promise((resolve) => server.close(resolve));
-    const error = await httpFetch(origin).catch((e: unknown) => e as TypeError & { cause: NodeJS.ErrnoException });
+    const error = (await httpFetch(origin).then(
+      () => null,
+      (e: unknown) => e,
+    )) as TypeError & { cause: NodeJS.ErrnoException };
     expect(error).toBeInstanceOf(TypeError);
     expect(error.cause.code).toBe('ECONNREFUSED');
   });
@@ -71,7 +74,10 @@ describe('httpFetch', () => {
       res.write('partial'); // never ends
     });
     servers.push(server);
-    const timedOut = await httpFetch(`${origin}/slow-head`, { signal: AbortSignal.timeout(50) }).catch((e: Error) => e);
+    const timedOut = (await httpFetch(`${origin}/slow-head`, { signal: AbortSignal.timeout(50) }).then(
+      () => null,
+      (e: unknown) => e,
+    )) as Error;
     expect(timedOut.name).toBe('TimeoutError');
     const controller = new AbortController();
     const response = await httpFetch(`${origin}/slow-body`, { signal: controller.signal });
