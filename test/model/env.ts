@@ -29,6 +29,8 @@ export interface FakeBackend extends FakeServer {
   readonly discoveryOutcome: 'listed' | 'unlisted';
   /** Resolves once a discovery request is held whose caller still waits, then answers every held one. */
   releaseDiscovery(): Promise<void>;
+  /** Resolves once a discovery request is held whose caller still waits (answering none). */
+  discoveryHeld(): Promise<void>;
   /** Makes the workspace token exchange answer 403 (true) or issue tokens (false). */
   refuseSwitch(refuse: boolean): void;
 }
@@ -61,11 +63,13 @@ export async function startBackend(): Promise<FakeBackend> {
   let switchRefused = false;
   let held: Array<{ request: Seen; answer: (reply: Reply) => void }> = [];
   let arrived: (() => void) | null = null;
+  const heldWaiters: Array<() => void> = [];
   const server = await startFakeServer((request) => {
     if (/\/(wham|api\/codex)\/accounts\/check$/.test(request.path)) {
       return new Promise<Reply>((answer) => {
         held.push({ request, answer });
         arrived?.();
+        for (const notify of heldWaiters.splice(0)) notify();
       });
     }
     if (request.method === 'POST' && request.path.endsWith('/accounts/switch-workspace-token')) {
@@ -98,6 +102,9 @@ export async function startBackend(): Promise<FakeBackend> {
     },
     get discoveryOutcome() {
       return outcome;
+    },
+    async discoveryHeld() {
+      while (!live()) await new Promise<void>((resolve) => heldWaiters.push(resolve));
     },
     async releaseDiscovery() {
       while (!live()) await new Promise<void>((resolve) => (arrived = resolve));

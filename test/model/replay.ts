@@ -85,6 +85,10 @@ export class ReplaySession {
       server = AppServerProcess.spawn({ codexHome: home.dir });
       const parent = new FakeParent(server);
       await server.initialize();
+      // A restored ChatGPT login starts discovering its workspace. In the model that discovery is at the
+      // backend before the first request; on the wire its call could still be waiting for the chart (and a
+      // refresh started by that request would decide it). The replay starts once the backend holds it.
+      if (fixture.input.restored?.mode === 'chatgpt') await backend.discoveryHeld();
       return new ReplaySession(fixture, home, server, backend, tokens, loginPort, parent);
     } catch (error) {
       server?.kill();
