@@ -104,11 +104,8 @@ class NodeResponse implements HttpResponse {
     if (this.consumed) throw new TypeError('the body was already read');
     this.consumed = true;
     const signal = this.signal;
-    if (signal?.aborted) {
-      this.res.destroy();
-      throw signal.reason;
-    }
     const stream = await decoded(this.res);
+    // Aborted before reading began (or while zlib loaded): the listener below would never hear it.
     if (signal?.aborted) {
       this.res.destroy();
       throw signal.reason;
