@@ -21,10 +21,10 @@
 import { not, type AnyStateMachine } from 'xstate';
 import { authMachine, type AuthMachine } from '../../machines/auth.machine';
 import { chartShape } from './chart';
-import { coveringWalks, explore, rerunGroup, shortestPaths, simplePaths, wireGraph, type Edge, type Explored } from './explore';
+import { coveringWalks, explore, rerunGroup, wireGraph, type Edge, type Explored } from './explore';
 import { projectionOf, stateLabel } from './model';
 import { FIXTURES, type Fixture } from './catalogue';
-import { batchPaths, explorationOf, SIMPLE_PATH_DEPTH, WALK_LENGTH, type ModelSuite, type ReplaySessionPlan } from './suite';
+import { batchPaths, explorationOf, pathsOf, WALK_LENGTH, type ModelSuite, type ReplaySessionPlan } from './suite';
 import { expectedWire } from './wire';
 
 /** One mutant: the chart with one guard inverted. */
@@ -162,10 +162,7 @@ export function findKill(mutant: Mutant): Kill | null {
     const explored = explore(mutant.machine, fixture, { events: fixture.exploreEvents !== false });
     if (sameExploration(explored)) continue;
     const graph = wireGraph(explored);
-    const shortest = shortestPaths(graph);
-    const known = new Set(shortest.map((p) => p.groups.map((g) => g.label).join('|')));
-    const simple = fixture.simplePaths === false ? [] : simplePaths(graph, SIMPLE_PATH_DEPTH).filter((p) => !known.has(p.groups.map((g) => g.label).join('|')));
-    const suite: ModelSuite = { machine: mutant.machine, explorations: [explored], graphs: [graph], paths: [...shortest, ...simple], walks: [] };
+    const suite: ModelSuite = { machine: mutant.machine, explorations: [explored], graphs: [graph], paths: pathsOf(graph), walks: [] };
     const byPaths = findWireKill(suite, batchPaths(suite, suite.paths));
     if (byPaths) return byPaths;
     suite.walks = coveringWalks(graph, WALK_LENGTH);

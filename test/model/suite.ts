@@ -32,17 +32,20 @@ export function modelSuite(machine: AuthMachine = authMachine, fixtures: readonl
   if (cached) return cached;
   const explorations = fixtures.map((fixture) => explore(machine, fixture, { events: fixture.exploreEvents !== false }));
   const graphs = explorations.map((explored) => wireGraph(explored));
-  const paths = graphs.flatMap((graph) => {
-    const shortest = shortestPaths(graph);
-    const known = new Set(shortest.map((p) => p.groups.map((g) => g.label).join('|')));
-    if (graph.explored.fixture.simplePaths === false) return shortest;
-    const simple = simplePaths(graph, SIMPLE_PATH_DEPTH).filter((p) => !known.has(p.groups.map((g) => g.label).join('|')));
-    return [...shortest, ...simple];
-  });
+  const paths = graphs.flatMap(pathsOf);
   const walks = graphs.flatMap((graph) => coveringWalks(graph, WALK_LENGTH));
   const suite = { machine, explorations, graphs, paths, walks };
   if (fixtures === FIXTURES) suites.set(machine, suite);
   return suite;
+}
+
+/** The replay paths of one fixture's graph: shortest paths, then simple ones not already among them. */
+export function pathsOf(graph: WireGraph): ModelPath[] {
+  const shortest = shortestPaths(graph);
+  if (graph.explored.fixture.simplePaths === false) return shortest;
+  const known = new Set(shortest.map((p) => p.groups.map((g) => g.label).join('|')));
+  const simple = simplePaths(graph, SIMPLE_PATH_DEPTH).filter((p) => !known.has(p.groups.map((g) => g.label).join('|')));
+  return [...shortest, ...simple];
 }
 
 /** The exploration of a fixture within a suite. */
