@@ -62,13 +62,11 @@ export async function startBackend(): Promise<FakeBackend> {
   let outcome: 'listed' | 'unlisted' = 'listed';
   let switchRefused = false;
   let held: Array<{ request: Seen; answer: (reply: Reply) => void }> = [];
-  let arrived: (() => void) | null = null;
   const heldWaiters: Array<() => void> = [];
   const server = await startFakeServer((request) => {
     if (/\/(wham|api\/codex)\/accounts\/check$/.test(request.path)) {
       return new Promise<Reply>((answer) => {
         held.push({ request, answer });
-        arrived?.();
         for (const notify of heldWaiters.splice(0)) notify();
       });
     }
@@ -93,6 +91,9 @@ export async function startBackend(): Promise<FakeBackend> {
     return { status: 200, body: USAGE_BODY };
   });
   const live = () => held.some((h) => h.request.open?.() !== false);
+  const discoveryHeld = async () => {
+    while (!live()) await new Promise<void>((resolve) => heldWaiters.push(resolve));
+  };
   return {
     ...server,
     rejectNext: () => (rejections += 1),
@@ -103,12 +104,9 @@ export async function startBackend(): Promise<FakeBackend> {
     get discoveryOutcome() {
       return outcome;
     },
-    async discoveryHeld() {
-      while (!live()) await new Promise<void>((resolve) => heldWaiters.push(resolve));
-    },
+    discoveryHeld,
     async releaseDiscovery() {
-      while (!live()) await new Promise<void>((resolve) => (arrived = resolve));
-      arrived = null;
+      await discoveryHeld();
       const releasing = held;
       held = [];
       for (const { request, answer } of releasing) {

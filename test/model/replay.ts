@@ -15,12 +15,13 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import * as path from 'node:path';
+import { authMachine } from '../../machines/auth.machine';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
 import { CATALOGUE_SECRETS, ENVIRONMENT_TEXT, PLACEHOLDERS, configToml, type Fixture, type Undo } from './catalogue';
 import { FakeParent, startFakes, type FakeBackend, type FakeIssuer, type ReplayEnv } from './env';
 import type { Group } from './explore';
-import { projectionOf, stateLabel, type ModelStep } from './model';
+import { ModelStepper, projectionOf, stateLabel, type ModelStep } from './model';
 import { explorationOf, type ModelSuite, type ReplaySessionPlan, type SessionEntry } from './suite';
 import { expectedWire, type WireExpectation } from './wire';
 
@@ -85,10 +86,10 @@ export class ReplaySession {
       server = AppServerProcess.spawn({ codexHome: home.dir });
       const parent = new FakeParent(server);
       await server.initialize();
-      // A restored ChatGPT login starts discovering its workspace. In the model that discovery is at the
+      // When the chart starts discovering (a restored ChatGPT login), the model has that discovery at the
       // backend before the first request; on the wire its call could still be waiting for the chart (and a
       // refresh started by that request would decide it). The replay starts once the backend holds it.
-      if (fixture.input.restored?.mode === 'chatgpt') await backend.discoveryHeld();
+      if ('discoverWorkspace' in new ModelStepper(authMachine, fixture.input).initial().after.children) await backend.discoveryHeld();
       return new ReplaySession(fixture, home, server, backend, tokens, loginPort, parent);
     } catch (error) {
       server?.kill();
