@@ -30,6 +30,8 @@ export interface AuthchartConfig {
   loginTimeoutMs: number;
   /** `[authchart] device_login_timeout_ms`: how long a device-code login may wait (default 15 minutes). */
   deviceLoginTimeoutMs: number;
+  /** `[authchart] discovery_timeout_ms`: how long one workspace discovery may take (default 15 s, as Codex). */
+  discoveryTimeoutMs: number;
   proactiveRefreshSkewSeconds: number;
   /** Problems that do not stop start-up (an unknown `[authchart]` key), one sentence each, for stderr. */
   warnings: string[];
@@ -51,6 +53,9 @@ export function resolveCodexHome(flag?: string, env: NodeJS.ProcessEnv = process
   return path.resolve(chosen);
 }
 
+/** How long one workspace discovery may take by default (Codex's bound, PROTOCOL.md §12.1). */
+export const DISCOVERY_TIMEOUT_MS = 15_000;
+
 /** The keys of the `[authchart]` table; anything else there is a typo worth a warning. */
 export const AUTHCHART_KEYS = [
   'external_refresh_timeout_ms',
@@ -59,6 +64,7 @@ export const AUTHCHART_KEYS = [
   'login_port',
   'login_timeout_ms',
   'proactive_refresh_skew_seconds',
+  'discovery_timeout_ms',
 ] as const;
 
 /** Edit distance counting a swap of two neighbours as one edit (`login_prot` is one away from `login_port`). */
@@ -210,6 +216,8 @@ export async function parseConfig(text: string | null, codexHome: string, env: N
     loginTimeoutMs: read(own, 'authchart', 'login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 600_000,
     deviceLoginTimeoutMs:
       read(own, 'authchart', 'device_login_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? 900_000,
+    discoveryTimeoutMs:
+      read(own, 'authchart', 'discovery_timeout_ms', timerMs, 'a positive integer of milliseconds up to 2147483647 (about 24 days)') ?? DISCOVERY_TIMEOUT_MS,
     proactiveRefreshSkewSeconds: read(own, 'authchart', 'proactive_refresh_skew_seconds', nonNegativeInt, 'a non-negative integer') ?? 300,
     warnings,
   };

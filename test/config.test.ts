@@ -1,6 +1,13 @@
 import { AUTHCHART_KEYS, ConfigError, closestKey, editDistance, lineOfKey, parseConfig, resolveCodexHome } from '../src/config';
 
 describe('configuration (docs/protocol.md, Configuration)', () => {
+  it('reads [authchart] discovery_timeout_ms (the bound of one workspace discovery)', async () => {
+    expect((await parseConfig('[authchart]\ndiscovery_timeout_ms = 2500\n', '/h', {})).discoveryTimeoutMs).toBe(2500);
+    await expect(parseConfig('[authchart]\ndiscovery_timeout_ms = 0\n', '/h', {})).rejects.toThrow(
+      '/h/config.toml:2: key authchart.discovery_timeout_ms must be a positive integer of milliseconds up to 2147483647 (about 24 days), got 0.',
+    );
+  });
+
   it('has the documented defaults', async () => {
     expect(await parseConfig(null, '/h', {})).toEqual({
       codexHome: '/h',
@@ -16,6 +23,7 @@ describe('configuration (docs/protocol.md, Configuration)', () => {
       loginPort: 1455,
       loginTimeoutMs: 600000,
       deviceLoginTimeoutMs: 900000,
+      discoveryTimeoutMs: 15000,
       proactiveRefreshSkewSeconds: 300,
       warnings: [],
     });

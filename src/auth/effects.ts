@@ -169,7 +169,7 @@ export function provideEffects(deps: EffectDeps) {
         if (!core) throw new Error('workspace discovery needs the auth core');
         const { discoverWorkspace, WorkspaceDiscoveryError } = await import('./workspaces.js');
         try {
-          return await discoverWorkspace(core, config.chatgptBaseUrl, input.accountId, { signal, fetch: deps.fetch });
+          return await discoverWorkspace(core, config.chatgptBaseUrl, input.accountId, { signal, fetch: deps.fetch, timeoutMs: config.discoveryTimeoutMs });
         } catch (error) {
           // Codex's text first (parents and users match on it), then what exactly happened; retried on the next call.
           const detail = error instanceof WorkspaceDiscoveryError && error.detail ? ` (${error.detail})` : '';

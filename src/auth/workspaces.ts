@@ -6,6 +6,7 @@
  */
 import * as z from '../zod';
 import { describeIssues } from '../issues';
+import { DISCOVERY_TIMEOUT_MS } from '../config';
 import { redactText } from '../log';
 import { authorizedFetch } from './backend';
 import { codexBackendUrl } from './backendUrls';
@@ -132,8 +133,6 @@ export interface DiscoveryOptions {
   signal?: AbortSignal;
 }
 
-/** Default of {@link DiscoveryOptions.timeoutMs}. */
-export const DISCOVERY_TIMEOUT_MS = 15_000;
 
 /**
  * GETs the `accounts/check` body through the 401 recovery; a 5xx is retried once. Throws

@@ -198,6 +198,9 @@ export function configToml(fixture: Fixture, env: { backend: string; issuer: str
     `issuer = ${JSON.stringify(env.issuer)}`,
     `token_url = ${JSON.stringify(`${env.issuer}/oauth/token`)}`,
     `login_port = ${fixture.fixedLoginPort ? env.loginPort : 0}`,
+    // The model holds a discovery as long as a path needs (it has no discovery timeout): a long walk on a
+    // loaded machine outlasted the 15 s default and the discovery ended on its own (stale) under the replay.
+    'discovery_timeout_ms = 2147483647',
     ...(fixture.config?.authchart ?? []),
     '',
   ].join('\n');
