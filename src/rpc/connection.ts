@@ -46,18 +46,63 @@ interface Outgoing {
   reject(error: Error): void;
 }
 
+/**
+ * The requests read and not answered yet, each in a slot of its own until it is answered. Not a Map: a
+ * Map with one entry in and one out per request rehashes into a new table every few hundred requests,
+ * and V8 links each retired table to its successor. Once a retired table had reached the old generation,
+ * it kept the next table alive through every scavenge, and with it the requests that table held, so
+ * under a pipelined burst every table and every request was promoted until the next full GC: +8-10 MiB
+ * of peak RSS in the bench (docs/performance.md). The slots array lives as long as the connection and
+ * holds only requests still unanswered; the free list and the queue hold numbers.
+ */
+class Unanswered {
+  private readonly requests: Array<RequestMessage | undefined> = [];
+  private readonly arrivals: number[] = [];
+  private readonly free: number[] = [];
+  private arrived = 0;
+  size = 0;
+
+  /** Keeps `request`; returns its slot. */
+  add(request: RequestMessage): number {
+    const slot = this.free.pop() ?? this.requests.length;
+    this.requests[slot] = request;
+    this.arrivals[slot] = this.arrived++;
+    this.size += 1;
+    return slot;
+  }
+
+  /** Lets go of `request`; false when it was not kept there (answered already). */
+  remove(slot: number, request: RequestMessage): boolean {
+    if (this.requests[slot] !== request) return false;
+    this.requests[slot] = undefined;
+    this.free.push(slot);
+    this.size -= 1;
+    return true;
+  }
+
+  /** Every request kept, with its slot, in arrival order. */
+  list(): Array<{ slot: number; request: RequestMessage }> {
+    const kept: Array<{ slot: number; request: RequestMessage }> = [];
+    this.requests.forEach((request, slot) => {
+      if (request) kept.push({ slot, request });
+    });
+    return kept.sort((a, b) => this.arrivals[a.slot] - this.arrivals[b.slot]);
+  }
+}
+
 /** One NDJSON JSON-RPC connection. */
 export class Connection {
   private readonly writer: WireWriter;
   private readonly reader: WireReader;
   private stopReading: (() => void) | null = null;
-  /** Requests not started yet, in arrival order (`head` is the next one). */
+  /** Requests not started yet, in arrival order (`head` is the next one), and their slots in `unanswered`. */
   private queue: Array<RequestMessage | undefined> = [];
+  private queueSlots: number[] = [];
   private head = 0;
   /** A request handled in order (or the wait before one) is under way: later ones wait for its answer. */
   private inOrderBusy = false;
-  /** Requests read but not answered yet, by id occurrence. */
-  private readonly unanswered = new Map<RequestMessage, true>();
+  /** Requests read but not answered yet. */
+  private readonly unanswered = new Unanswered();
   private inputEnded = false;
   private closing = false;
   /** Server→client request ids count up from 0 on each connection (docs/protocol.md §1). */
@@ -144,8 +189,8 @@ export class Connection {
    * process is about to end with work nobody will finish), then lets the connection close.
    */
   answerAbandoned(message: string): number {
-    const abandoned = [...this.unanswered.keys()];
-    for (const request of abandoned) this.respond(request, { id: request.id, error: { code: ErrorCodes.InternalError, message: `${message} (${request.method})` } });
+    const abandoned = this.unanswered.list();
+    for (const { slot, request } of abandoned) this.respond(slot, request, { id: request.id, error: { code: ErrorCodes.InternalError, message: `${message} (${request.method})` } });
     return abandoned.length;
   }
 
@@ -163,7 +208,7 @@ export class Connection {
     if (this.closing) return;
     switch (incoming.kind) {
       case 'request':
-        this.unanswered.set(incoming.message, true);
+        this.queueSlots.push(this.unanswered.add(incoming.message));
         this.queue.push(incoming.message);
         this.pump();
         return;
@@ -190,13 +235,15 @@ export class Connection {
         );
         return;
       }
+      const slot = this.queueSlots[this.head];
       this.queue[this.head] = undefined;
       this.head += 1;
       if (this.head === this.queue.length) {
         this.queue = [];
+        this.queueSlots = [];
         this.head = 0;
       }
-      this.start(request, mode);
+      this.start(slot, request, mode);
     }
   }
 
@@ -205,7 +252,7 @@ export class Connection {
     this.pump();
   }
 
-  private start(request: RequestMessage, mode: RequestMode): void {
+  private start(slot: number, request: RequestMessage, mode: RequestMode): void {
     if (mode === 'inOrder') this.inOrderBusy = true;
     let handled: Promise<unknown>;
     try {
@@ -215,8 +262,8 @@ export class Connection {
     }
     handled
       .then(
-        (result) => this.respond(request, { id: request.id, result: result === undefined ? null : result }),
-        (error: unknown) => this.respond(request, { id: request.id, error: this.wireErrorOf(request.method, error).toJson() }),
+        (result) => this.respond(slot, request, { id: request.id, result: result === undefined ? null : result }),
+        (error: unknown) => this.respond(slot, request, { id: request.id, error: this.wireErrorOf(request.method, error).toJson() }),
       )
       .then(() => {
         if (mode === 'inOrder') this.resume();
@@ -230,8 +277,8 @@ export class Connection {
   }
 
   /** Writes the one answer of `request` (a second one, which would be a bug, is dropped and logged). */
-  private respond(request: RequestMessage, response: WireMessage): void {
-    if (!this.unanswered.delete(request)) {
+  private respond(slot: number, request: RequestMessage, response: WireMessage): void {
+    if (!this.unanswered.remove(slot, request)) {
       this.options.logger.error(`dropped a second answer to request ${JSON.stringify(request.id)} (${request.method})`);
       return;
     }
