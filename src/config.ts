@@ -61,8 +61,10 @@ export const AUTHCHART_KEYS = [
   'external_refresh_timeout_ms',
   'issuer',
   'token_url',
+  'revoke_url',
   'login_port',
   'login_timeout_ms',
+  'device_login_timeout_ms',
   'proactive_refresh_skew_seconds',
   'discovery_timeout_ms',
 ] as const;

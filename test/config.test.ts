@@ -87,6 +87,35 @@ describe('configuration (docs/protocol.md, Configuration)', () => {
     expect((await parseConfig('model = "o3"\nfoo = 1\n', '/h', {})).warnings).toEqual([]);
   });
 
+  it('reads every [authchart] key it knows without a warning, and knows every key it reads', async () => {
+    const text = [
+      '[authchart]',
+      'external_refresh_timeout_ms = 5000',
+      'issuer = "http://127.0.0.1:1"',
+      'token_url = "http://127.0.0.1:2/token"',
+      'revoke_url = "http://127.0.0.1:3/revoke"',
+      'login_port = 0',
+      'login_timeout_ms = 1000',
+      'device_login_timeout_ms = 2000',
+      'proactive_refresh_skew_seconds = 60',
+      'discovery_timeout_ms = 3000',
+    ].join('\n');
+    const config = await parseConfig(text, '/h', {});
+    expect(config.warnings).toEqual([]);
+    expect(text.split('\n').slice(1).map((line) => line.split(' = ')[0])).toEqual([...AUTHCHART_KEYS]);
+    expect(config).toMatchObject({
+      externalRefreshTimeoutMs: 5000,
+      issuer: 'http://127.0.0.1:1',
+      tokenUrl: 'http://127.0.0.1:2/token',
+      revokeUrl: 'http://127.0.0.1:3/revoke',
+      loginPort: 0,
+      loginTimeoutMs: 1000,
+      deviceLoginTimeoutMs: 2000,
+      proactiveRefreshSkewSeconds: 60,
+      discoveryTimeoutMs: 3000,
+    });
+  });
+
   it('counts a swap of two neighbours as one edit', () => {
     expect(editDistance('login_prot', 'login_port')).toBe(1);
     expect(editDistance('', 'abc')).toBe(3);

@@ -246,7 +246,7 @@ describe('authchart login | logout | status', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toBe(
         `authchart warn: ${path.join(home.dir, 'config.toml')}:2: unknown key authchart.login_prot is ignored; did you mean login_port? ` +
-          '(known keys: external_refresh_timeout_ms, issuer, token_url, login_port, login_timeout_ms, proactive_refresh_skew_seconds, discovery_timeout_ms)\n',
+          '(known keys: external_refresh_timeout_ms, issuer, token_url, revoke_url, login_port, login_timeout_ms, device_login_timeout_ms, proactive_refresh_skew_seconds, discovery_timeout_ms)\n',
       );
     });
 
