@@ -9,6 +9,7 @@ import { STATUS_CODES } from 'node:http';
 import { Secret } from '../../machines/secret';
 import { CLIENT_ID, exchangeCode, type ExchangedTokens } from './oauth';
 import { httpFetch, type Fetch } from './http';
+import { failureReason } from './httpFailure';
 
 /** How long polling goes on before giving up (15 minutes, as Codex). */
 export const DEVICE_AUTH_MAX_WAIT_MS = 15 * 60_000;
@@ -119,8 +120,7 @@ async function post(url: string, body: unknown, deps: DeviceCodeDeps): Promise<{
 
 function unreachable(error: unknown, deps: DeviceCodeDeps): string {
   if (deps.signal?.aborted) return 'the login was cancelled';
-  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-  return cause?.code ?? cause?.message ?? (error as Error).message;
+  return failureReason(error);
 }
 
 /** Step 1: `POST {issuer}/api/accounts/deviceauth/usercode`; resolves with the code to show the user. */

@@ -10,6 +10,7 @@ import type { AccountInfo, LoginTokens } from '../../machines/types';
 import { scrubCredentialFields, scrubKnownSecrets } from '../log';
 import { accountFromClaims, readClaims } from './jwt';
 import { httpFetch, type HttpResponse } from './http';
+import { failureReason } from './httpFailure';
 
 /** Codex's OAuth client id, which the issuer knows. */
 export const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
@@ -212,8 +213,7 @@ export async function exchangeCode(exchange: CodeExchange): Promise<ExchangedTok
     text = await response.text();
   } catch (error) {
     if (exchange.signal?.aborted) throw new TokenExchangeError('the code exchange was aborted', null, { cause: error });
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (error as Error).message;
+    const reason = failureReason(error);
     throw new TokenExchangeError(scrubCredentialFields(`could not reach the token endpoint ${url} (${reason})`), null, { cause: error });
   }
   try {

@@ -13,6 +13,7 @@ import { AuthCallError, type AuthCore } from './core';
 import { listResetCredits, type RateLimitResetCredits } from './resetCredits';
 import { RATE_LIMIT_REACHED_TYPES, RateLimitsError, mapUsageBody, type RateLimitSnapshot } from './usageBody';
 import type { Fetch, HttpResponse } from './http';
+import { failureReason } from './httpFailure';
 
 export { RateLimitsError, mapUsageBody } from './usageBody';
 export type { RateLimitSnapshot, RateLimitWindow, RateLimitCredits, UsageOwner } from './usageBody';
@@ -96,8 +97,7 @@ async function fetchUsageBody(core: AuthCore, url: string, fetchImpl?: Fetch): P
     response = await authorizedFetch(core, url, { method: 'GET', headers: { Accept: 'application/json' } }, { purpose: RATE_LIMITS_PURPOSE, fetch: fetchImpl });
   } catch (error) {
     if (error instanceof AuthCallError) throw error;
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new RateLimitsError(`GET ${url} failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
+    throw new RateLimitsError(`GET ${url} failed: ${redactText(failureReason(error))}`);
   }
   const text = await response.text().catch(() => '');
   if (!response.ok) {

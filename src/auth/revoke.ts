@@ -14,6 +14,7 @@ import type { AuthchartConfig } from '../config';
 import { redactText, silentLogger, type Logger } from '../log';
 import { CLIENT_ID } from './oauth';
 import { httpFetch, type Fetch } from './http';
+import { failureReason } from './httpFailure';
 
 /** How long one revoke may take (Codex gives up after 10 s too). */
 export const REVOKE_TIMEOUT_MS = 10_000;
@@ -91,8 +92,7 @@ export async function sendRevoke(tokens: RevocableTokens, deps: RevokeDeps): Pro
     return revokeFailure(response.status);
   } catch (error) {
     if (signal.aborted) return `the revoke endpoint did not answer within ${formatSeconds(timeoutMs)}`;
-    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
-    return `the revoke endpoint is unreachable: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`;
+    return `the revoke endpoint is unreachable: ${redactText(failureReason(error))}`;
   }
 }
 

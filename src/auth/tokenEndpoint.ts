@@ -8,6 +8,7 @@ import { Secret } from '../../machines/secret';
 import type { RefreshFailure } from '../../machines/types';
 import { redactText } from '../log';
 import { httpFetch, type Fetch, type HttpResponse } from './http';
+import { failureReason } from './httpFailure';
 
 /** The OAuth client id of Codex, which authchart shares (auth.json works for both). */
 export const CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
@@ -90,8 +91,7 @@ export async function sendRefreshRequest(
   } catch (error) {
     if (timeout.aborted) throw transient(tokenUrl, `the token endpoint did not answer within ${formatSeconds(timeoutMs)}`);
     if (options.signal?.aborted) throw new RefreshError('transient', 'the refresh was abandoned (logout or login)');
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw transient(tokenUrl, `the token endpoint is unreachable: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
+    throw transient(tokenUrl, `the token endpoint is unreachable: ${redactText(failureReason(error))}`);
   }
 }
 

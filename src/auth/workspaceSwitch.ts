@@ -13,6 +13,7 @@ import { backendBase } from './backendUrls';
 import { JwtFormatError, accountFromClaims, readClaims } from './jwt';
 import type { WorkspaceDiscovery, WorkspaceInfo } from './workspaces';
 import { httpFetch, type Fetch, type HttpResponse } from './http';
+import { failureReason } from './httpFailure';
 
 /** Codex's texts for a refused switch (all -32600), by reason: the chart's (machines/policy.ts). */
 export { SWITCH_MESSAGES } from '../../machines/policy';
@@ -143,8 +144,7 @@ export async function exchangeWorkspaceTokenWith(bearer: Secret, chatgptBaseUrl:
     });
     text = await response.text().catch(() => '');
   } catch (error) {
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
+    throw new WorkspaceSwitchError(INTERNAL_ERROR, `Workspace switch failed: ${redactText(failureReason(error))}`);
   }
   return readExchange(response, text, workspaceId);
 }

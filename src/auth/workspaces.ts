@@ -14,6 +14,7 @@ import { AuthCallError, type AuthCore } from './core';
 
 import { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceKnowledge, type WorkspaceRouting } from '../../machines/types';
 import type { Fetch, HttpResponse } from './http';
+import { failureReason } from './httpFailure';
 
 // The shapes are the chart's (its context holds what discovery found); re-exported for the effect's callers.
 export { ROUTING_OVERRIDES, type RoutingOverride, type WorkspaceInfo, type WorkspaceRouting };
@@ -159,8 +160,7 @@ export async function fetchAccountsCheck(core: AuthCore, chatgptBaseUrl: string,
     } catch (error) {
       if (error instanceof AuthCallError || error instanceof WorkspaceDiscoveryError) throw error;
       if (signal.aborted) throw new WorkspaceDiscoveryError('timedOut', `GET ${url} did not answer in time`);
-      const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-      throw new WorkspaceDiscoveryError('failed', `GET ${url} failed: ${redactText(cause?.code ?? cause?.message ?? (error as Error).message)}`);
+      throw new WorkspaceDiscoveryError('failed', `GET ${url} failed: ${redactText(failureReason(error))}`);
     }
   };
   let response = await attempt();

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { httpFetch } from '../../src/auth/http';
+import { failureReason } from '../../src/auth/httpFailure';
 
 async function listen(handle: (req: IncomingMessage, res: ServerResponse, body: string) => void): Promise<{ server: Server; origin: string }> {
   const server = createServer((req, res) => {
@@ -65,6 +66,10 @@ describe('httpFetch', () => {
     )) as TypeError & { cause: NodeJS.ErrnoException };
     expect(error).toBeInstanceOf(TypeError);
     expect(error.cause.code).toBe('ECONNREFUSED');
+    // How every effect words it: the socket error's code, else its message, else the error's own.
+    expect(failureReason(error)).toBe('ECONNREFUSED');
+    expect(failureReason(new TypeError('fetch failed', { cause: new Error('other side hung up') }))).toBe('other side hung up');
+    expect(failureReason(new Error('bad URL'))).toBe('bad URL');
   });
 
   it('rejects with the signal reason when aborted before the answer or while the body is read', async () => {
