@@ -9,7 +9,7 @@ import { AuthchartClient, AuthchartRpcError, defaultBinPath } from '../../src/cl
 import { parseConfig } from '../../src/config';
 import { silentLogger } from '../../src/log';
 import { AppServer } from '../../src/rpc/server';
-import { BIN, tempCodexHome } from '../support/appServer';
+import { BIN, loopbackBackend, tempCodexHome } from '../support/appServer';
 import { configToml } from '../support/client';
 import { startChatgptBackend, type FakeServer } from '../support/httpFakes';
 import { chatgptJwt } from '../support/jwt';
@@ -22,7 +22,7 @@ describe('authchart/client', () => {
   let backend: FakeServer | undefined;
 
   beforeEach(() => {
-    home = tempCodexHome();
+    home = tempCodexHome(loopbackBackend());
   });
   afterEach(async () => {
     client?.kill();

@@ -5,7 +5,7 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BIN, tempCodexHome } from '../support/appServer';
+import { BIN, loopbackBackend, tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { MockIssuer, REFRESH_TOKEN } from '../support/mockIssuer';
 
@@ -267,7 +267,7 @@ describe('authchart login | logout | status', () => {
     let issuer: MockIssuer;
     beforeEach(async () => {
       issuer = await MockIssuer.start();
-      writeFileSync(path.join(home.dir, 'config.toml'), `[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`);
+      writeFileSync(path.join(home.dir, 'config.toml'), loopbackBackend(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`));
     });
     afterEach(async () => {
       await issuer.close();
@@ -328,7 +328,7 @@ describe('authchart login | logout | status', () => {
     const OLD_REFRESH = 'rt_cli_previous_login';
     beforeEach(async () => {
       issuer = await MockIssuer.start();
-      writeFileSync(path.join(home.dir, 'config.toml'), `[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`);
+      writeFileSync(path.join(home.dir, 'config.toml'), loopbackBackend(`[authchart]\nissuer = "${issuer.url}"\nlogin_port = 0\n`));
       // A ChatGPT login saved before: kept until the new one is saved, then revoked.
       const previous = {
         auth_mode: 'chatgpt',

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { AuthchartClient, type AuthchartRpcError } from '../../src/client';
 import { keyringAccountFor } from '../../src/auth/keyringStore';
-import { BIN } from '../support/appServer';
+import { BIN, loopbackBackend } from '../support/appServer';
 import { configToml } from '../support/client';
 import { issuedTokens, startChatgptBackend, startTokenServer } from '../support/httpFakes';
 import { trackResources } from '../support/resources';
@@ -75,7 +75,8 @@ describe('cli_auth_credentials_store = "keyring" on a real Secret Service', () =
   });
 
   it('uses a ChatGPT login that Codex saved in the keyring (its exact attributes), and logout removes it', async () => {
-    const home = own.home('cli_auth_credentials_store = "keyring"\n');
+    // The login's discovery and its revoke at logout go to loopback ports nothing listens on.
+    const home = own.home(loopbackBackend('cli_auth_credentials_store = "keyring"\n[authchart]\nrevoke_url = "http://127.0.0.1:1/oauth/revoke"\n'));
     const account = keyringAccountFor(home.dir);
     const t = issuedTokens(0);
     const secret = JSON.stringify({

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, type tempCodexHome, type Msg } from '../support/appServer';
+import { AppServerProcess, loopbackBackend, type tempCodexHome, type Msg } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -27,7 +27,7 @@ describe('logins, logout and the notification order (docs/protocol.md §4, §5)'
   let server: AppServerProcess;
 
   async function start(configToml?: string): Promise<AppServerProcess> {
-    home = track.home(configToml);
+    home = track.home(loopbackBackend(configToml));
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     return server;
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, type tempCodexHome } from '../support/appServer';
+import { AppServerProcess, loopbackBackend, type tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -14,7 +14,7 @@ describe('secrets never leak into logs, errors or notifications', () => {
   let server: AppServerProcess;
 
   it('keeps every token and key out of stderr (debug level) and out of every protocol message', async () => {
-    home = track.home();
+    home = track.home(loopbackBackend());
     const apiKey = canary('sk-CANARYKEY');
     const accessA = canary('CANARYACCESSA');
     const signature = canary('CANARYSIG');
@@ -51,7 +51,7 @@ describe('secrets never leak into logs, errors or notifications', () => {
   });
 
   it('writes nothing but JSON-RPC messages to stdout', async () => {
-    home = track.home();
+    home = track.home(loopbackBackend());
     server = track.process(await AppServerProcess.started({ codexHome: home.dir }));
     await server.request('account/login/start', { type: 'apiKey', apiKey: 'sk-stdout' });
     server.writeLine('not json');
