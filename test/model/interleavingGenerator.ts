@@ -19,7 +19,19 @@ import {
 } from './interleavings';
 
 /** Weights of the requests in a burst: the concurrent method often, so bursts mix. */
-const WEIGHTS: Record<RequestKind, number> = { rateLimits: 8, read: 2, readRefresh: 2, loginApiKey: 2, loginAda: 2, loginBob: 1, loginBadToken: 1, logout: 2 };
+const WEIGHTS: Record<RequestKind, number> = {
+  rateLimits: 8,
+  read: 2,
+  readRefresh: 2,
+  loginApiKey: 2,
+  loginAda: 2,
+  loginBob: 1,
+  loginBadToken: 1,
+  logout: 2,
+  sessionList: 1,
+  switchSecond: 2,
+  switchUnlisted: 1,
+};
 
 /** Start modes where a refresh can happen come up more often: that is where the interleavings differ. */
 const START_WEIGHTS: Record<StartMode, number> = { loggedOut: 1, apiKey: 1, managed: 3, managedExpired: 2, external: 3 };
@@ -35,7 +47,12 @@ function pickWeighted<K extends string>(weights: Record<K, number>, random: () =
   return keys[keys.length - 1];
 }
 
-const weighted = (random: () => number): RequestKind => pickWeighted(WEIGHTS, random);
+/** A restored managed login is where a switch can go through: there switches come up more often, logins less. */
+const MANAGED_WEIGHTS: Record<RequestKind, number> = { ...WEIGHTS, switchSecond: 6, sessionList: 2, loginApiKey: 0.5, loginAda: 0.5, loginBob: 0, logout: 0.5 };
+
+const managedStart = (start: StartMode) => start === 'managed' || start === 'managedExpired';
+
+const weighted = (start: StartMode, random: () => number): RequestKind => pickWeighted(managedStart(start) ? MANAGED_WEIGHTS : WEIGHTS, random);
 
 /** A seeded Fisher–Yates shuffle. */
 function shuffled<T>(items: readonly T[], random: () => number): T[] {
@@ -75,9 +92,11 @@ export function generateScenario(seed: number, stats: GeneratorStats): Scenario 
   const burstCount = random() < 0.5 ? 1 : 2;
   for (let b = 0; b < burstCount; b += 1) {
     const size = 2 + Math.floor(random() * 4);
-    const kinds = Array.from({ length: size }, () => weighted(random));
+    const kinds = Array.from({ length: size }, () => weighted(start, random));
     if (!kinds.includes('rateLimits')) kinds[Math.floor(random() * size)] = 'rateLimits';
     if (b === 0 && !kinds.some((kind) => !concurrent(kind))) kinds[size - 1] = REQUEST_KINDS[1 + Math.floor(random() * (REQUEST_KINDS.length - 1))];
+    // Half of the managed logins' first bursts open with a switch, before anything else changes the session.
+    if (b === 0 && managedStart(start) && random() < 0.5) kinds[0] = 'switchSecond';
     bursts.push(kinds.map((kind) => ({ id: nextId++, kind })));
   }
   const scenario: Scenario = { seed, start, bursts, actions: [] };
@@ -88,10 +107,16 @@ export function generateScenario(seed: number, stats: GeneratorStats): Scenario 
     if (choices.length === 0) break;
     // Writing the next burst waits a little, so it meets things in flight more often.
     // A 401 comes a little before a 200, and the backend answers sooner while a refresh is in flight,
-    // so more calls meet a refresh.
+    // so more calls meet a refresh. A discovery tends to end early and list the workspace, so that
+    // switches meet a known workspace list more often.
     const refreshing = sim.tokenLive || sim.parentLive !== null;
     const bias = (c: Action) =>
-      (c.kind === 'write' ? 0.3 : 0) + (c.kind === 'backend' && c.status === 401 ? -0.35 : 0) + (c.kind === 'backend' && refreshing ? -0.3 : 0);
+      (c.kind === 'write' ? 0.3 : 0) +
+      (c.kind === 'backend' && c.status === 401 ? -0.35 : 0) +
+      (c.kind === 'backend' && refreshing ? -0.3 : 0) +
+      (c.kind === 'discovery' ? (c.answer === 'listed' ? -0.3 : -0.1) : 0) +
+      // The start-up discovery of a managed login mostly lists the workspace before the first burst.
+      (scenario.actions.length === 0 && c.kind === 'discovery' && c.answer === 'listed' ? -0.5 : 0);
     const order = choices.map((c) => ({ c, key: random() + bias(c) })).sort((a, b) => a.key - b.key);
     let taken = false;
     for (const { c } of order) {

@@ -3,12 +3,24 @@
  * the start modes, what the test does at a quiet moment, a scenario, and what the model predicts the
  * wire shows.
  */
-import { EXTERNAL_LOGINS, FIXTURES } from './catalogue';
+import { EXTERNAL_LOGINS, FIXTURES, SESSION_SWITCHES } from './catalogue';
 import type { Projection } from './model';
 import type { Fixture } from './vocabulary';
 
 /** The requests a burst is made of. */
-export const REQUEST_KINDS = ['rateLimits', 'read', 'readRefresh', 'loginApiKey', 'loginAda', 'loginBob', 'loginBadToken', 'logout'] as const;
+export const REQUEST_KINDS = [
+  'rateLimits',
+  'read',
+  'readRefresh',
+  'loginApiKey',
+  'loginAda',
+  'loginBob',
+  'loginBadToken',
+  'logout',
+  'sessionList',
+  'switchSecond',
+  'switchUnlisted',
+] as const;
 export type RequestKind = (typeof REQUEST_KINDS)[number];
 
 /** One request of a burst, with its JSON-RPC id. */
@@ -36,6 +48,12 @@ export function wireRequest(request: BurstRequest): { id: number; method: string
       return { id: request.id, method: 'account/login/start', params: EXTERNAL_LOGINS[3].params };
     case 'logout':
       return { id: request.id, method: 'account/logout' };
+    case 'sessionList':
+      return { id: request.id, method: 'accountSession/list', params: {} };
+    case 'switchSecond':
+      return { id: request.id, method: 'accountSession/switch', params: SESSION_SWITCHES.toSecond.params };
+    case 'switchUnlisted':
+      return { id: request.id, method: 'accountSession/switch', params: SESSION_SWITCHES.unlisted.params };
   }
 }
 
@@ -58,6 +76,10 @@ export function fixtureOf(start: StartMode): Fixture {
 export const TOKEN_ANSWERS = { refreshes: 'token endpoint refreshes', unavailable: 'token endpoint unavailable', expired: 'token endpoint refuses (expired)' } as const;
 /** How the parent answers a held `account/chatgptAuthTokens/refresh`. */
 export const PARENT_ANSWERS = { tokens: 'parent refreshes (ada)', error: 'parent refuses' } as const;
+/** How the backend answers a held workspace discovery (`accounts/check`): the login's workspace listed, or not. */
+export const DISCOVERY_ANSWERS = { listed: 'workspace discovered', unlisted: 'workspace discovery fails' } as const;
+/** How the backend answers a held workspace-token exchange (`accounts/switch-workspace-token`). */
+export const SWITCH_ANSWERS = { switched: 'workspace switched', refused: 'workspace switch refused' } as const;
 
 /**
  * What the test does at a quiet moment: write the next burst, or let a fake answer what it holds.
@@ -73,6 +95,8 @@ export type Action = { pipelined?: boolean } & (
   | { kind: 'backend'; status: 200 | 401 }
   | { kind: 'tokenEndpoint'; answer: keyof typeof TOKEN_ANSWERS }
   | { kind: 'parent'; answer: keyof typeof PARENT_ANSWERS }
+  | { kind: 'discovery'; answer: keyof typeof DISCOVERY_ANSWERS }
+  | { kind: 'switchToken'; answer: keyof typeof SWITCH_ANSWERS }
 );
 
 /** A generated interleaving. */
@@ -85,7 +109,19 @@ export interface Scenario {
 
 /** A short text for reports: `managed | [R, L] ▸ backend 401 ▸ token refreshes`. */
 export function describeScenario(scenario: Scenario): string {
-  const short: Record<RequestKind, string> = { rateLimits: 'R', read: 'read', readRefresh: 'read(refresh)', loginApiKey: 'K', loginAda: 'E(ada)', loginBob: 'E(bob)', loginBadToken: 'E(bad)', logout: 'L' };
+  const short: Record<RequestKind, string> = {
+    rateLimits: 'R',
+    read: 'read',
+    readRefresh: 'read(refresh)',
+    loginApiKey: 'K',
+    loginAda: 'E(ada)',
+    loginBob: 'E(bob)',
+    loginBadToken: 'E(bad)',
+    logout: 'L',
+    sessionList: 'list',
+    switchSecond: 'switch(acct-S)',
+    switchUnlisted: 'switch(acct-U)',
+  };
   const steps = scenario.actions.map((a) => {
     const text =
       a.kind === 'write'
@@ -94,7 +130,11 @@ export function describeScenario(scenario: Scenario): string {
           ? `backend ${a.status}`
           : a.kind === 'tokenEndpoint'
             ? `token endpoint ${a.answer}`
-            : `parent ${a.answer}`;
+            : a.kind === 'discovery'
+              ? `discovery ${a.answer}`
+              : a.kind === 'switchToken'
+                ? `switch exchange ${a.answer}`
+                : `parent ${a.answer}`;
     return a.pipelined ? `${text} +` : text;
   });
   return `seed ${scenario.seed} | ${scenario.start} | ${steps.join(' ▸ ')}`;
@@ -120,6 +160,9 @@ export interface Segment {
   heldUsage: number;
   tokenLive: boolean;
   parentLive: number | null;
+  /** A workspace discovery (`accounts/check`) and a workspace-token exchange the backend holds. */
+  discoveryHeld: boolean;
+  switchLive: boolean;
   /** Usage calls and a refresh grant that arrived during this action (what the test can wait for). */
   newUsage: number;
   newGrant: boolean;
@@ -135,6 +178,8 @@ export interface Prediction {
   final: Projection;
   /** Every request id answered, with how many answers. */
   answers: Map<number, number>;
+  /** The start-up discovery's accounts/check is held before the first action (a restored ChatGPT login). */
+  startDiscoveryHeld: boolean;
 }
 
 /** A seeded PRNG (mulberry32): the same seed, the same interleavings. */

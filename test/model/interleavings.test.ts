@@ -22,7 +22,7 @@ describe('interleavings of pipelined requests and fake answers, on the real bin'
   it(`replays ${COUNT} generated interleavings and the server does what the model predicts`, async () => {
     const started = Date.now();
     const failures: string[] = [];
-    const totals = { requests: 0, usageCalls: 0, grants: 0, segments: 0, duringRefresh: 0 };
+    const totals = { requests: 0, usageCalls: 0, grants: 0, segments: 0, duringRefresh: 0, discoveries: 0, exchanges: 0, switched: 0, switches: 0 };
     const queue: Scenario[] = [...scenarios];
     const worker = async () => {
       for (let scenario = queue.shift(); scenario; scenario = queue.shift()) {
@@ -35,6 +35,12 @@ describe('interleavings of pipelined requests and fake answers, on the real bin'
           totals.segments += prediction.segments.length;
           // The backend answering while a refresh is in flight (a 401 then meets the refresh).
           totals.duringRefresh += prediction.segments.filter((s, i) => s.action.kind === 'backend' && i > 0 && (prediction.segments[i - 1].tokenLive || prediction.segments[i - 1].parentLive !== null)).length;
+          // Workspaces: discoveries and token exchanges answered, switches sent and switches that went through.
+          totals.discoveries += scenario.actions.filter((a) => a.kind === 'discovery').length;
+          totals.exchanges += scenario.actions.filter((a) => a.kind === 'switchToken').length;
+          const switchIds = new Set(scenario.bursts.flat().filter((r) => r.kind === 'switchSecond' || r.kind === 'switchUnlisted').map((r) => r.id));
+          totals.switches += switchIds.size;
+          totals.switched += prediction.segments.flatMap((s) => s.messages).filter((m) => switchIds.has(m.message.id as number) && 'result' in m.message).length;
         } catch (error) {
           failures.push(`${describeScenario(scenario)}\n${(error as Error).message}`);
         }
@@ -46,7 +52,8 @@ describe('interleavings of pipelined requests and fake answers, on the real bin'
     ).map(([k, v]) => `${k} ${v}`);
     console.log(
       `interleavings: ${scenarios.length} replayed (seeds from ${FIRST_SEED}; ${byStart.join(', ')}), ${totals.requests} requests, ` +
-        `${totals.segments} actions (${totals.duringRefresh} backend answers during a refresh), ${totals.usageCalls} usage calls, ${totals.grants} refresh grants; ` +
+        `${totals.segments} actions (${totals.duringRefresh} backend answers during a refresh), ${totals.usageCalls} usage calls, ${totals.grants} refresh grants, ` +
+        `${totals.discoveries} discoveries answered, ${totals.switches} switches (${totals.switched} went through, ${totals.exchanges} token exchanges answered); ` +
         `${stats.pipelinedActions} actions followed at once by the next; left out: ${stats.unguaranteedActions} actions as not guaranteed, ` +
         `${stats.unobservableActions} as leaving nothing to wait for, ${stats.dropped} scenarios; ${failures.length} failed; ${Date.now() - started} ms`,
     );

@@ -13,6 +13,11 @@
  *   rate limits  the reset-credit listing and the usage call, each through authorizedFetch: ask the
  *                chart (`again` = ask again), fetch, on a 401 report it and retry once
  *                (src/auth/rateLimits.ts, resetCredits.ts, backend.ts).
+ *   workspaces   a discovery the chart starts asks it for the call like any backend call (a background
+ *                one: it never starts a refresh early), then fetches `accounts/check`, held until the test
+ *                answers; a discovery the chart stops meanwhile is aborted (its result never reaches the
+ *                chart) though its question, already queued, is still asked. A switch's token exchange
+ *                is held likewise (src/auth/workspaces.ts, workspaceSwitch.ts, effects.ts).
  *
  * Every continuation is a "ready" item: a microtask, or an I/O completion (a store write, a fake's
  * answer) that only runs when no microtask is ready, as in Node. Which ready item runs first is not
@@ -28,11 +33,13 @@
 import type { AnyEventObject } from 'xstate';
 import { authMachine } from '../../machines/auth.machine';
 import { INTERNAL_ERROR, type AuthEmitted } from '../../machines/types';
-import { accountViewOf, authModeOf, sessionPath, userIdOf, type AuthSnapshot } from '../../machines/views';
+import { accountViewOf, authModeOf, sessionPath, userIdOf, workspaceRoutingOf, type AuthSnapshot } from '../../machines/views';
 import { USAGE_READ_RESULT } from '../support/httpFakes';
-import { ACTOR_RESULTS, EXTERNAL_LOGINS, LOGIN_API_KEY, wireNotification } from './catalogue';
+import { ACTOR_RESULTS, EXTERNAL_LOGINS, LOGIN_API_KEY, SESSION_LIST, SESSION_SWITCHES, sessionListOf, switchResultOf, wireNotification } from './catalogue';
 import {
+  DISCOVERY_ANSWERS,
   PARENT_ANSWERS,
+  SWITCH_ANSWERS,
   TOKEN_ANSWERS,
   concurrent,
   fixtureOf,
@@ -55,7 +62,7 @@ type FetchResult = { status: number } | { refused: { code: number; message: stri
 type Op =
   | { op: 'command'; event: AnyEventObject }
   | { op: 'whenIdle' }
-  | { op: 'fetch'; target: 'usage' | 'listing' }
+  | { op: 'fetch'; target: 'usage' | 'listing' | 'discovery' }
   | { op: 'spawn'; body: () => Generator<Op, unknown, unknown> }
   | { op: 'join'; proc: Proc };
 
@@ -76,6 +83,7 @@ export type Policy = 'fifo' | 'lifo' | { shuffle: number };
 type WireResponseBody = { result: unknown } | { error: { code: number; message: string } };
 
 const RATE_LIMITS_PURPOSE = 'read rate limits';
+const DISCOVERY_PURPOSE = 'discover the workspace';
 const USAGE_401 = `failed to fetch codex rate limits: GET ${ENVIRONMENT_TEXT}/wham/usage failed: 401 Unauthorized${ENVIRONMENT_TEXT}`;
 
 /** The catalogue's result `label` of `actor`, generated for the chart as it is (some results name its account). */
@@ -102,7 +110,11 @@ export class Simulation {
   // The connection
   private queue: BurstRequest[] = [];
   private inOrderBusy = false;
-  private held: { id: number; notes: Predicted[] } | null = null;
+  /**
+   * The in-order request under way: once the chart has answered its command, notifications wait for its
+   * response (src/rpc/server.ts); before that, they are written at once, ahead of it.
+   */
+  private held: { id: number; notes: Predicted[]; answered: boolean } | null = null;
   private lastInOrder: number | null = null;
   private readonly predecessor = new Map<number, number | null>();
   // The fakes
@@ -113,6 +125,13 @@ export class Simulation {
   /** The action during which the live refresh grant was sent. */
   tokenSentAt = -1;
   parentLive: number | null = null;
+  /** The discovery the chart runs now (counted up at each start), and the one whose accounts/check the backend holds. */
+  private discoveryEpoch = 0;
+  heldDiscovery: { proc: Proc; epoch: number } | null = null;
+  /** A workspace-token exchange the backend holds. */
+  switchLive = false;
+  /** The start-up discovery's accounts/check is held before the test's first action. */
+  startDiscoveryHeld = false;
   readonly orphanParents: number[] = [];
   private nextOutgoingId = 0;
   // What was written
@@ -132,6 +151,13 @@ export class Simulation {
       const random = prng(policy.shuffle);
       this.pick = (n) => Math.floor(random() * n);
     }
+    // A restored ChatGPT login starts its discovery with the chart: its question is the first one asked,
+    // and the test waits for its accounts/check before acting.
+    if ('discoverWorkspace' in this.chart.children) {
+      this.startDiscovery();
+      this.drain();
+    }
+    this.startDiscoveryHeld = this.heldDiscovery !== null;
   }
 
   private idle(): boolean {
@@ -185,6 +211,7 @@ export class Simulation {
         return;
       case 'fetch':
         if (op.target === 'listing') this.later(() => this.advance(proc, { status: 404 }), true);
+        else if (op.target === 'discovery') this.heldDiscovery = { proc, epoch: this.discoveryEpoch };
         else this.heldUsage.push({ proc, group: this.actionIndex });
         return;
       case 'spawn': {
@@ -239,6 +266,10 @@ export class Simulation {
       this.orphanParents.push(this.parentLive);
       this.parentLive = null;
     }
+    // A discovery the chart stopped is aborted: its held accounts/check closes, its result is never taken.
+    if (!('discoverWorkspace' in this.chart.children)) this.discoveryEpoch += 1;
+    if (this.heldDiscovery && this.heldDiscovery.epoch !== this.discoveryEpoch) this.heldDiscovery = null;
+    if (this.switchLive && !('switchWorkspace' in this.chart.children)) this.switchLive = false;
     for (const spawned of step.spawned) {
       if (spawned.id === 'saveApiKey') this.later(() => this.step(actorResult('saveApiKey', 'saved', this.chart)), true);
       else if (spawned.id === 'clearCredentials') this.later(() => this.step(actorResult('clearCredentials', 'cleared', this.chart)), true);
@@ -251,9 +282,12 @@ export class Simulation {
         this.parentLive = this.nextOutgoingId++;
         this.out.push({ message: { id: this.parentLive, method: 'account/chatgptAuthTokens/refresh', params: spawned.input }, order: 'free' });
       } else if (spawned.id === 'discoverWorkspace') {
-        // Workspace discovery: the replay's backend holds accounts/check for the whole scenario, so it stays
-        // under way (its backend call goes ahead with whatever the chart says, and nothing reaches the wire).
-      } else throw new Error(`the interleaving model does not drive the ${spawned.id} actor`);
+        // A new discovery replaces whatever one ran before (that one is aborted).
+        this.discoveryEpoch += 1;
+        if (this.heldDiscovery) this.heldDiscovery = null;
+        this.startDiscovery();
+      } else if (spawned.id === 'switchWorkspace') this.switchLive = true;
+      else throw new Error(`the interleaving model does not drive the ${spawned.id} actor`);
     }
     if (this.idle()) {
       const waiters = this.idleWaiters;
@@ -269,6 +303,7 @@ export class Simulation {
       if (!awaited) return; // AuthCore: an answer nobody waits for is logged and dropped
       this.awaiting.delete(emitted.req);
       const { proc } = awaited;
+      if (this.held && proc.request?.id === this.held.id) this.held.answered = true;
       // (A forced refresh is sent back `again` too, but its read does not ask again: no place kept.)
       if (awaited.type === 'backend.call' && emitted.type === 'answer.done' && emitted.value === 'again') {
         // AuthCore keeps the call's place: a turn at the head of the queue, reserved now.
@@ -281,8 +316,35 @@ export class Simulation {
       return;
     }
     const note: Predicted = { message: wireNotification(emitted), order: 'inOrder' };
-    if (this.held) this.held.notes.push(note);
-    else this.out.push({ ...note, order: 'free' });
+    if (this.held?.answered) this.held.notes.push(note);
+    else this.out.push({ ...note, order: this.held ? 'inOrder' : 'free' });
+  }
+
+  // --- workspace discovery
+
+  /** The discovery the chart just started, as a process: its question to the chart, then accounts/check. */
+  private startDiscovery(): void {
+    const epoch = this.discoveryEpoch;
+    this.start(this.discovery(epoch));
+  }
+
+  private *discovery(epoch: number): Generator<Op, unknown, unknown> {
+    const ticket = yield* this.beginBackendCall(DISCOVERY_PURPOSE, true);
+    // Stopped meanwhile: its signal is aborted and nothing is fetched; the chart took its result already.
+    if (epoch !== this.discoveryEpoch) return undefined;
+    if ('refused' in ticket) {
+      this.later(() => this.discoveryEnds(epoch, 'unlisted'), true);
+      return undefined;
+    }
+    const answer = (yield { op: 'fetch', target: 'discovery' }) as { outcome: keyof typeof DISCOVERY_ANSWERS };
+    this.discoveryEnds(epoch, answer.outcome);
+    return undefined;
+  }
+
+  /** The discovery's result reaches the chart, if the chart still runs that discovery. */
+  private discoveryEnds(epoch: number, outcome: keyof typeof DISCOVERY_ANSWERS): void {
+    if (epoch !== this.discoveryEpoch || !('discoverWorkspace' in this.chart.children)) return;
+    this.step(actorResult('discoverWorkspace', DISCOVERY_ANSWERS[outcome], this.chart));
   }
 
   // --- the connection
@@ -301,7 +363,7 @@ export class Simulation {
       const request = this.queue.shift()!;
       if (!concurrent(request.kind)) {
         this.inOrderBusy = true;
-        this.held = { id: request.id, notes: [] };
+        this.held = { id: request.id, notes: [], answered: false };
       }
       this.start(this.handler(request), request);
     }
@@ -331,7 +393,9 @@ export class Simulation {
     this.actionIndex += 1;
     switch (action.kind) {
       case 'write':
-        this.write(this.scenario.bursts[action.burst]);
+        // The burst reaches the server as input: an I/O completion like a fake's answer, so after a
+        // pipelined action it may be read before or after that action's effects.
+        this.later(() => this.write(this.scenario.bursts[action.burst]), true);
         break;
       case 'backend': {
         const oldest = Math.min(...this.heldUsage.map((call) => call.group));
@@ -350,6 +414,19 @@ export class Simulation {
         this.parentLive = null;
         this.later(() => this.step(actorResult('externalRefresh', PARENT_ANSWERS[action.answer], this.chart)), true);
         break;
+      case 'discovery': {
+        if (!this.heldDiscovery) throw new Error('no workspace discovery is held');
+        const { proc } = this.heldDiscovery;
+        this.heldDiscovery = null;
+        this.later(() => this.advance(proc, { outcome: action.answer }), true);
+        break;
+      }
+      case 'switchToken':
+        if (!this.switchLive) throw new Error('no workspace-token exchange is held');
+        this.switchLive = false;
+        // The exchange answered; the actor saves the tokens (a file write), then the chart gets its result.
+        this.later(() => this.step(actorResult('switchWorkspace', SWITCH_ANSWERS[action.answer], this.chart)), true);
+        break;
     }
     // A pipelined action's effects run together with the next action's, in any order.
     if (!action.pipelined) this.drain();
@@ -363,6 +440,8 @@ export class Simulation {
       ...(this.heldUsage.length > 0 ? [{ kind: 'backend' as const, status: 200 as const }, { kind: 'backend' as const, status: 401 as const }] : []),
       ...(this.tokenLive ? (Object.keys(TOKEN_ANSWERS) as Array<keyof typeof TOKEN_ANSWERS>).map((answer) => ({ kind: 'tokenEndpoint' as const, answer })) : []),
       ...(this.parentLive !== null ? (Object.keys(PARENT_ANSWERS) as Array<keyof typeof PARENT_ANSWERS>).map((answer) => ({ kind: 'parent' as const, answer })) : []),
+      ...(this.heldDiscovery ? (Object.keys(DISCOVERY_ANSWERS) as Array<keyof typeof DISCOVERY_ANSWERS>).map((answer) => ({ kind: 'discovery' as const, answer })) : []),
+      ...(this.switchLive ? (Object.keys(SWITCH_ANSWERS) as Array<keyof typeof SWITCH_ANSWERS>).map((answer) => ({ kind: 'switchToken' as const, answer })) : []),
     ];
   }
 
@@ -374,10 +453,10 @@ export class Simulation {
         // A forced refresh (managed tokens; the chart answers at once elsewhere); its failure is only logged.
         yield { op: 'command', event: { type: 'refresh.requested' } };
         yield { op: 'whenIdle' };
-        return { result: { account: accountViewOf(this.chart), userId: userIdOf(this.chart), requiresOpenaiAuth: true, workspaceRouting: null } };
+        return this.accountRead();
       case 'read':
         yield { op: 'whenIdle' };
-        return { result: { account: accountViewOf(this.chart), userId: userIdOf(this.chart), requiresOpenaiAuth: true, workspaceRouting: null } };
+        return this.accountRead();
       case 'loginApiKey':
         return this.unwrap((yield { op: 'command', event: LOGIN_API_KEY.event(this.chart) }) as Answer, { type: 'apiKey' });
       case 'loginAda':
@@ -390,7 +469,25 @@ export class Simulation {
         return this.unwrap((yield { op: 'command', event: { type: 'logout' } }) as Answer, {});
       case 'rateLimits':
         return yield* this.rateLimits();
+      case 'sessionList': {
+        const answer = (yield { op: 'command', event: SESSION_LIST.event(this.chart) }) as Answer;
+        return answer.ok ? { result: sessionListOf(answer.value, false) } : this.unwrap(answer, null);
+      }
+      case 'switchSecond':
+      case 'switchUnlisted': {
+        const { stimulus } = request.kind === 'switchSecond' ? SESSION_SWITCHES.toSecond : SESSION_SWITCHES.unlisted;
+        for (;;) {
+          const answer = (yield { op: 'command', event: stimulus.event(this.chart) }) as Answer;
+          // It waited on a refresh: the adapter sends it again, and the mode the refresh left decides.
+          if (answer.ok && (answer.value === 'proceed' || answer.value === 'again')) continue;
+          return answer.ok ? { result: switchResultOf(answer.value) } : this.unwrap(answer, null);
+        }
+      }
     }
+  }
+
+  private accountRead(): WireResponseBody {
+    return { result: { account: accountViewOf(this.chart), userId: userIdOf(this.chart), requiresOpenaiAuth: true, workspaceRouting: workspaceRoutingOf(this.chart) } };
   }
 
   private unwrap(answer: Answer, result: unknown): WireResponseBody {
@@ -420,9 +517,12 @@ export class Simulation {
     return (yield { op: 'fetch', target }) as { status: number };
   }
 
-  private *beginBackendCall(): Generator<Op, { generation: number } | { refused: { code: number; message: string } }, unknown> {
+  private *beginBackendCall(
+    purpose = RATE_LIMITS_PURPOSE,
+    background = false,
+  ): Generator<Op, { generation: number } | { refused: { code: number; message: string } }, unknown> {
     for (;;) {
-      const answer = (yield { op: 'command', event: { type: 'backend.call', purpose: RATE_LIMITS_PURPOSE, now: MODEL_NOW } }) as Answer;
+      const answer = (yield { op: 'command', event: { type: 'backend.call', purpose, now: MODEL_NOW, ...(background && { background }) } }) as Answer;
       if (!answer.ok) return { refused: { code: answer.code, message: answer.message } };
       if (answer.value === 'again') continue;
       // AuthCore takes the bearer and its generation when the chart answers, not when the caller resumes.
@@ -443,6 +543,8 @@ export class Simulation {
       usage: this.heldUsage.map((call) => call.group),
       token: this.tokenLive,
       parent: this.parentLive,
+      discovery: this.heldDiscovery !== null,
+      switching: this.switchLive,
       orphans: this.orphanParents,
       answered: [...this.answers.entries()].sort(),
       fifo: this.fifo.length,
@@ -465,6 +567,8 @@ export function simulate(scenario: Scenario, policy: Policy): { sim: Simulation;
       heldUsage: sim.heldUsage.length,
       tokenLive: sim.tokenLive,
       parentLive: sim.parentLive,
+      discoveryHeld: sim.heldDiscovery !== null,
+      switchLive: sim.switchLive,
       newUsage: sim.heldUsage.filter((call) => call.group === sim.actionIndex).length,
       newGrant: sim.tokenLive && sim.tokenSentAt === sim.actionIndex,
       state: sessionPath(sim.chart),
@@ -479,8 +583,16 @@ const POLICIES: Policy[] = ['fifo', 'lifo', { shuffle: 1 }, { shuffle: 2 }, { sh
 
 /** True when every allowed order of the server gives the same observable outcome for the whole scenario. */
 export function guaranteed(scenario: Scenario): boolean {
-  const [first, ...others] = POLICIES.map((policy) => simulate(scenario, policy).signatures.join('\n'));
-  return others.every((signature) => signature === first);
+  // An order where an action finds nothing to answer (a pipelined request not started yet) disagrees too.
+  const signatureUnder = (policy: Policy) => {
+    try {
+      return simulate(scenario, policy).signatures.join('\n');
+    } catch {
+      return null;
+    }
+  };
+  const [first, ...others] = POLICIES.map(signatureUnder);
+  return first !== null && others.every((signature) => signature === first);
 }
 
 /**
@@ -488,15 +600,17 @@ export function guaranteed(scenario: Scenario): boolean {
  * receiving something new. (Without one the test could not tell when the server is quiet again.)
  */
 export function observable(scenario: Scenario): boolean {
-  const { segments } = simulate(scenario, 'fifo');
+  const { sim, segments } = simulate(scenario, 'fifo');
   const last = segments.at(-1);
   if (!last) return true;
-  // Parent requests are messages; calls and grants count when they arrived during this action.
-  return last.messages.length > 0 || last.newUsage > 0 || last.newGrant;
+  // Parent requests are messages; calls and grants count when they arrived during this action, and so
+  // do a discovery or a workspace-token exchange the backend holds now and did not before.
+  const before = segments.at(-2) ?? { discoveryHeld: sim.startDiscoveryHeld, switchLive: false };
+  return last.messages.length > 0 || last.newUsage > 0 || last.newGrant || (last.discoveryHeld && !before.discoveryHeld) || (last.switchLive && !before.switchLive);
 }
 
 /** The model's prediction for a scenario (which must be guaranteed). */
 export function predict(scenario: Scenario): Prediction {
   const { sim, segments } = simulate(scenario, 'fifo');
-  return { segments, orphanParents: sim.orphanParents, final: projectionOf(sim.chart), answers: sim.answers };
+  return { segments, orphanParents: sim.orphanParents, final: projectionOf(sim.chart), answers: sim.answers, startDiscoveryHeld: sim.startDiscoveryHeld };
 }

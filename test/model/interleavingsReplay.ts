@@ -16,9 +16,22 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
+import { chatgptJwt } from '../support/jwt';
 import { USAGE_BODY, issuedTokens } from '../support/httpFakes';
 import { ENVIRONMENT_TEXT, REFRESHED_ADA, configToml } from './catalogue';
-import { describeScenario, fixtureOf, predict, wireRequest, type Predicted, type Prediction, type Scenario, type TOKEN_ANSWERS } from './interleavings';
+import { SECOND_WORKSPACE, SWITCH_USER, discoveryBody } from './env';
+import {
+  describeScenario,
+  fixtureOf,
+  predict,
+  wireRequest,
+  type DISCOVERY_ANSWERS,
+  type Predicted,
+  type Prediction,
+  type Scenario,
+  type SWITCH_ANSWERS,
+  type TOKEN_ANSWERS,
+} from './interleavings';
 import { withEnvironmentText } from './replay';
 
 /** How long the test waits for the server to reach the quiet state the model predicts. */
@@ -59,12 +72,14 @@ abstract class HoldingServer extends Watched {
   constructor() {
     super();
     this.server = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => this.handle(req, res));
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => this.handle(req, res, body));
     });
   }
 
-  protected abstract handle(req: IncomingMessage, res: ServerResponse): void;
+  protected abstract handle(req: IncomingMessage, res: ServerResponse, body: string): void;
 
   protected hold(res: ServerResponse): void {
     this.held.push(res);
@@ -97,20 +112,24 @@ abstract class HoldingServer extends Watched {
 }
 
 /**
- * The ChatGPT backend: usage calls are held until released (all at once); workspace discovery
- * (accounts/check) is held open until the scenario ends, as the model has it; the reset-credit listing is 404.
+ * The ChatGPT backend: usage calls are held until released (all at once); a workspace discovery
+ * (accounts/check) and a workspace-token exchange are held until the scenario answers them; the
+ * reset-credit listing is 404.
  */
 class HoldingBackend extends HoldingServer {
   usageCalls = 0;
-  /** Workspace discoveries that arrived (each left open). */
+  /** Workspace discoveries that arrived. */
   discoveries = 0;
+  /** Held discoveries and exchanges, with the workspace each names (open ones; a closed one leaves). */
+  private discoveryHeld: Array<{ res: ServerResponse; accountId: string }> = [];
+  private switchHeld: Array<{ res: ServerResponse; workspace: string }> = [];
   /** The bearer of every usage call, in arrival order. */
   readonly bearers: string[] = [];
   /** The scenario's action under way: each held call remembers the one it arrived during. */
   action = 0;
   private readonly groups = new Map<ServerResponse, number>();
 
-  protected handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse, body: string): void {
     if (req.url?.endsWith('/wham/usage')) {
       this.usageCalls += 1;
       this.bearers.push(String(req.headers.authorization ?? '').replace(/^Bearer /, ''));
@@ -118,7 +137,54 @@ class HoldingBackend extends HoldingServer {
       this.hold(res);
     } else if (req.url?.endsWith('/wham/accounts/check')) {
       this.discoveries += 1;
+      this.keep(this.discoveryHeld, { res, accountId: String(req.headers['chatgpt-account-id'] ?? '') });
+    } else if (req.method === 'POST' && req.url?.endsWith('/accounts/switch-workspace-token')) {
+      const workspace = (JSON.parse(body || '{}') as { workspace_id?: string }).workspace_id ?? '';
+      this.keep(this.switchHeld, { res, workspace });
     } else HoldingServer.reply(res, 404, { detail: 'Not Found' });
+  }
+
+  /** Holds a discovery or an exchange in `list` until answered or closed by the server. */
+  private keep<T extends { res: ServerResponse }>(list: T[], entry: T): void {
+    list.push(entry);
+    entry.res.on('close', () => {
+      const at = list.indexOf(entry);
+      if (at !== -1) list.splice(at, 1);
+      this.changed();
+    });
+    this.changed();
+  }
+
+  get heldDiscoveries(): number {
+    return this.discoveryHeld.length;
+  }
+
+  get heldSwitches(): number {
+    return this.switchHeld.length;
+  }
+
+  /** Answers the held discovery: the login's workspace and SECOND_WORKSPACE listed, or the login's left out. */
+  releaseDiscovery(answer: keyof typeof DISCOVERY_ANSWERS): void {
+    if (this.discoveryHeld.length !== 1) throw new Error(`expected one held workspace discovery, found ${this.discoveryHeld.length}`);
+    const [{ res, accountId }] = this.discoveryHeld.splice(0);
+    const body = discoveryBody(accountId);
+    HoldingServer.reply(res, 200, answer === 'listed' ? body : { ...body, accounts: body.accounts.filter((a) => a.id !== accountId) });
+    this.changed();
+  }
+
+  /** Answers the held workspace-token exchange: the workspace's tokens (SWITCH_USER), or 403. */
+  releaseSwitch(answer: keyof typeof SWITCH_ANSWERS): void {
+    if (this.switchHeld.length !== 1) throw new Error(`expected one held workspace-token exchange, found ${this.switchHeld.length}`);
+    const [{ res, workspace }] = this.switchHeld.splice(0);
+    if (answer === 'refused') HoldingServer.reply(res, 403, { detail: 'workspace requires sign-in' });
+    else {
+      HoldingServer.reply(res, 200, {
+        id_token: chatgptJwt({ email: SWITCH_USER.email, plan: SECOND_WORKSPACE.planType, accountId: workspace, userId: SWITCH_USER.userId }),
+        access_token: chatgptJwt({ accountId: workspace, userId: SWITCH_USER.userId, exp: 4102444800, extra: { switched: true } }),
+        refresh_token: `rt-switched-${workspace}`,
+      });
+    }
+    this.changed();
   }
 
   /** Answers the usage calls held longest (those that arrived during the same action) with 200 (the usage body) or 401. */
@@ -186,6 +252,10 @@ class HoldingParent {
  * withEnvironmentText, without building a failure message for each of the many misses of a multiset match).
  */
 export function matches(actual: unknown, expected: unknown): boolean {
+  // An asymmetric matcher (expect.any(Number): the time a session was last used is the server's).
+  if (expected && typeof (expected as { asymmetricMatch?: unknown }).asymmetricMatch === 'function') {
+    return (expected as { asymmetricMatch(value: unknown): boolean }).asymmetricMatch(actual);
+  }
   if (typeof expected === 'string' && expected.includes(ENVIRONMENT_TEXT)) {
     return typeof actual === 'string' && (withEnvironmentText(expected) as { asymmetricMatch(value: unknown): boolean }).asymmetricMatch(actual);
   }
@@ -259,6 +329,8 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
     server = AppServerProcess.spawn({ codexHome: home.dir });
     const parent = new HoldingParent(server);
     await server.initialize();
+    // A restored ChatGPT login's discovery asks the chart first; the scenario starts once its call is held.
+    if (prediction.startDiscoveryHeld) await backend.until(() => backend.heldDiscoveries === 1, () => `${describeScenario(scenario)}: the start-up discovery never reached the backend`);
     const running = server;
     let from = running.messages.length;
     let parentLive: number | null = null;
@@ -270,6 +342,8 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
         running.child.stdin.write(scenario.bursts[action.burst].map((r) => `${JSON.stringify(wireRequest(r))}\n`).join(''));
       } else if (action.kind === 'backend') backend.release(action.status);
       else if (action.kind === 'tokenEndpoint') issuer.release(action.answer);
+      else if (action.kind === 'discovery') backend.releaseDiscovery(action.answer);
+      else if (action.kind === 'switchToken') backend.releaseSwitch(action.answer);
       else parent.release(parentLive!, action.answer);
       parentLive = segment.parentLive;
       // Nothing to wait for after a pipelined action (the model checked that its effects may run in any
@@ -278,11 +352,13 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
       const count = segment.messages.length;
       const quiet = () =>
         `${where(i)}: ${count} messages (got ${running.messages.length - from}), ${segment.heldUsage} held usage calls (got ${backend.heldCount}), ` +
-        `${segment.tokenLive ? 1 : 0} held refresh grants (got ${issuer.heldCount}); model state ${segment.state}\n` +
+        `${segment.tokenLive ? 1 : 0} held refresh grants (got ${issuer.heldCount}), ${segment.discoveryHeld ? 1 : 0} held discoveries (got ${backend.heldDiscoveries}), ` +
+        `${segment.switchLive ? 1 : 0} held workspace-token exchanges (got ${backend.heldSwitches}); model state ${segment.state}\n` +
         `predicted: ${JSON.stringify(segment.messages.map((m) => m.message))}\nactual: ${JSON.stringify(running.since(from))}\nstderr: ${running.stderr.slice(-1500)}`;
       if (count > 0) await running.waitFor(() => running.messages.length >= from + count, `segment ${i + 1}`, QUIET_TIMEOUT_MS, from).catch(() => Promise.reject(new Error(`timed out: ${quiet()}`)));
       await backend.until(() => backend.heldCount === segment.heldUsage, quiet);
       await issuer.until(() => issuer.heldCount === (segment.tokenLive ? 1 : 0), quiet);
+      await backend.until(() => backend.heldDiscoveries === (segment.discoveryHeld ? 1 : 0) && backend.heldSwitches === (segment.switchLive ? 1 : 0), quiet);
       const actual = running.messages.slice(from, from + count);
       const difference = checkSegment(actual, segment.messages);
       if (difference) throw new Error(`${where(i)}: ${difference}\npredicted: ${JSON.stringify(segment.messages, null, 1)}\nactual: ${JSON.stringify(actual, null, 1)}`);
@@ -294,7 +370,7 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
     await running.request('getAuthStatus', {}, 'final-status');
     const final = prediction.final;
     const expected = [
-      { id: 'final-read', result: { account: final.account, userId: final.userId, requiresOpenaiAuth: true, workspaceRouting: null } },
+      { id: 'final-read', result: { account: final.account, userId: final.userId, requiresOpenaiAuth: true, workspaceRouting: final.workspaceRouting } },
       { id: 'final-status', result: { authMethod: final.authMode, authToken: null, requiresOpenaiAuth: true } },
     ];
     const tail = running.since(from);

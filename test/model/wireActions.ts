@@ -292,7 +292,7 @@ const LOGIN_TIMES_OUT_ACTION: WireAction = {
 // --- workspaces (issue 14) ---
 
 /** The `accountSession/*` result the adapter builds from the chart's answer (the time of last use is the server's). */
-function sessionListOf(value: unknown, allWorkspaces: boolean): unknown {
+export function sessionListOf(value: unknown, allWorkspaces: boolean): unknown {
   const snapshot = value as SessionSnapshot | null;
   if (!snapshot) return NO_SESSIONS;
   const list = buildSessionList({ account: snapshot.account, discovery: snapshot.workspace, allWorkspaces, lastUsedAt: 0 });
@@ -300,7 +300,7 @@ function sessionListOf(value: unknown, allWorkspaces: boolean): unknown {
 }
 
 /** A switch's result: the browser login it became, or the list after it. */
-function switchResultOf(value: unknown): unknown {
+export function switchResultOf(value: unknown): unknown {
   return value && typeof value === 'object' && 'loginId' in value ? value : sessionListOf(value, true);
 }
 
