@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, BIN, tempCodexHome } from '../support/appServer';
+import { AppServerProcess, BIN, loopbackBackend, tempCodexHome } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 
@@ -17,7 +17,7 @@ describe('start-up with existing credentials (docs/protocol.md §10)', () => {
   let server: AppServerProcess;
 
   beforeEach(() => {
-    home = track.home();
+    home = track.home(loopbackBackend());
   });
 
   it('starts in apiKey mode from a Codex auth.json holding an API key', async () => {

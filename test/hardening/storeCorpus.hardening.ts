@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { AppServerProcess, BIN } from '../support/appServer';
+import { AppServerProcess, BIN, loopbackBackend } from '../support/appServer';
 import { chatgptJwt } from '../support/jwt';
 import { trackResources } from '../support/resources';
 import { printFigures } from './campaign';
@@ -127,7 +127,8 @@ function snapshot(dir: string): string[] {
 const canSwitchUser = process.getuid?.() === 0 && spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--version']).status === 0;
 
 async function runCase(c: Case, own: ReturnType<typeof trackResources>): Promise<string[]> {
-  const home = own.home().dir;
+  // A ChatGPT login's discovery goes to a loopback port nothing listens on.
+  const home = own.home(loopbackBackend()).dir;
   const outside = own.home().dir;
   const file = path.join(home, 'auth.json');
   if (c.asNobody) chownSync(home, NOBODY, NOBODY);
