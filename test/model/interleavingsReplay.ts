@@ -19,7 +19,7 @@ import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer'
 import { chatgptJwt } from '../support/jwt';
 import { USAGE_BODY, issuedTokens } from '../support/httpFakes';
 import { ENVIRONMENT_TEXT, REFRESHED_ADA, configToml } from './catalogue';
-import { SECOND_WORKSPACE, SWITCH_USER, discoveryBody } from './env';
+import { SECOND_WORKSPACE, SWITCH_USER, discoveryBody, ioDelivered } from './env';
 import {
   describeScenario,
   fixtureOf,
@@ -358,6 +358,8 @@ export async function replayScenario(scenario: Scenario, prediction: Prediction 
       if (count > 0) await running.waitFor(() => running.messages.length >= from + count, `segment ${i + 1}`, QUIET_TIMEOUT_MS, from).catch(() => Promise.reject(new Error(`timed out: ${quiet()}`)));
       await backend.until(() => backend.heldCount === segment.heldUsage, quiet);
       await issuer.until(() => issuer.heldCount === (segment.tokenLive ? 1 : 0), quiet);
+      // A discovery the chart stopped may have hung up unread yet: counted as held, it would pass for the live one.
+      await ioDelivered();
       await backend.until(() => backend.heldDiscoveries === (segment.discoveryHeld ? 1 : 0) && backend.heldSwitches === (segment.switchLive ? 1 : 0), quiet);
       const actual = running.messages.slice(from, from + count);
       const difference = checkSegment(actual, segment.messages);
