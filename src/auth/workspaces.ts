@@ -134,7 +134,6 @@ export interface DiscoveryOptions {
   signal?: AbortSignal;
 }
 
-
 /**
  * GETs the `accounts/check` body through the 401 recovery; a 5xx is retried once. Throws
  * WorkspaceDiscoveryError (`failed`, `timedOut`, `unauthorized` for a 401 the recovery could not cure)

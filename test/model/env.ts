@@ -55,6 +55,21 @@ export function discoveryBody(accountId: string) {
   return { accounts, account_ordering: accounts.map((a) => a.id), default_account_id: accountId };
 }
 
+/** What the backend answers a held discovery of a login in workspace `accountId`: that workspace listed, or left out. */
+export function discoveryAnswer(accountId: string, outcome: 'listed' | 'unlisted') {
+  const body = discoveryBody(accountId);
+  return outcome === 'listed' ? body : { ...body, accounts: body.accounts.filter((a) => a.id !== accountId) };
+}
+
+/** The workspace-token exchange's tokens for `workspace`: SWITCH_USER's, in that workspace. */
+export function switchedTokensBody(workspace: string) {
+  return {
+    id_token: chatgptJwt({ email: SWITCH_USER.email, plan: SECOND_WORKSPACE.planType, accountId: workspace, userId: SWITCH_USER.userId }),
+    access_token: chatgptJwt({ accountId: workspace, userId: SWITCH_USER.userId, exp: 4102444800, extra: { switched: true } }),
+    refresh_token: `rt-switched-${workspace}`,
+  };
+}
+
 /** Resolves once the I/O events already delivered to this process have run (two event-loop turns). */
 export async function ioDelivered(): Promise<void> {
   for (let turn = 0; turn < 2; turn += 1) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -78,14 +93,7 @@ export async function startBackend(): Promise<FakeBackend> {
     if (request.method === 'POST' && request.path.endsWith('/accounts/switch-workspace-token')) {
       if (switchRefused) return { status: 403, body: { detail: 'workspace requires sign-in' } };
       const workspace = (JSON.parse(request.body || '{}') as { workspace_id?: string }).workspace_id ?? '';
-      return {
-        status: 200,
-        body: {
-          id_token: chatgptJwt({ email: SWITCH_USER.email, plan: SECOND_WORKSPACE.planType, accountId: workspace, userId: SWITCH_USER.userId }),
-          access_token: chatgptJwt({ accountId: workspace, userId: SWITCH_USER.userId, exp: 4102444800, extra: { switched: true } }),
-          refresh_token: `rt-switched-${workspace}`,
-        },
-      };
+      return { status: 200, body: switchedTokensBody(workspace) };
     }
     if (!/\/(wham|api\/codex)\/usage$/.test(request.path)) return { status: 404, body: { error: 'not found' } };
     calls += 1;
@@ -119,9 +127,7 @@ export async function startBackend(): Promise<FakeBackend> {
       const releasing = held.filter((h) => h.request.open?.() !== false);
       held = [];
       for (const { request, answer } of releasing) {
-        const accountId = String(request.headers['chatgpt-account-id'] ?? '');
-        const body = discoveryBody(accountId);
-        answer({ status: 200, body: outcome === 'listed' ? body : { ...body, accounts: body.accounts.filter((a) => a.id !== accountId) } });
+        answer({ status: 200, body: discoveryAnswer(String(request.headers['chatgpt-account-id'] ?? ''), outcome) });
       }
       outcome = 'listed';
     },

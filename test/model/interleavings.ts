@@ -271,8 +271,8 @@ export class Simulation {
     if (this.heldDiscovery && this.heldDiscovery.epoch !== this.discoveryEpoch) this.heldDiscovery = null;
     if (this.switchLive && !('switchWorkspace' in this.chart.children)) this.switchLive = false;
     for (const spawned of step.spawned) {
-      if (spawned.id === 'saveApiKey') this.later(() => this.step(actorResult('saveApiKey', 'saved', this.chart)), true);
-      else if (spawned.id === 'clearCredentials') this.later(() => this.step(actorResult('clearCredentials', 'cleared', this.chart)), true);
+      if (spawned.id === 'saveApiKey') this.actorEnds('saveApiKey', 'saved');
+      else if (spawned.id === 'clearCredentials') this.actorEnds('clearCredentials', 'cleared');
       else if (spawned.id === 'managedRefresh') {
         this.tokenLive = true;
         this.tokenSentAt = this.actionIndex;
@@ -284,7 +284,7 @@ export class Simulation {
       } else if (spawned.id === 'discoverWorkspace') {
         // A new discovery replaces whatever one ran before (that one is aborted).
         this.discoveryEpoch += 1;
-        if (this.heldDiscovery) this.heldDiscovery = null;
+        this.heldDiscovery = null;
         this.startDiscovery();
       } else if (spawned.id === 'switchWorkspace') this.switchLive = true;
       else throw new Error(`the interleaving model does not drive the ${spawned.id} actor`);
@@ -318,6 +318,11 @@ export class Simulation {
     const note: Predicted = { message: wireNotification(emitted), order: 'inOrder' };
     if (this.held?.answered) this.held.notes.push(note);
     else this.out.push({ ...note, order: this.held ? 'inOrder' : 'free' });
+  }
+
+  /** An effect's result reaches the chart when its I/O completes (a fake's answer, a file written). */
+  private actorEnds(actor: keyof typeof ACTOR_RESULTS, label: string): void {
+    this.later(() => this.step(actorResult(actor, label, this.chart)), true);
   }
 
   // --- workspace discovery
@@ -407,12 +412,12 @@ export class Simulation {
       case 'tokenEndpoint':
         if (!this.tokenLive) throw new Error('no refresh grant is held');
         this.tokenLive = false;
-        this.later(() => this.step(actorResult('managedRefresh', TOKEN_ANSWERS[action.answer], this.chart)), true);
+        this.actorEnds('managedRefresh', TOKEN_ANSWERS[action.answer]);
         break;
       case 'parent':
         if (this.parentLive === null) throw new Error('no parent request is held');
         this.parentLive = null;
-        this.later(() => this.step(actorResult('externalRefresh', PARENT_ANSWERS[action.answer], this.chart)), true);
+        this.actorEnds('externalRefresh', PARENT_ANSWERS[action.answer]);
         break;
       case 'discovery': {
         if (!this.heldDiscovery) throw new Error('no workspace discovery is held');
@@ -425,7 +430,7 @@ export class Simulation {
         if (!this.switchLive) throw new Error('no workspace-token exchange is held');
         this.switchLive = false;
         // The exchange answered; the actor saves the tokens (a file write), then the chart gets its result.
-        this.later(() => this.step(actorResult('switchWorkspace', SWITCH_ANSWERS[action.answer], this.chart)), true);
+        this.actorEnds('switchWorkspace', SWITCH_ANSWERS[action.answer]);
         break;
     }
     // A pipelined action's effects run together with the next action's, in any order.

@@ -16,10 +16,9 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { EXTERNAL_REFRESH_METHOD } from '../../machines/types';
 import { AppServerProcess, tempCodexHome, type Msg } from '../support/appServer';
-import { chatgptJwt } from '../support/jwt';
 import { USAGE_BODY, issuedTokens } from '../support/httpFakes';
 import { ENVIRONMENT_TEXT, REFRESHED_ADA, configToml } from './catalogue';
-import { SECOND_WORKSPACE, SWITCH_USER, discoveryBody, ioDelivered } from './env';
+import { discoveryAnswer, ioDelivered, switchedTokensBody } from './env';
 import {
   describeScenario,
   fixtureOf,
@@ -66,7 +65,7 @@ class Watched {
 abstract class HoldingServer extends Watched {
   protected readonly server: Server;
   /** Requests held and still open (a client that gave up closes its socket and leaves the list). */
-  protected held: ServerResponse[] = [];
+  protected readonly held: ServerResponse[] = [];
   origin = '';
 
   constructor() {
@@ -82,9 +81,15 @@ abstract class HoldingServer extends Watched {
   protected abstract handle(req: IncomingMessage, res: ServerResponse, body: string): void;
 
   protected hold(res: ServerResponse): void {
-    this.held.push(res);
+    this.holdIn(this.held, res, res);
+  }
+
+  /** Holds `entry` (answering `res`) in `list` until it is answered or its client hangs up. */
+  protected holdIn<T>(list: T[], entry: T, res: ServerResponse): void {
+    list.push(entry);
     res.on('close', () => {
-      this.held = this.held.filter((r) => r !== res);
+      const at = list.indexOf(entry);
+      if (at !== -1) list.splice(at, 1);
       this.changed();
     });
     this.changed();
@@ -121,8 +126,8 @@ class HoldingBackend extends HoldingServer {
   /** Workspace discoveries that arrived. */
   discoveries = 0;
   /** Held discoveries and exchanges, with the workspace each names (open ones; a closed one leaves). */
-  private discoveryHeld: Array<{ res: ServerResponse; accountId: string }> = [];
-  private switchHeld: Array<{ res: ServerResponse; workspace: string }> = [];
+  private readonly discoveryHeld: Array<{ res: ServerResponse; accountId: string }> = [];
+  private readonly switchHeld: Array<{ res: ServerResponse; workspace: string }> = [];
   /** The bearer of every usage call, in arrival order. */
   readonly bearers: string[] = [];
   /** The scenario's action under way: each held call remembers the one it arrived during. */
@@ -137,22 +142,11 @@ class HoldingBackend extends HoldingServer {
       this.hold(res);
     } else if (req.url?.endsWith('/wham/accounts/check')) {
       this.discoveries += 1;
-      this.keep(this.discoveryHeld, { res, accountId: String(req.headers['chatgpt-account-id'] ?? '') });
+      this.holdIn(this.discoveryHeld, { res, accountId: String(req.headers['chatgpt-account-id'] ?? '') }, res);
     } else if (req.method === 'POST' && req.url?.endsWith('/accounts/switch-workspace-token')) {
       const workspace = (JSON.parse(body || '{}') as { workspace_id?: string }).workspace_id ?? '';
-      this.keep(this.switchHeld, { res, workspace });
+      this.holdIn(this.switchHeld, { res, workspace }, res);
     } else HoldingServer.reply(res, 404, { detail: 'Not Found' });
-  }
-
-  /** Holds a discovery or an exchange in `list` until answered or closed by the server. */
-  private keep<T extends { res: ServerResponse }>(list: T[], entry: T): void {
-    list.push(entry);
-    entry.res.on('close', () => {
-      const at = list.indexOf(entry);
-      if (at !== -1) list.splice(at, 1);
-      this.changed();
-    });
-    this.changed();
   }
 
   get heldDiscoveries(): number {
@@ -167,8 +161,7 @@ class HoldingBackend extends HoldingServer {
   releaseDiscovery(answer: keyof typeof DISCOVERY_ANSWERS): void {
     if (this.discoveryHeld.length !== 1) throw new Error(`expected one held workspace discovery, found ${this.discoveryHeld.length}`);
     const [{ res, accountId }] = this.discoveryHeld.splice(0);
-    const body = discoveryBody(accountId);
-    HoldingServer.reply(res, 200, answer === 'listed' ? body : { ...body, accounts: body.accounts.filter((a) => a.id !== accountId) });
+    HoldingServer.reply(res, 200, discoveryAnswer(accountId, answer));
     this.changed();
   }
 
@@ -177,13 +170,7 @@ class HoldingBackend extends HoldingServer {
     if (this.switchHeld.length !== 1) throw new Error(`expected one held workspace-token exchange, found ${this.switchHeld.length}`);
     const [{ res, workspace }] = this.switchHeld.splice(0);
     if (answer === 'refused') HoldingServer.reply(res, 403, { detail: 'workspace requires sign-in' });
-    else {
-      HoldingServer.reply(res, 200, {
-        id_token: chatgptJwt({ email: SWITCH_USER.email, plan: SECOND_WORKSPACE.planType, accountId: workspace, userId: SWITCH_USER.userId }),
-        access_token: chatgptJwt({ accountId: workspace, userId: SWITCH_USER.userId, exp: 4102444800, extra: { switched: true } }),
-        refresh_token: `rt-switched-${workspace}`,
-      });
-    }
+    else HoldingServer.reply(res, 200, switchedTokensBody(workspace));
     this.changed();
   }
 
@@ -191,7 +178,7 @@ class HoldingBackend extends HoldingServer {
   release(status: 200 | 401): void {
     const oldest = Math.min(...this.held.map((res) => this.groups.get(res)!));
     const released = this.held.filter((res) => this.groups.get(res) === oldest);
-    this.held = this.held.filter((res) => this.groups.get(res) !== oldest);
+    this.held.splice(0, this.held.length, ...this.held.filter((res) => this.groups.get(res) !== oldest));
     for (const res of released) {
       HoldingServer.reply(res, status, status === 200 ? USAGE_BODY : { error: { code: 'token_expired', message: 'Unauthorized' } });
     }
@@ -217,8 +204,7 @@ class HoldingIssuer extends HoldingServer {
   /** Answers the one grant held (its refresh is the chart's live one). */
   release(answer: keyof typeof TOKEN_ANSWERS): void {
     if (this.held.length !== 1) throw new Error(`expected one held refresh grant, found ${this.held.length}`);
-    const [res] = this.held;
-    this.held = [];
+    const [res] = this.held.splice(0);
     if (answer === 'refreshes') {
       this.round += 1;
       const next = issuedTokens(this.round, 'acct-R');
